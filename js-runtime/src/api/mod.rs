@@ -1,0 +1,24 @@
+//! The `GGS` object scripts see: a JS prelude over native functions grouped by area.
+//!
+//! Every area has one shape: a `register(ctx, ops, data)` that adds its native functions to the
+//! private `ops` object. The prelude (`prelude.js`) then builds the public, frozen `GGS` object
+//! from `ops`, so scripts never reach the natives directly and values always cross the seam as
+//! JS values, never as source text.
+
+pub(crate) mod messaging;
+pub(crate) mod storage;
+
+use rquickjs::{Ctx, Function, Object};
+
+use crate::vm::Shared;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Installs the global `GGS` object into a fresh context bound to the table's data.
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, data: &Shared) -> rquickjs::Result<()> {
+    let ops = Object::new(ctx.clone())?;
+    storage::register(ctx, &ops, data)?;
+    messaging::register(ctx, &ops, data)?;
+    let build: Function = ctx.eval(PRELUDE)?;
+    build.call::<_, ()>((ops,))
+}

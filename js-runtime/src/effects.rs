@@ -1,0 +1,63 @@
+//! What one event produced: the storage writes to commit and the messages to send once durable.
+
+/// One of the two per-table key/value namespaces of the 2011 API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Namespace {
+    /// `GGS.localStorage`: data independent of the game state.
+    Local,
+    /// `GGS.world`: the game state.
+    World,
+}
+
+impl Namespace {
+    /// Both namespaces, in a fixed order.
+    pub const ALL: [Namespace; 2] = [Namespace::Local, Namespace::World];
+
+    /// Index of the namespace in arrays of two.
+    pub fn index(self) -> usize {
+        match self {
+            Namespace::Local => 0,
+            Namespace::World => 1,
+        }
+    }
+}
+
+/// A storage write: set `key` to `value`, or remove it when `value` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// Which namespace.
+    pub ns: Namespace,
+    /// The key.
+    pub key: String,
+    /// The new value, or `None` to remove the key.
+    pub value: Option<String>,
+}
+
+/// Who a message is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// One player, by id.
+    Player(String),
+    /// Every player seated at the table when the message is released.
+    All,
+}
+
+/// A message a script sent with `GGS.sendCommand` or `GGS.sendCommandToAll`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The recipient(s).
+    pub to: Recipient,
+    /// The client command (`Client-Command` in GGS 1.0).
+    pub command: String,
+    /// The body.
+    pub args: String,
+}
+
+/// Everything one successful event produced, to be committed as one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Storage writes, at most one per key, in key order.
+    pub writes: Vec<Write>,
+    /// Messages, in the order the script sent them.
+    pub messages: Vec<Message>,
+}

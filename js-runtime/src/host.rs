@@ -1,0 +1,185 @@
+//! The VM host: a fixed pool of long-lived OS threads, each owning the runtimes of many tables.
+//!
+//! A table is pinned to one thread when it is opened; every job for it goes through that
+//! thread's channel, so its events run in order and its runtime never changes thread
+//! (QuickJS runtimes are not `Send`). The server talks to a table through a [`TableVm`], whose
+//! `run` is async: the caller's task waits, the VM thread works.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use tokio::sync::oneshot;
+
+use crate::effects::Effects;
+use crate::limits::{Limits, VM_THREAD_STACK};
+use crate::vm::{Event, EventContext, ScriptError, Storage, Vm};
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A VM thread could not be spawned.
+    #[error("cannot start VM thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+enum Job {
+    Open {
+        table: Arc<str>,
+        storage: Storage,
+    },
+    Restore {
+        table: Arc<str>,
+        source: String,
+        reply: oneshot::Sender<Result<(), ScriptError>>,
+    },
+    Run {
+        table: Arc<str>,
+        event: Event,
+        cx: EventContext,
+        reply: oneshot::Sender<Result<Effects, ScriptError>>,
+    },
+    Close {
+        table: Arc<str>,
+    },
+}
+
+/// The pool of VM threads.
+pub struct VmHost {
+    workers: Vec<Sender<Job>>,
+    next: AtomicUsize,
+}
+
+impl VmHost {
+    /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime.
+    pub fn new(threads: usize, limits: Limits) -> Result<Self, HostError> {
+        let mut workers = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = unbounded();
+            std::thread::Builder::new()
+                .name(format!("ggs-vm-{i}"))
+                .stack_size(VM_THREAD_STACK)
+                .spawn(move || worker(rx, limits))?;
+            workers.push(tx);
+        }
+        Ok(VmHost {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Number of VM threads.
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Opens a table's VM with its committed storage on the next thread (round robin).
+    /// The VM has no script until [`TableVm::restore`] or a `Define` event.
+    pub fn open(&self, table: &str, storage: Storage) -> TableVm {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let tx = self.workers[i].clone();
+        let table: Arc<str> = Arc::from(table);
+        // A send fails only if the thread died; then every later job reports `Unavailable`.
+        let _ = tx.send(Job::Open {
+            table: table.clone(),
+            storage,
+        });
+        TableVm { table, tx }
+    }
+}
+
+/// The server's handle on one table's VM. Dropping it frees the runtime.
+pub struct TableVm {
+    table: Arc<str>,
+    tx: Sender<Job>,
+}
+
+impl TableVm {
+    /// Evaluates the committed script after a load; its writes and messages are discarded.
+    pub async fn restore(&self, source: String) -> Result<(), ScriptError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Restore {
+                table: self.table.clone(),
+                source,
+                reply,
+            })
+            .map_err(|_| ScriptError::Unavailable)?;
+        rx.await.unwrap_or(Err(ScriptError::Unavailable))
+    }
+
+    /// Runs one event as a transaction and returns its effects.
+    pub async fn run(&self, event: Event, cx: EventContext) -> Result<Effects, ScriptError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Run {
+                table: self.table.clone(),
+                event,
+                cx,
+                reply,
+            })
+            .map_err(|_| ScriptError::Unavailable)?;
+        rx.await.unwrap_or(Err(ScriptError::Unavailable))
+    }
+}
+
+impl Drop for TableVm {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Job::Close {
+            table: self.table.clone(),
+        });
+    }
+}
+
+fn worker(rx: Receiver<Job>, limits: Limits) {
+    let mut vms: HashMap<Arc<str>, Vm> = HashMap::new();
+    for job in rx {
+        match job {
+            Job::Open { table, storage } => {
+                vms.insert(table.clone(), Vm::new(table, storage, limits));
+            }
+            Job::Close { table } => {
+                vms.remove(&table);
+            }
+            Job::Restore {
+                table,
+                source,
+                reply,
+            } => {
+                let result = guarded(&mut vms, &table, |vm| vm.restore(&source));
+                let _ = reply.send(result);
+            }
+            Job::Run {
+                table,
+                event,
+                cx,
+                reply,
+            } => {
+                let result = guarded(&mut vms, &table, |vm| vm.run(event, cx));
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Runs `f` on the table's VM. A panic drops that VM (its table then sees `Unavailable`) and
+/// leaves the thread and its other tables running.
+fn guarded<T>(
+    vms: &mut HashMap<Arc<str>, Vm>,
+    table: &Arc<str>,
+    f: impl FnOnce(&mut Vm) -> Result<T, ScriptError>,
+) -> Result<T, ScriptError> {
+    let Some(vm) = vms.get_mut(table) else {
+        return Err(ScriptError::Unavailable);
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(vm))) {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(%table, "VM panicked; its runtime was dropped");
+            vms.remove(table);
+            Err(ScriptError::Unavailable)
+        }
+    }
+}

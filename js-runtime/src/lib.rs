@@ -1,0 +1,25 @@
+//! ggs-js: the VM host that runs each game table's JavaScript in its own QuickJS runtime.
+//!
+//! Codemap:
+//! - [`host`]: the fixed pool of long-lived OS threads that own the runtimes; the async
+//!   handle ([`TableVm`]) the server uses to run one event of one table.
+//! - [`vm`]: one table's runtime: evaluate (define or restore) a script, run one event as a
+//!   transaction over the table's storage.
+//! - [`limits`]: memory, stack and CPU time per runtime.
+//! - [`effects`]: what an event produced: storage writes and messages.
+//! - [`api`]: the `GGS` object scripts see (storage, messaging, info), installed by a JS prelude
+//!   over a small set of native functions.
+//!
+//! **Architecture invariant:** this crate knows nothing of sockets, protocols or sled. It takes
+//! an event and the table's storage and returns the event's effects.
+
+pub mod api;
+pub mod effects;
+pub mod host;
+pub mod limits;
+pub mod vm;
+
+pub use effects::{Effects, Message, Namespace, Recipient, Write};
+pub use host::{HostError, TableVm, VmHost};
+pub use limits::Limits;
+pub use vm::{Event, EventContext, ScriptError, Storage};

@@ -1,0 +1,322 @@
+//! The script API as a game sees it: storage, messaging, transactions, limits, the host.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ggs_js::vm::Vm;
+use ggs_js::{
+    Event, EventContext, Limits, Message, Namespace, Recipient, ScriptError, Storage, VmHost, Write,
+};
+
+const TABLE: &str = "6f1c2b1e-0000-4000-8000-000000000001";
+
+/// A VM with `source` defined, players `a` and `b` seated.
+fn vm_with(source: &str) -> Vm {
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), Limits::default());
+    vm.run(
+        Event::Define {
+            source: source.into(),
+        },
+        cx(),
+    )
+    .expect("script defines");
+    vm
+}
+
+fn cx() -> EventContext {
+    EventContext {
+        players: vec!["a".into(), "b".into()],
+        server_players: 5,
+    }
+}
+
+fn command(vm: &mut Vm, command: &str, args: &str) -> Result<ggs_js::Effects, ScriptError> {
+    vm.run(
+        Event::Command {
+            player: "a".into(),
+            command: command.into(),
+            args: args.into(),
+        },
+        cx(),
+    )
+}
+
+fn replies(effects: &ggs_js::Effects) -> Vec<(String, String)> {
+    effects
+        .messages
+        .iter()
+        .map(|m| (m.command.clone(), m.args.clone()))
+        .collect()
+}
+
+/// A script that evaluates `args` as an expression and sends back its string value.
+const EVAL: &str =
+    "function playerCommand(p, c, a) { GGS.sendCommand(p, 'r', String((0, eval)(a))); }";
+
+fn eval(vm: &mut Vm, expr: &str) -> String {
+    let effects = command(vm, "eval", expr).expect("expression evaluates");
+    effects.messages[0].args.clone()
+}
+
+#[test]
+fn storage_has_web_storage_semantics_and_both_length_spellings() {
+    let mut vm = vm_with(EVAL);
+    assert_eq!(eval(&mut vm, "GGS.world.getItem('missing')"), "null");
+    assert_eq!(eval(&mut vm, "!GGS.world.getItem('missing')"), "true");
+    assert_eq!(
+        eval(
+            &mut vm,
+            "GGS.world.setItem('b', 2), GGS.world.setItem('a', {}), GGS.world.getItem('a')"
+        ),
+        "[object Object]"
+    );
+    assert_eq!(eval(&mut vm, "typeof GGS.world.getItem('b')"), "string");
+    assert_eq!(eval(&mut vm, "GGS.world.length + 0"), "2");
+    assert_eq!(eval(&mut vm, "GGS.world.length()"), "2");
+    assert_eq!(eval(&mut vm, "GGS.world.length > 1"), "true");
+    assert_eq!(
+        eval(
+            &mut vm,
+            "GGS.world.key(0) + GGS.world.key(1) + GGS.world.key(2)"
+        ),
+        "abnull"
+    );
+    assert_eq!(eval(&mut vm, "GGS.localStorage.length()"), "0");
+    assert_eq!(
+        eval(&mut vm, "GGS.world.removeItem('a'), GGS.world.length()"),
+        "1"
+    );
+    assert_eq!(eval(&mut vm, "GGS.world.clear(), GGS.world.length()"), "0");
+}
+
+#[test]
+fn writes_come_back_as_effects_and_namespaces_are_separate() {
+    let mut vm = vm_with(
+        "function playerCommand(p, c, a) { GGS.world.setItem('k', a); GGS.localStorage.setItem('k', 'l' + a); GGS.world.setItem('same', 'x'); }",
+    );
+    let effects = command(&mut vm, "set", "1").unwrap();
+    assert_eq!(
+        effects.writes,
+        vec![
+            Write {
+                ns: Namespace::Local,
+                key: "k".into(),
+                value: Some("l1".into())
+            },
+            Write {
+                ns: Namespace::World,
+                key: "k".into(),
+                value: Some("1".into())
+            },
+            Write {
+                ns: Namespace::World,
+                key: "same".into(),
+                value: Some("x".into())
+            },
+        ]
+    );
+    let again = command(&mut vm, "set", "2").unwrap();
+    assert_eq!(
+        again.writes.len(),
+        2,
+        "an unchanged value is not written again: {:?}",
+        again.writes
+    );
+}
+
+#[test]
+fn a_throwing_event_has_no_effects() {
+    let mut vm = vm_with(
+        "function playerCommand(p, c, a) { if (c === 'w') { GGS.world.setItem('k', a); GGS.sendCommandToAll('x', a); throw new Error('boom'); } GGS.sendCommand(p, 'k', String(GGS.world.getItem('k'))); }",
+    );
+    let err = command(&mut vm, "w", "1").unwrap_err();
+    assert_eq!(err.code(), "script_error");
+    assert!(err.to_string().contains("Error: boom"), "{err}");
+    assert!(
+        err.to_string().contains("game.js:1"),
+        "the message says where: {err}"
+    );
+    let effects = command(&mut vm, "r", "").unwrap();
+    assert_eq!(replies(&effects), vec![("k".into(), "null".into())]);
+}
+
+#[test]
+fn messages_keep_order_and_recipients() {
+    let mut vm = vm_with(
+        "function playerCommand(p, c, a) { GGS.sendCommand('b', 'one', 1); GGS.sendCommandToAll('two', a); GGS.sendCommand(p, 'three'); }",
+    );
+    let effects = command(&mut vm, "go", "x").unwrap();
+    assert_eq!(
+        effects.messages,
+        vec![
+            Message {
+                to: Recipient::Player("b".into()),
+                command: "one".into(),
+                args: "1".into()
+            },
+            Message {
+                to: Recipient::All,
+                command: "two".into(),
+                args: "x".into()
+            },
+            Message {
+                to: Recipient::Player("a".into()),
+                command: "three".into(),
+                args: "".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn info_players_and_table_token() {
+    let mut vm = vm_with(EVAL);
+    assert_eq!(eval(&mut vm, "GGS.serverInfo() + ''"), "5");
+    assert_eq!(eval(&mut vm, "GGS.players.join(',')"), "a,b");
+    assert_eq!(eval(&mut vm, "GGS.tableToken"), TABLE);
+    assert_eq!(
+        eval(&mut vm, "GGS.log('hello', {a: 1}), 'logged'"),
+        "logged"
+    );
+    assert_eq!(
+        eval(&mut vm, "GGS.x = 1, delete GGS.world, typeof GGS.world"),
+        "object",
+        "GGS is frozen"
+    );
+}
+
+#[test]
+fn arguments_are_values_never_source_text() {
+    let mut vm = vm_with("function playerCommand(p, c, a) { GGS.sendCommand(p, c, a); }");
+    let nasty = "'); GGS.world.setItem('pwned', 1); ('";
+    let effects = command(&mut vm, "\"+1+\"", nasty).unwrap();
+    assert_eq!(replies(&effects), vec![("\"+1+\"".into(), nasty.into())]);
+    assert!(effects.writes.is_empty());
+}
+
+#[test]
+fn a_failed_define_keeps_the_previous_script_and_a_good_one_replaces_it() {
+    let mut vm = vm_with("function playerCommand(p) { GGS.sendCommand(p, 'v', 1); }");
+    for bad in [
+        "function (",
+        "GGS.world.setItem('x', 1); throw new TypeError('top')",
+    ] {
+        let err = vm
+            .run(Event::Define { source: bad.into() }, cx())
+            .unwrap_err();
+        assert_eq!(err.code(), "script_error", "{err}");
+        assert_eq!(
+            replies(&command(&mut vm, "c", "").unwrap()),
+            vec![("v".into(), "1".into())]
+        );
+    }
+    let effects = vm
+        .run(Event::Define { source: "GGS.world.setItem('x', 2); function playerCommand(p) { GGS.sendCommand(p, 'v', 2); }".into() }, cx())
+        .unwrap();
+    assert_eq!(
+        effects.writes.len(),
+        1,
+        "a define's top-level writes are committed"
+    );
+    assert_eq!(
+        replies(&command(&mut vm, "c", "").unwrap()),
+        vec![("v".into(), "2".into())]
+    );
+}
+
+#[test]
+fn restore_discards_top_level_writes_and_keeps_storage() {
+    let storage = Storage {
+        world: [("count".to_string(), "41".to_string())].into(),
+        ..Storage::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), storage, Limits::default());
+    vm.restore("GGS.world.setItem('count', 0); function playerCommand(p) { var n = Number(GGS.world.getItem('count')) + 1; GGS.world.setItem('count', n); GGS.sendCommand(p, 'n', n); }")
+        .unwrap();
+    assert_eq!(
+        replies(&command(&mut vm, "inc", "").unwrap()),
+        vec![("n".into(), "42".into())]
+    );
+}
+
+#[test]
+fn hooks_are_optional_and_commands_need_a_script() {
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), Limits::default());
+    assert_eq!(
+        command(&mut vm, "x", "").unwrap_err(),
+        ScriptError::NoScript
+    );
+    assert!(vm
+        .run(Event::Joined { player: "a".into() }, cx())
+        .unwrap()
+        .messages
+        .is_empty());
+    let mut vm = vm_with("function playerJoined(p) { GGS.sendCommandToAll('joined', p); }");
+    let effects = vm.run(Event::Joined { player: "c".into() }, cx()).unwrap();
+    assert_eq!(replies(&effects), vec![("joined".into(), "c".into())]);
+    assert!(vm
+        .run(Event::Left { player: "c".into() }, cx())
+        .unwrap()
+        .messages
+        .is_empty());
+    assert_eq!(
+        command(&mut vm, "x", "").unwrap_err().code(),
+        "script_error"
+    );
+}
+
+#[test]
+fn promise_jobs_run_within_the_event() {
+    let mut vm =
+        vm_with("async function playerCommand(p) { await null; GGS.sendCommand(p, 'later', 1); }");
+    assert_eq!(
+        replies(&command(&mut vm, "x", "").unwrap()),
+        vec![("later".into(), "1".into())]
+    );
+}
+
+#[test]
+fn a_runaway_event_is_stopped_at_its_deadline() {
+    let limits = Limits {
+        cpu_per_event: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), limits);
+    vm.run(Event::Define { source: "function playerCommand(p, c) { if (c === 'spin') { GGS.world.setItem('x', 1); while (true) {} } GGS.sendCommand(p, 'ok'); }".into() }, cx())
+        .unwrap();
+    let err = command(&mut vm, "spin", "").unwrap_err();
+    assert_eq!(err, ScriptError::Timeout(Duration::from_millis(50)));
+    let effects = command(&mut vm, "ping", "").unwrap();
+    assert_eq!(replies(&effects), vec![("ok".into(), "".into())]);
+    assert!(
+        effects.writes.is_empty(),
+        "the aborted event's write is gone"
+    );
+}
+
+#[tokio::test]
+async fn the_host_runs_tables_on_its_threads() {
+    let host = VmHost::new(2, Limits::default()).unwrap();
+    let tables: Vec<_> = (0..4)
+        .map(|i| host.open(&format!("t{i}"), Storage::default()))
+        .collect();
+    for (i, t) in tables.iter().enumerate() {
+        t.run(Event::Define { source: format!("function playerCommand(p) {{ GGS.sendCommand(p, 'id', '{i}' + GGS.tableToken); }}") }, cx())
+            .await
+            .unwrap();
+    }
+    for (i, t) in tables.iter().enumerate() {
+        let effects = t
+            .run(
+                Event::Command {
+                    player: "a".into(),
+                    command: "x".into(),
+                    args: "".into(),
+                },
+                cx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(effects.messages[0].args, format!("{i}t{i}"));
+    }
+}

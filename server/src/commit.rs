@@ -1,0 +1,213 @@
+//! Group commit and the output gate.
+//!
+//! Tables hand each event's store changes and outgoing messages to the committer thread. It
+//! applies every transaction that arrived while the previous flush ran as one sled batch,
+//! flushes once, and only then releases their messages, in arrival order. So no message leaves
+//! before the writes that caused it are on disk, and one fsync covers many events across tables.
+//!
+//! A failed write or flush is fatal: the committer stops without sending the group's
+//! messages and reports the error; the process exits and a restart recovers the committed state.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use tokio::sync::oneshot;
+
+use crate::outbox::{Outbox, ServerMessage};
+use crate::store::{Store, StoreError, Txn};
+
+/// Most events committed by one flush.
+pub const MAX_GROUP: usize = 8192;
+
+/// A message released once its event is durable.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The recipient's queue.
+    pub outbox: Outbox,
+    /// The message.
+    pub message: ServerMessage,
+}
+
+/// One event's transaction and the messages it caused.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// Store changes; may be empty (the messages still wait their turn, keeping order).
+    pub txn: Txn,
+    /// Messages to release after the flush.
+    pub deliveries: Vec<Delivery>,
+    /// Told once the commit is durable and its messages are queued.
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// The handle tables use to submit commits.
+#[derive(Clone)]
+pub struct Committer {
+    tx: Sender<(Instant, Commit)>,
+    stats: Arc<CommitStats>,
+}
+
+impl Committer {
+    /// Starts the committer thread over `store`. The receiver yields the error that stopped it.
+    pub fn start(store: Store) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
+        let (tx, rx) = unbounded();
+        let (fatal_tx, fatal_rx) = oneshot::channel();
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("ggs-commit".into())
+            .spawn(move || {
+                if let Err(e) = run(store, rx, &thread_stats) {
+                    tracing::error!("commit failed, stopping: {e}");
+                    let _ = fatal_tx.send(e);
+                }
+            })?;
+        Ok((Committer { tx, stats }, fatal_rx))
+    }
+
+    /// Queues a commit. If the committer has stopped, the commit and its messages are dropped.
+    pub fn submit(&self, commit: Commit) {
+        let _ = self.tx.send((Instant::now(), commit));
+    }
+
+    /// Latency figures of the commits so far.
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+}
+
+fn run(
+    store: Store,
+    rx: Receiver<(Instant, Commit)>,
+    stats: &CommitStats,
+) -> Result<(), StoreError> {
+    let mut group = Vec::new();
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        if group.iter().any(|(_, c)| !c.txn.is_empty()) {
+            store.apply(group.iter().map(|(_, c)| &c.txn))?;
+            store.flush()?;
+            stats.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        for (enqueued, commit) in group.drain(..) {
+            for d in commit.deliveries {
+                d.outbox.deliver(d.message);
+            }
+            if let Some(done) = commit.done {
+                let _ = done.send(());
+            }
+            stats.record(enqueued.elapsed());
+        }
+    }
+    store.flush()
+}
+
+/// Number of latency buckets: 8 per doubling from 1 µs, up to about 70 minutes.
+const BUCKETS: usize = 8 * 32;
+
+/// Commit latency (from submit to release) as a log-scale histogram, plus counters.
+pub struct CommitStats {
+    buckets: [AtomicU64; BUCKETS],
+    /// Commits released.
+    pub commits: AtomicU64,
+    /// Flushes (fsyncs) done.
+    pub flushes: AtomicU64,
+}
+
+impl Default for CommitStats {
+    fn default() -> Self {
+        CommitStats {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            commits: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CommitStats {
+    fn bucket(d: Duration) -> usize {
+        let us = d.as_micros().max(1) as f64;
+        ((us.log2() * 8.0) as usize).min(BUCKETS - 1)
+    }
+
+    fn record(&self, d: Duration) {
+        self.buckets[Self::bucket(d)].fetch_add(1, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The latency under which a fraction `q` (0..=1) of commits completed, within about 9 %.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                let upper_us = 2f64.powf((i + 1) as f64 / 8.0);
+                return Some(Duration::from_nanos((upper_us * 1000.0) as u64));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_come_from_the_recorded_latencies() {
+        let stats = CommitStats::default();
+        for _ in 0..99 {
+            stats.record(Duration::from_micros(100));
+        }
+        stats.record(Duration::from_millis(50));
+        let p50 = stats.quantile(0.5).unwrap();
+        let p100 = stats.quantile(1.0).unwrap();
+        assert!(
+            p50 >= Duration::from_micros(100) && p50 < Duration::from_micros(110),
+            "{p50:?}"
+        );
+        assert!(
+            p100 >= Duration::from_millis(50) && p100 < Duration::from_millis(55),
+            "{p100:?}"
+        );
+    }
+
+    #[test]
+    fn messages_are_released_only_after_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (committer, _fatal) = Committer::start(store.clone()).unwrap();
+        let (outbox, mut rx, _) = Outbox::new(8);
+        let mut txn = Txn::default();
+        txn.set_script("6f1c2b1e-0000-4000-8000-000000000001", "x");
+        let (done, done_rx) = oneshot::channel();
+        committer.submit(Commit {
+            txn,
+            deliveries: vec![Delivery {
+                outbox,
+                message: ServerMessage::new("a", "b"),
+            }],
+            done: Some(done),
+        });
+        done_rx.blocking_recv().unwrap();
+        assert_eq!(rx.try_recv().unwrap().command.as_ref(), "a");
+        assert!(committer.stats().flushes.load(Ordering::Relaxed) >= 1);
+    }
+}

@@ -1,0 +1,56 @@
+//! Every setting of the server with its default, in one place.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ggs_js::Limits;
+
+use crate::protocol::ggs10::DEFAULT_MAX_BODY;
+
+/// Default TCP (GGS 1.0) listen address.
+pub const DEFAULT_TCP: &str = "0.0.0.0:9000";
+/// Default HTTP listen address.
+pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./ggs-data";
+/// Events waiting in one table's inbox before senders get `overloaded`.
+pub const TABLE_INBOX: usize = 1024;
+/// Bytes read from a socket at a time.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// The server's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// GGS 1.0 TCP listen address.
+    pub tcp: SocketAddr,
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Where the sled store lives.
+    pub data_dir: PathBuf,
+    /// VM-host threads (default: one per core).
+    pub vm_threads: usize,
+    /// Largest message body accepted, in bytes.
+    pub max_body: usize,
+    /// Limits on every table's script runtime.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tcp: DEFAULT_TCP.parse().expect("valid default address"),
+            http: DEFAULT_HTTP.parse().expect("valid default address"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            vm_threads: default_vm_threads(),
+            max_body: DEFAULT_MAX_BODY,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One VM thread per core.
+pub fn default_vm_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,92 @@
+//! The lobby: creates tables, finds live ones and loads the others from the store.
+//!
+//! It is used only when a player says `hello`. After that the player's session holds the
+//! table's handle and talks to the table directly: no game command passes through here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use uuid::Uuid;
+
+use crate::store::{Store, StoreError, TableRecord};
+use crate::table::{self, TableDeps, TableHandle, TableInit};
+
+/// The registry of live tables.
+pub struct Coordinator {
+    tables: Mutex<HashMap<Uuid, TableHandle>>,
+    store: Store,
+    deps: TableDeps,
+}
+
+impl Coordinator {
+    /// A coordinator over the store and the shared table dependencies.
+    pub fn new(store: Store, deps: TableDeps) -> Self {
+        Coordinator {
+            tables: Mutex::new(HashMap::new()),
+            store,
+            deps,
+        }
+    }
+
+    /// Creates a new table with a fresh UUID v4. It reaches the store with its first event.
+    pub fn create(&self) -> TableHandle {
+        let id = Uuid::new_v4();
+        let record = TableRecord {
+            created_ms: now_ms(),
+            script: None,
+        };
+        let handle = table::spawn(
+            Arc::from(id.to_string()),
+            TableInit::New(record),
+            self.deps.clone(),
+        );
+        self.lock().insert(id, handle.clone());
+        handle
+    }
+
+    /// The live table `id`, loading it from the store if needed; `None` if it never existed.
+    pub async fn find(&self, id: Uuid) -> Result<Option<TableHandle>, StoreError> {
+        if let Some(handle) = self.lock().get(&id) {
+            return Ok(Some(handle.clone()));
+        }
+        let store = self.store.clone();
+        let key = id.to_string();
+        let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let Some(record) = store.table(&key)? else {
+                return Ok(None);
+            };
+            Ok(Some((record, store.storage(&key)?)))
+        })
+        .await
+        .expect("store load task does not panic")?;
+        let Some((record, storage)) = loaded else {
+            return Ok(None);
+        };
+        let mut tables = self.lock();
+        let handle = tables.entry(id).or_insert_with(|| {
+            table::spawn(
+                Arc::from(id.to_string()),
+                TableInit::Loaded(record, storage),
+                self.deps.clone(),
+            )
+        });
+        Ok(Some(handle.clone()))
+    }
+
+    /// Number of live tables.
+    pub fn live_tables(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, TableHandle>> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

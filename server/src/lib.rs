@@ -1,0 +1,148 @@
+//! ggs-server: hosts GGS games over TCP (GGS 1.0) and HTTP, each table a QuickJS runtime whose
+//! state is committed to sled.
+//!
+//! Codemap, in the order a message travels:
+//! - [`net`]: accept loops; [`net::tcp`] runs a GGS 1.0 connection, [`net::http`] the web port.
+//! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::message`]
+//!   the transport-neutral client messages.
+//! - [`session`]: one connected player: identity, seat, what each message does.
+//! - [`coordinator`]: the lobby: create, find and load tables; never on a game command's path.
+//! - [`table`]: the table actor: one event at a time through the VM, then to the committer.
+//! - [`commit`]: group commit and the output gate: messages leave only once durable.
+//! - [`store`]: the sled store.
+//! - [`outbox`]: a connection's bounded outbound queue; [`config`]: every setting.
+//!
+//! Arrows point down only: net -> session -> coordinator -> table -> (ggs-js, commit -> store).
+
+pub mod commit;
+pub mod config;
+pub mod coordinator;
+pub mod net;
+pub mod outbox;
+pub mod protocol;
+pub mod session;
+pub mod store;
+pub mod table;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use ggs_js::VmHost;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::coordinator::Coordinator;
+use crate::net::Hub;
+use crate::store::{Store, StoreError};
+use crate::table::TableDeps;
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start: {0}")]
+    Start(String),
+}
+
+/// A server whose listeners are bound, ready to run.
+pub struct Server {
+    tcp: TcpListener,
+    http: TcpListener,
+    hub: Hub,
+    store: Store,
+    committer: Committer,
+    fatal: oneshot::Receiver<StoreError>,
+}
+
+impl Server {
+    /// Opens the store, starts the VM host and the committer, and binds both ports.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let store = Store::open(&config.data_dir)?;
+        let host = VmHost::new(config.vm_threads, config.limits)
+            .map_err(|e| ServerError::Start(e.to_string()))?;
+        let (committer, fatal) =
+            Committer::start(store.clone()).map_err(|e| ServerError::Start(e.to_string()))?;
+        let connected = Arc::new(AtomicU64::new(0));
+        let deps = TableDeps {
+            host: Arc::new(host),
+            committer: committer.clone(),
+            connected: connected.clone(),
+        };
+        let coordinator = Arc::new(Coordinator::new(store.clone(), deps));
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })
+        };
+        let tcp = bind(config.tcp).await?;
+        let http = bind(config.http).await?;
+        Ok(Server {
+            tcp,
+            http,
+            hub: Hub {
+                coordinator,
+                connected,
+                max_body: config.max_body,
+            },
+            store,
+            committer,
+            fatal,
+        })
+    }
+
+    /// The bound TCP address (useful with port 0).
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves (then flushes and returns) or the store fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
+        let http = tokio::spawn(net::http::serve(self.http));
+        let result = tokio::select! {
+            _ = shutdown => Ok(()),
+            e = self.fatal => match e {
+                Ok(e) => Err(ServerError::Store(e)),
+                Err(_) => Ok(()),
+            },
+        };
+        tcp.abort();
+        http.abort();
+        let stats = self.committer.stats();
+        let ms = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        tracing::info!(
+            commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+            flushes = stats.flushes.load(std::sync::atomic::Ordering::Relaxed),
+            live_tables = self.hub.coordinator.live_tables(),
+            "stopping; commit latency p50 {:.3} ms, p99 {:.3} ms",
+            ms(stats.quantile(0.5)),
+            ms(stats.quantile(0.99)),
+        );
+        self.store.flush()?;
+        result
+    }
+}

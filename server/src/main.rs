@@ -1,0 +1,95 @@
+//! The `ggs` binary: command line, settings, start and stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ggs_server::config::{self, Config};
+use ggs_server::Server;
+
+#[derive(Parser)]
+#[command(
+    name = "ggs",
+    version,
+    about = "GGS: a game server for multiplayer JavaScript games"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// GGS 1.0 TCP listen address.
+    #[arg(long, env = "GGS_TCP", default_value = config::DEFAULT_TCP)]
+    tcp: SocketAddr,
+    /// HTTP listen address (web client, API).
+    #[arg(long, env = "GGS_HTTP", default_value = config::DEFAULT_HTTP)]
+    http: SocketAddr,
+    /// Directory of the sled store.
+    #[arg(long, env = "GGS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "GGS_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// VM-host threads running table scripts [default: one per core].
+    #[arg(long, env = "GGS_VM_THREADS")]
+    vm_threads: Option<usize>,
+    /// Largest message body accepted, in bytes.
+    #[arg(long, env = "GGS_MAX_BODY", default_value_t = ggs_server::protocol::ggs10::DEFAULT_MAX_BODY)]
+    max_body: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level)
+                .with_context(|| format!("bad --log-level '{}'", args.log_level))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config {
+        tcp: args.tcp,
+        http: args.http,
+        data_dir: args.data_dir,
+        vm_threads: args.vm_threads.unwrap_or_else(config::default_vm_threads),
+        max_body: args.max_body,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server = Server::bind(config)
+            .await
+            .with_context(|| format!("starting with data dir {}", data_dir.display()))?;
+        // One line on stdout that tools and tests read to learn the bound ports.
+        println!("ggs listening tcp={} http={}", server.tcp_addr(), server.http_addr());
+        tracing::info!(tcp = %server.tcp_addr(), http = %server.http_addr(), data_dir = %data_dir.display(), "serving");
+        server.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+}

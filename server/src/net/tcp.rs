@@ -1,0 +1,122 @@
+//! The TCP port: accepts connections and runs each as a GGS 1.0 session.
+//!
+//! Per connection: a reader loop (bytes -> frames -> client messages -> session) and a writer
+//! task (session outbox -> exact GGS 1.0 replies -> socket). A frame the decoder can skip gets an
+//! `error` reply and the connection carries on; one it cannot resynchronise after gets the
+//! error, then the connection closes. Nothing a connection sends affects another.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Hub;
+use crate::config::READ_CHUNK;
+use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
+use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
+use crate::protocol::message::ClientMessage;
+use crate::session::Session;
+
+/// Bytes of replies gathered into one socket write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// How long a closing connection may take to write its last replies.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Accepts connections until the listener fails or the task is dropped.
+pub async fn serve(listener: TcpListener, hub: Hub) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    tracing::debug!(%peer, "connected");
+                    connection(stream, hub).await;
+                    tracing::debug!(%peer, "disconnected");
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, hub: Hub) {
+    let (mut reader, writer) = stream.into_split();
+    let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(writer, rx, close_rx));
+    let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
+    let mut decoder = Decoder::new(hub.max_body);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    'read: loop {
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => break 'read,
+                Ok(_) => {}
+            },
+            _ = overflow.wait() => {
+                tracing::info!(player = session.player(), "client does not read its replies; disconnecting");
+                break 'read;
+            }
+        }
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(Decoded::Frame(frame))) => match ClientMessage::from_frame(&frame) {
+                    Ok(message) => session.handle(message).await,
+                    Err(e) => session.error(e.code(), &e.to_string()),
+                },
+                Ok(Some(Decoded::Rejected(e))) => session.error(e.code(), &e.to_string()),
+                Err(e) => {
+                    session.error(e.code(), &format!("{e}; closing the connection"));
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(session);
+    let _ = close_tx.send(());
+    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+}
+
+/// Writes queued replies, several per syscall. On `close`, writes what is queued and stops.
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<ServerMessage>,
+    mut close: oneshot::Receiver<()>,
+) {
+    let mut out = BytesMut::with_capacity(WRITE_BATCH);
+    let mut closing = false;
+    loop {
+        let first = if closing {
+            match rx.try_recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                m = rx.recv() => match m { Some(m) => m, None => break },
+                _ = &mut close => { closing = true; continue; }
+            }
+        };
+        encode_reply(&first.command, &first.body, &mut out);
+        while out.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => encode_reply(&m.command, &m.body, &mut out),
+                Err(_) => break,
+            }
+        }
+        if writer.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+    }
+    let _ = writer.shutdown().await;
+}

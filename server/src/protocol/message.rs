@@ -1,0 +1,159 @@
+//! The transport-neutral messages a client sends, and how a GGS 1.0 frame maps onto them.
+
+use uuid::Uuid;
+
+use super::ggs10::Frame;
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// Create a table (`table: None`) or join one by id.
+    Hello {
+        /// The table to join; `None` creates a new table.
+        table: Option<TableRef>,
+    },
+    /// Set the table's game script.
+    Define {
+        /// JavaScript source.
+        source: String,
+    },
+    /// A game command for the script's `playerCommand`.
+    Game {
+        /// The command.
+        command: String,
+        /// Its argument string.
+        args: String,
+    },
+}
+
+/// A table named by a client: a well-formed id, or text that cannot name any table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableRef {
+    /// A UUID.
+    Id(Uuid),
+    /// Anything else (answered with `no_such_table`).
+    Unknown(String),
+}
+
+/// Why a well-framed message means nothing to the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Neither `Server-Command` nor `Game-Command`, or both.
+    #[error("a message needs exactly one Server-Command or Game-Command header")]
+    MissingCommand,
+    /// A `Server-Command` the server does not know.
+    #[error("unknown server command '{0}' (expected hello or define)")]
+    UnknownServerCommand(String),
+    /// A body that must be text is not UTF-8.
+    #[error("the body of {0} must be UTF-8 text")]
+    NotText(&'static str),
+}
+
+impl ProtocolError {
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtocolError::MissingCommand => "missing_command",
+            ProtocolError::UnknownServerCommand(_) => "unknown_command",
+            ProtocolError::NotText(_) => "bad_encoding",
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Interprets one GGS 1.0 frame. `Token` and `Content-Type` are informational and ignored.
+    pub fn from_frame(frame: &Frame) -> Result<ClientMessage, ProtocolError> {
+        let server = frame.header("server-command");
+        let game = frame.header("game-command");
+        match (server, game) {
+            (Some(cmd), None) => match cmd {
+                "hello" => {
+                    let body = text(frame, "hello")?;
+                    let body = body.trim();
+                    let table = (!body.is_empty()).then(|| match Uuid::parse_str(body) {
+                        Ok(id) => TableRef::Id(id),
+                        Err(_) => TableRef::Unknown(body.to_string()),
+                    });
+                    Ok(ClientMessage::Hello { table })
+                }
+                "define" => Ok(ClientMessage::Define {
+                    source: text(frame, "define")?.to_string(),
+                }),
+                other => Err(ProtocolError::UnknownServerCommand(other.to_string())),
+            },
+            (None, Some(cmd)) => Ok(ClientMessage::Game {
+                command: cmd.to_string(),
+                args: text(frame, "a game command")?.to_string(),
+            }),
+            _ => Err(ProtocolError::MissingCommand),
+        }
+    }
+}
+
+fn text<'a>(frame: &'a Frame, what: &'static str) -> Result<&'a str, ProtocolError> {
+    std::str::from_utf8(&frame.body).map_err(|_| ProtocolError::NotText(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn frame(headers: &[(&str, &str)], body: &[u8]) -> Frame {
+        Frame {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            body: Bytes::copy_from_slice(body),
+        }
+    }
+
+    #[test]
+    fn maps_the_2011_messages() {
+        assert_eq!(
+            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")),
+            Ok(ClientMessage::Hello { table: None })
+        );
+        let id = "6f1c2b1e-0000-4000-8000-000000000001";
+        assert_eq!(
+            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], id.as_bytes())),
+            Ok(ClientMessage::Hello {
+                table: Some(TableRef::Id(Uuid::parse_str(id).unwrap()))
+            })
+        );
+        assert_eq!(
+            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"nope")),
+            Ok(ClientMessage::Hello {
+                table: Some(TableRef::Unknown("nope".into()))
+            })
+        );
+        assert_eq!(
+            ClientMessage::from_frame(&frame(
+                &[("Token", "x"), ("Game-Command", "/nick")],
+                b"alice"
+            )),
+            Ok(ClientMessage::Game {
+                command: "/nick".into(),
+                args: "alice".into()
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_what_means_nothing() {
+        let err = |h: &[(&str, &str)], b: &[u8]| {
+            ClientMessage::from_frame(&frame(h, b)).unwrap_err().code()
+        };
+        assert_eq!(err(&[], b""), "missing_command");
+        assert_eq!(
+            err(&[("Server-Command", "x"), ("Game-Command", "y")], b""),
+            "missing_command"
+        );
+        assert_eq!(err(&[("Server-Command", "launch")], b""), "unknown_command");
+        assert_eq!(
+            err(&[("Game-Command", "set")], &[0xff, 0xfe]),
+            "bad_encoding"
+        );
+    }
+}

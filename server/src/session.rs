@@ -1,0 +1,139 @@
+//! One connected player: identity, seat and what each client message does.
+//!
+//! A session is transport-neutral: the TCP (and later WebSocket) connection loop decodes
+//! messages into [`ClientMessage`]s and calls [`Session::handle`]; replies go to the
+//! session's [`Outbox`], which the connection's writer drains.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::coordinator::Coordinator;
+use crate::outbox::{Outbox, ServerMessage};
+use crate::protocol::message::{ClientMessage, TableRef};
+use crate::table::{TableEvent, TableHandle};
+
+/// A connected player.
+pub struct Session {
+    player: Arc<str>,
+    outbox: Outbox,
+    seat: Option<TableHandle>,
+    coordinator: Arc<Coordinator>,
+    connected: Arc<AtomicU64>,
+}
+
+impl Session {
+    /// A new player (UUID v4) whose replies go to `outbox`; counted as connected until dropped.
+    pub fn new(outbox: Outbox, coordinator: Arc<Coordinator>, connected: Arc<AtomicU64>) -> Self {
+        connected.fetch_add(1, Ordering::Relaxed);
+        Session {
+            player: Arc::from(Uuid::new_v4().to_string()),
+            outbox,
+            seat: None,
+            coordinator,
+            connected,
+        }
+    }
+
+    /// The player id.
+    pub fn player(&self) -> &str {
+        &self.player
+    }
+
+    /// Replies with an error to this player only. When seated, the reply goes through the
+    /// table so it keeps its place after the replies to the player's earlier messages.
+    pub fn error(&self, code: &str, detail: &str) {
+        let message = ServerMessage::error(code, Some(detail));
+        if let Some(table) = &self.seat {
+            let reply = TableEvent::Reply {
+                outbox: self.outbox.clone(),
+                message: message.clone(),
+            };
+            if table.send(reply).is_ok() {
+                return;
+            }
+        }
+        self.outbox.deliver(message);
+    }
+
+    /// Does what one client message asks.
+    pub async fn handle(&mut self, message: ClientMessage) {
+        match message {
+            ClientMessage::Hello { table } => self.hello(table).await,
+            ClientMessage::Define { source } => {
+                let player = self.player.clone();
+                self.to_table(TableEvent::Define { player, source });
+            }
+            ClientMessage::Game { command, args } => {
+                let player = self.player.clone();
+                self.to_table(TableEvent::Command {
+                    player,
+                    command,
+                    args,
+                });
+            }
+        }
+    }
+
+    async fn hello(&mut self, table: Option<TableRef>) {
+        let handle = match table {
+            None => self.coordinator.create(),
+            Some(TableRef::Unknown(_)) => return self.no_such_table(),
+            Some(TableRef::Id(id)) => match self.coordinator.find(id).await {
+                Ok(Some(handle)) => handle,
+                Ok(None) => return self.no_such_table(),
+                Err(e) => {
+                    tracing::error!("loading table {id}: {e}");
+                    return self.error("store_error", "the table could not be loaded");
+                }
+            },
+        };
+        if self.seat.as_ref().is_some_and(|s| s.id() != handle.id()) {
+            self.leave();
+        }
+        let join = TableEvent::Join {
+            player: self.player.clone(),
+            outbox: self.outbox.clone(),
+        };
+        match handle.send(join) {
+            Ok(()) => self.seat = Some(handle),
+            Err(e) => self.error(e.code(), &e.to_string()),
+        }
+    }
+
+    /// The 2011 reply to a hello naming no table we have: exactly `no_such_table`.
+    fn no_such_table(&self) {
+        self.outbox
+            .deliver(ServerMessage::error("no_such_table", None));
+    }
+
+    fn to_table(&self, event: TableEvent) {
+        let Some(table) = &self.seat else {
+            return self.error("not_seated", "say hello to create or join a table first");
+        };
+        if let Err(e) = table.send(event) {
+            self.error(e.code(), &e.to_string());
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(table) = self.seat.take() {
+            let leave = TableEvent::Leave {
+                player: self.player.clone(),
+            };
+            // A full inbox must not lose a leave: hand it over without blocking this task.
+            if let Err(crate::table::TableSendError::Overloaded) = table.send(leave) {
+                let player = self.player.clone();
+                tokio::spawn(async move { table.send_wait(TableEvent::Leave { player }).await });
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.leave();
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+}

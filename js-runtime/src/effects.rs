@@ -60,4 +60,8 @@ pub struct Effects {
     pub writes: Vec<Write>,
     /// Messages, in the order the script sent them.
     pub messages: Vec<Message>,
+    /// The new `GGS.state` JSON, when the event changed it.
+    pub state: Option<String>,
+    /// The new tick interval in milliseconds (0: stopped), when the event changed it.
+    pub tick: Option<u32>,
 }

@@ -8,14 +8,13 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::sync::oneshot;
 
-use crate::effects::Effects;
 use crate::limits::{Limits, VM_THREAD_STACK};
-use crate::vm::{Event, EventContext, ScriptError, Storage, Vm};
+use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage, Vm};
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +38,7 @@ enum Job {
         table: Arc<str>,
         event: Event,
         cx: EventContext,
-        reply: oneshot::Sender<Result<Effects, ScriptError>>,
+        reply: oneshot::Sender<Outcome>,
     },
     Close {
         table: Arc<str>,
@@ -48,45 +47,58 @@ enum Job {
 
 /// The pool of VM threads.
 pub struct VmHost {
-    workers: Vec<Sender<Job>>,
+    workers: Mutex<Vec<Sender<Job>>>,
     next: AtomicUsize,
+    limits: Limits,
 }
 
 impl VmHost {
     /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime.
     pub fn new(threads: usize, limits: Limits) -> Result<Self, HostError> {
-        let mut workers = Vec::new();
-        for i in 0..threads.max(1) {
-            let (tx, rx) = unbounded();
-            std::thread::Builder::new()
-                .name(format!("ggs-vm-{i}"))
-                .stack_size(VM_THREAD_STACK)
-                .spawn(move || worker(rx, limits))?;
-            workers.push(tx);
-        }
+        let workers = (0..threads.max(1))
+            .map(|i| spawn_worker(i, limits))
+            .collect::<Result<_, _>>()?;
         Ok(VmHost {
-            workers,
+            workers: Mutex::new(workers),
             next: AtomicUsize::new(0),
+            limits,
         })
     }
 
     /// Number of VM threads.
     pub fn threads(&self) -> usize {
-        self.workers.len()
+        self.lock().len()
     }
 
     /// Opens a table's VM with its committed storage on the next thread (round robin).
-    /// The VM has no script until [`TableVm::restore`] or a `Define` event.
-    pub fn open(&self, table: &str, storage: Storage) -> TableVm {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let tx = self.workers[i].clone();
+    /// The VM has no script until [`TableVm::restore`] or a `Define` event. A thread found
+    /// dead is replaced here; its tables see `Unavailable` and are rebuilt by their owners.
+    pub fn open(&self, table: &str, storage: Storage) -> Result<TableVm, HostError> {
         let table: Arc<str> = Arc::from(table);
-        // A send fails only if the thread died; then every later job reports `Unavailable`.
-        let _ = tx.send(Job::Open {
+        let mut workers = self.lock();
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % workers.len();
+        let mut job = Job::Open {
             table: table.clone(),
             storage,
-        });
-        TableVm { table, tx }
+        };
+        loop {
+            match workers[i].send(job) {
+                Ok(()) => break,
+                Err(crossbeam_channel::SendError(returned)) => {
+                    tracing::error!("VM thread {i} is gone; starting a new one");
+                    workers[i] = spawn_worker(i, self.limits)?;
+                    job = returned;
+                }
+            }
+        }
+        Ok(TableVm {
+            table,
+            tx: workers[i].clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<Job>>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -110,18 +122,23 @@ impl TableVm {
         rx.await.unwrap_or(Err(ScriptError::Unavailable))
     }
 
-    /// Runs one event as a transaction and returns its effects.
-    pub async fn run(&self, event: Event, cx: EventContext) -> Result<Effects, ScriptError> {
+    /// Runs one event as a transaction and returns its outcome.
+    pub async fn run(&self, event: Event, cx: EventContext) -> Outcome {
+        let unavailable = || Outcome {
+            result: Err(ScriptError::Unavailable),
+            next_timer: None,
+        };
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Run {
-                table: self.table.clone(),
-                event,
-                cx,
-                reply,
-            })
-            .map_err(|_| ScriptError::Unavailable)?;
-        rx.await.unwrap_or(Err(ScriptError::Unavailable))
+        let job = Job::Run {
+            table: self.table.clone(),
+            event,
+            cx,
+            reply,
+        };
+        if self.tx.send(job).is_err() {
+            return unavailable();
+        }
+        rx.await.unwrap_or_else(|_| unavailable())
     }
 }
 
@@ -131,6 +148,15 @@ impl Drop for TableVm {
             table: self.table.clone(),
         });
     }
+}
+
+fn spawn_worker(i: usize, limits: Limits) -> Result<Sender<Job>, HostError> {
+    let (tx, rx) = unbounded();
+    std::thread::Builder::new()
+        .name(format!("ggs-vm-{i}"))
+        .stack_size(VM_THREAD_STACK)
+        .spawn(move || worker(rx, limits))?;
+    Ok(tx)
 }
 
 fn worker(rx: Receiver<Job>, limits: Limits) {
@@ -157,8 +183,14 @@ fn worker(rx: Receiver<Job>, limits: Limits) {
                 cx,
                 reply,
             } => {
-                let result = guarded(&mut vms, &table, |vm| vm.run(event, cx));
-                let _ = reply.send(result);
+                let outcome =
+                    guarded(&mut vms, &table, |vm| Ok(vm.run(event, cx))).unwrap_or_else(|e| {
+                        Outcome {
+                            result: Err(e),
+                            next_timer: None,
+                        }
+                    });
+                let _ = reply.send(outcome);
             }
         }
     }

@@ -22,4 +22,4 @@ pub mod vm;
 pub use effects::{Effects, Message, Namespace, Recipient, Write};
 pub use host::{HostError, TableVm, VmHost};
 pub use limits::Limits;
-pub use vm::{Event, EventContext, ScriptError, Storage};
+pub use vm::{Event, EventContext, Outcome, ScriptError, Storage};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::context::EvalOptions;
-use rquickjs::{CaughtError, Context, Ctx, Runtime, Value};
+use rquickjs::{CaughtError, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use crate::api;
 use crate::api::storage::KvStore;
@@ -24,13 +24,17 @@ const SCRIPT_NAME: &str = "game.js";
 /// Most promise jobs run after one event (async functions, `Promise.then`); bounded by the deadline too.
 const MAX_JOBS_PER_EVENT: usize = 10_000;
 
-/// A table's committed storage, as loaded from the store.
+/// A table's committed script-visible data, as loaded from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Storage {
     /// `GGS.localStorage`.
     pub local: BTreeMap<String, String>,
     /// `GGS.world`.
     pub world: BTreeMap<String, String>,
+    /// `GGS.state` as JSON text (`None`: never set, starts as `{}`).
+    pub state: Option<String>,
+    /// The tick interval set with `GGS.setTick`, in milliseconds (0: no tick).
+    pub tick_ms: u32,
 }
 
 /// One thing that happens at a table, run as one transaction.
@@ -51,6 +55,17 @@ pub enum Event {
         /// The player id.
         player: String,
     },
+    /// A disconnected player took their seat back: calls the optional `playerReconnected(player)`.
+    Reconnected {
+        /// The player id.
+        player: String,
+    },
+    /// The table was rebuilt from its committed state: calls the optional `onResume()`.
+    Resume,
+    /// The tick set with `GGS.setTick` is due: calls `tick()`.
+    Tick,
+    /// The earliest due `setTimeout`/`setInterval` callback runs.
+    Timer,
     /// A game command: calls `playerCommand(player, command, args)`.
     Command {
         /// The sender.
@@ -107,6 +122,13 @@ pub(crate) struct TableData {
     pub(crate) messages: Vec<Message>,
     pub(crate) players: Vec<String>,
     pub(crate) server_players: u64,
+    /// Committed `GGS.state` JSON.
+    pub(crate) state: String,
+    /// Committed tick interval and the one the running event set, if any.
+    pub(crate) tick: u32,
+    pub(crate) tick_pending: Option<u32>,
+    /// Zero of the runtime clock (`ops.now`).
+    pub(crate) epoch: Instant,
 }
 
 pub(crate) type Shared = Rc<RefCell<TableData>>;
@@ -118,10 +140,21 @@ struct Deadline {
     fired: Cell<bool>,
 }
 
-/// A runtime with its context. Field order matters: the context is dropped first.
+/// A runtime with its context and the prelude's private handle. Field order matters: the
+/// handle, then the context, are dropped before the runtime.
 struct Js {
+    internal: Persistent<Object<'static>>,
     context: Context,
     _runtime: Runtime,
+}
+
+/// What one event produced, and when the table's next timer is due either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The effects, or why the event had none.
+    pub result: Result<Effects, ScriptError>,
+    /// Time until the earliest `setTimeout`/`setInterval` callback is due.
+    pub next_timer: Option<Duration>,
 }
 
 /// One table's script runtime and storage.
@@ -141,6 +174,10 @@ impl Vm {
             messages: Vec::new(),
             players: Vec::new(),
             server_players: 0,
+            state: storage.state.unwrap_or_else(|| "{}".to_string()),
+            tick: storage.tick_ms,
+            tick_pending: None,
+            epoch: Instant::now(),
         };
         Vm {
             data: Rc::new(RefCell::new(data)),
@@ -156,66 +193,153 @@ impl Vm {
     }
 
     /// Evaluates the table's committed script after a load or a rebuild. Whatever that
-    /// evaluation writes or sends is discarded: the committed storage is the truth.
+    /// evaluation writes, sends or sets is discarded: the committed data is the truth.
     pub fn restore(&mut self, source: &str) -> Result<(), ScriptError> {
         let result = self.fresh_js().and_then(|js| {
             self.guarded(&js, |ctx| eval_script(&ctx, source))?;
             Ok(js)
         });
-        self.rollback();
-        self.js = Some(result?);
-        Ok(())
+        match result {
+            Ok(js) => {
+                self.rollback(Some(&js));
+                self.js = Some(js);
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback(None);
+                Err(e)
+            }
+        }
     }
 
     /// Runs one event as a transaction.
-    pub fn run(&mut self, event: Event, cx: EventContext) -> Result<Effects, ScriptError> {
+    pub fn run(&mut self, event: Event, cx: EventContext) -> Outcome {
         {
             let mut data = self.data.borrow_mut();
             data.players = cx.players;
             data.server_players = cx.server_players;
             data.messages.clear();
+            data.tick_pending = None;
         }
         let result = match event {
-            Event::Define { source } => self.fresh_js().and_then(|js| {
-                self.guarded(&js, |ctx| eval_script(&ctx, &source))?;
-                self.js = Some(js);
-                Ok(())
-            }),
+            Event::Define { source } => self.define(&source),
             Event::Joined { player } => self.call_hook("playerJoined", (player,), false),
             Event::Left { player } => self.call_hook("playerLeft", (player,), false),
+            Event::Reconnected { player } => self.call_hook("playerReconnected", (player,), false),
+            Event::Resume => self.call_hook("onResume", (), false),
+            Event::Tick => self.call_hook("tick", (), false),
+            Event::Timer => self.run_timer(),
             Event::Command {
                 player,
                 command,
                 args,
             } => self.call_hook("playerCommand", (player, command, args), true),
         };
-        match result {
-            Ok(()) => Ok(self.commit()),
-            Err(e) => {
-                self.rollback();
-                Err(e)
-            }
+        let result = result.and_then(|()| self.commit());
+        if result.is_err() {
+            self.rollback(self.js.as_ref());
+        }
+        Outcome {
+            result,
+            next_timer: self.next_timer(),
         }
     }
 
-    fn commit(&mut self) -> Effects {
+    fn define(&mut self, source: &str) -> Result<(), ScriptError> {
+        let js = self.fresh_js()?;
+        self.begin(&js)?;
+        self.guarded(&js, |ctx| eval_script(&ctx, source))?;
+        self.js = Some(js);
+        Ok(())
+    }
+
+    /// Takes the earliest due timer out of the table (so a throwing callback is not retried
+    /// forever), then runs its callback as the event.
+    fn run_timer(&self) -> Result<(), ScriptError> {
+        let Some(js) = &self.js else { return Ok(()) };
+        let call =
+            self.internal_call::<Option<Persistent<Function<'static>>>>(js, "takeDue", ())?;
+        let Some(call) = call else { return Ok(()) };
+        self.begin(js)?;
+        self.guarded(js, |ctx| call.restore(&ctx)?.call::<_, ()>(()))
+    }
+
+    /// Time until the earliest timer of the current runtime is due.
+    fn next_timer(&self) -> Option<Duration> {
+        let js = self.js.as_ref()?;
+        let ms: f64 = self.internal_call(js, "nextDue", ()).ok()?;
+        (ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+    }
+
+    /// Marks the start of an event: a failure returns the timers to this point.
+    fn begin(&self, js: &Js) -> Result<(), ScriptError> {
+        self.internal_call::<()>(js, "begin", ())
+    }
+
+    fn commit(&mut self) -> Result<Effects, ScriptError> {
+        let state = match &self.js {
+            Some(js) => Some(self.internal_call::<String>(js, "stateJson", ())?),
+            None => None,
+        };
         let mut data = self.data.borrow_mut();
         let mut effects = Effects {
-            writes: Vec::new(),
             messages: std::mem::take(&mut data.messages),
+            ..Effects::default()
         };
         for ns in Namespace::ALL {
             data.storage[ns.index()].commit(ns, &mut effects.writes);
         }
-        effects
+        if let Some(state) = state {
+            if state != data.state {
+                data.state = state.clone();
+                effects.state = Some(state);
+            }
+        }
+        if let Some(tick) = data.tick_pending.take() {
+            if tick != data.tick {
+                data.tick = tick;
+                effects.tick = Some(tick);
+            }
+        }
+        Ok(effects)
     }
 
-    fn rollback(&mut self) {
-        let mut data = self.data.borrow_mut();
-        data.messages.clear();
-        for store in &mut data.storage {
-            store.rollback();
+    /// Forgets the running event's writes, messages, state changes, tick and timers.
+    fn rollback(&self, js: Option<&Js>) {
+        let state = {
+            let mut data = self.data.borrow_mut();
+            data.messages.clear();
+            data.tick_pending = None;
+            for store in &mut data.storage {
+                store.rollback();
+            }
+            data.state.clone()
+        };
+        if let Some(js) = js {
+            if let Err(e) = self.internal_call::<()>(js, "rollback", (state,)) {
+                tracing::warn!("rolling back a table's state failed: {e}");
+            }
         }
+    }
+
+    /// Calls a method of the prelude's private handle, outside any event deadline.
+    fn internal_call<R>(
+        &self,
+        js: &Js,
+        method: &str,
+        args: impl for<'js> rquickjs::function::IntoArgs<'js>,
+    ) -> Result<R, ScriptError>
+    where
+        R: for<'js> rquickjs::FromJs<'js> + 'static,
+    {
+        js.context.with(|ctx| {
+            let run = || -> rquickjs::Result<R> {
+                let internal = js.internal.clone().restore(&ctx)?;
+                let f: Function = internal.get(method)?;
+                f.call(args)
+            };
+            run().map_err(|e| describe(&ctx, e))
+        })
     }
 
     /// Calls a global function of the script if it exists; `required` makes its absence an error.
@@ -230,6 +354,7 @@ impl Vm {
                 Ok(())
             };
         };
+        self.begin(js)?;
         self.guarded(js, |ctx| {
             let hook: Value = ctx.globals().get(name)?;
             match hook.into_function() {
@@ -284,8 +409,13 @@ impl Vm {
         })));
         let context = Context::full(&runtime).map_err(unavailable)?;
         let data = self.data.clone();
-        context.with(|ctx| api::install(&ctx, &data).map_err(|e| describe(&ctx, e)))?;
+        let internal = context.with(|ctx| {
+            api::install(&ctx, &data)
+                .map(|internal| Persistent::save(&ctx, internal))
+                .map_err(|e| describe(&ctx, e))
+        })?;
         Ok(Js {
+            internal,
             context,
             _runtime: runtime,
         })

@@ -19,6 +19,7 @@ fn vm_with(source: &str) -> Vm {
         },
         cx(),
     )
+    .result
     .expect("script defines");
     vm
 }
@@ -39,6 +40,7 @@ fn command(vm: &mut Vm, command: &str, args: &str) -> Result<ggs_js::Effects, Sc
         },
         cx(),
     )
+    .result
 }
 
 fn replies(effects: &ggs_js::Effects) -> Vec<(String, String)> {
@@ -203,6 +205,7 @@ fn a_failed_define_keeps_the_previous_script_and_a_good_one_replaces_it() {
     ] {
         let err = vm
             .run(Event::Define { source: bad.into() }, cx())
+            .result
             .unwrap_err();
         assert_eq!(err.code(), "script_error", "{err}");
         assert_eq!(
@@ -211,7 +214,7 @@ fn a_failed_define_keeps_the_previous_script_and_a_good_one_replaces_it() {
         );
     }
     let effects = vm
-        .run(Event::Define { source: "GGS.world.setItem('x', 2); function playerCommand(p) { GGS.sendCommand(p, 'v', 2); }".into() }, cx())
+        .run(Event::Define { source: "GGS.world.setItem('x', 2); function playerCommand(p) { GGS.sendCommand(p, 'v', 2); }".into() }, cx()).result
         .unwrap();
     assert_eq!(
         effects.writes.len(),
@@ -248,14 +251,19 @@ fn hooks_are_optional_and_commands_need_a_script() {
     );
     assert!(vm
         .run(Event::Joined { player: "a".into() }, cx())
+        .result
         .unwrap()
         .messages
         .is_empty());
     let mut vm = vm_with("function playerJoined(p) { GGS.sendCommandToAll('joined', p); }");
-    let effects = vm.run(Event::Joined { player: "c".into() }, cx()).unwrap();
+    let effects = vm
+        .run(Event::Joined { player: "c".into() }, cx())
+        .result
+        .unwrap();
     assert_eq!(replies(&effects), vec![("joined".into(), "c".into())]);
     assert!(vm
         .run(Event::Left { player: "c".into() }, cx())
+        .result
         .unwrap()
         .messages
         .is_empty());
@@ -282,7 +290,7 @@ fn a_runaway_event_is_stopped_at_its_deadline() {
         ..Limits::default()
     };
     let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), limits);
-    vm.run(Event::Define { source: "function playerCommand(p, c) { if (c === 'spin') { GGS.world.setItem('x', 1); while (true) {} } GGS.sendCommand(p, 'ok'); }".into() }, cx())
+    vm.run(Event::Define { source: "function playerCommand(p, c) { if (c === 'spin') { GGS.world.setItem('x', 1); while (true) {} } GGS.sendCommand(p, 'ok'); }".into() }, cx()).result
         .unwrap();
     let err = command(&mut vm, "spin", "").unwrap_err();
     assert_eq!(err, ScriptError::Timeout(Duration::from_millis(50)));
@@ -298,11 +306,12 @@ fn a_runaway_event_is_stopped_at_its_deadline() {
 async fn the_host_runs_tables_on_its_threads() {
     let host = VmHost::new(2, Limits::default()).unwrap();
     let tables: Vec<_> = (0..4)
-        .map(|i| host.open(&format!("t{i}"), Storage::default()))
+        .map(|i| host.open(&format!("t{i}"), Storage::default()).unwrap())
         .collect();
     for (i, t) in tables.iter().enumerate() {
         t.run(Event::Define { source: format!("function playerCommand(p) {{ GGS.sendCommand(p, 'id', '{i}' + GGS.tableToken); }}") }, cx())
             .await
+            .result
             .unwrap();
     }
     for (i, t) in tables.iter().enumerate() {
@@ -316,6 +325,7 @@ async fn the_host_runs_tables_on_its_threads() {
                 cx(),
             )
             .await
+            .result
             .unwrap();
         assert_eq!(effects.messages[0].args, format!("{i}t{i}"));
     }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ggs_js::Limits;
 
@@ -18,6 +19,36 @@ pub const TABLE_INBOX: usize = 1024;
 /// Bytes read from a socket at a time.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Default time a dropped player's seat is held before `playerLeft` fires.
+pub const DEFAULT_SEAT_GRACE: Duration = Duration::from_secs(60);
+/// Default restart intensity: a table that crashes more than this many times...
+pub const DEFAULT_MAX_RESTARTS: usize = 5;
+/// ...within this window is stopped instead of rebuilt again.
+pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(10);
+/// Default bound on a graceful shutdown (finish events, flush, tell clients, close).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings every table applies.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSettings {
+    /// How long a dropped player's seat is held.
+    pub seat_grace: Duration,
+    /// Crashes tolerated within `restart_window` before the table is stopped.
+    pub max_restarts: usize,
+    /// The window of the restart intensity.
+    pub restart_window: Duration,
+}
+
+impl Default for TableSettings {
+    fn default() -> Self {
+        TableSettings {
+            seat_grace: DEFAULT_SEAT_GRACE,
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            restart_window: DEFAULT_RESTART_WINDOW,
+        }
+    }
+}
+
 /// The server's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +64,10 @@ pub struct Config {
     pub max_body: usize,
     /// Limits on every table's script runtime.
     pub limits: Limits,
+    /// Seat grace and restart intensity.
+    pub tables: TableSettings,
+    /// Bound on a graceful shutdown.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +79,8 @@ impl Default for Config {
             vm_threads: default_vm_threads(),
             max_body: DEFAULT_MAX_BODY,
             limits: Limits::default(),
+            tables: TableSettings::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }

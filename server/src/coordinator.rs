@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 use crate::store::{Store, StoreError, TableRecord};
-use crate::table::{self, TableDeps, TableHandle, TableInit};
+use crate::table::{self, TableDeps, TableEvent, TableHandle, TableInit};
 
 /// The registry of live tables.
 pub struct Coordinator {
@@ -34,6 +34,7 @@ impl Coordinator {
         let id = Uuid::new_v4();
         let record = TableRecord {
             created_ms: now_ms(),
+            tick_ms: 0,
             script: None,
         };
         let handle = table::spawn(
@@ -52,26 +53,36 @@ impl Coordinator {
         }
         let store = self.store.clone();
         let key = id.to_string();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let Some(record) = store.table(&key)? else {
-                return Ok(None);
-            };
-            Ok(Some((record, store.storage(&key)?)))
-        })
-        .await
-        .expect("store load task does not panic")?;
-        let Some((record, storage)) = loaded else {
+        let loaded = tokio::task::spawn_blocking(move || store.load_table(&key))
+            .await
+            .expect("store load task does not panic")?;
+        let Some(loaded) = loaded else {
             return Ok(None);
         };
         let mut tables = self.lock();
         let handle = tables.entry(id).or_insert_with(|| {
             table::spawn(
                 Arc::from(id.to_string()),
-                TableInit::Loaded(record, storage),
+                TableInit::Loaded(loaded),
                 self.deps.clone(),
             )
         });
         Ok(Some(handle.clone()))
+    }
+
+    /// Waits until every live table has committed the events queued before this call.
+    pub async fn flush_all(&self) {
+        let handles: Vec<TableHandle> = self.lock().values().cloned().collect();
+        let mut waits = Vec::new();
+        for handle in handles {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if handle.send_wait(TableEvent::Flush { done }).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.await;
+        }
     }
 
     /// Number of live tables.

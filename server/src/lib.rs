@@ -31,12 +31,12 @@ use std::sync::Arc;
 
 use ggs_js::VmHost;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
-use crate::net::Hub;
+use crate::net::{Hub, Phase};
 use crate::store::{Store, StoreError};
 use crate::table::TableDeps;
 
@@ -64,6 +64,9 @@ pub struct Server {
     tcp: TcpListener,
     http: TcpListener,
     hub: Hub,
+    phase: watch::Sender<Phase>,
+    alive: mpsc::Receiver<()>,
+    shutdown_timeout: std::time::Duration,
     store: Store,
     committer: Committer,
     fatal: oneshot::Receiver<StoreError>,
@@ -81,7 +84,9 @@ impl Server {
         let deps = TableDeps {
             host: Arc::new(host),
             committer: committer.clone(),
+            store: store.clone(),
             connected: connected.clone(),
+            settings: config.tables,
         };
         let coordinator = Arc::new(Coordinator::new(store.clone(), deps));
         let bind = |addr: SocketAddr| async move {
@@ -91,6 +96,8 @@ impl Server {
         };
         let tcp = bind(config.tcp).await?;
         let http = bind(config.http).await?;
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let (alive_tx, alive) = mpsc::channel(1);
         Ok(Server {
             tcp,
             http,
@@ -98,7 +105,12 @@ impl Server {
                 coordinator,
                 connected,
                 max_body: config.max_body,
+                phase: phase_rx,
+                alive: alive_tx,
             },
+            phase,
+            alive,
+            shutdown_timeout: config.shutdown_timeout,
             store,
             committer,
             fatal,
@@ -119,25 +131,49 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves (then flushes and returns) or the store fails.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    /// Serves until `shutdown` resolves or the store fails.
+    ///
+    /// A graceful shutdown stops accepting, stops reading, lets every table commit what it was
+    /// sent, tells every client `shutdown`, closes, and flushes, all within the shutdown bound.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
         let http = tokio::spawn(net::http::serve(self.http));
         let result = tokio::select! {
             _ = shutdown => Ok(()),
-            e = self.fatal => match e {
+            e = &mut self.fatal => match e {
                 Ok(e) => Err(ServerError::Store(e)),
                 Err(_) => Ok(()),
             },
         };
         tcp.abort();
         http.abort();
+        if result.is_ok() {
+            let coordinator = self.hub.coordinator.clone();
+            let phase = self.phase;
+            let mut alive = self.alive;
+            drop(self.hub);
+            let graceful = async move {
+                let _ = phase.send(Phase::Draining);
+                coordinator.flush_all().await;
+                let _ = phase.send(Phase::Closing);
+                // Every connection holds a sender; recv() ends when the last one closes.
+                let _ = alive.recv().await;
+            };
+            if tokio::time::timeout(self.shutdown_timeout, graceful)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "graceful shutdown took longer than {:?}; stopping anyway",
+                    self.shutdown_timeout
+                );
+            }
+        }
         let stats = self.committer.stats();
         let ms = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         tracing::info!(
             commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed),
             flushes = stats.flushes.load(std::sync::atomic::Ordering::Relaxed),
-            live_tables = self.hub.coordinator.live_tables(),
             "stopping; commit latency p50 {:.3} ms, p99 {:.3} ms",
             ms(stats.quantile(0.5)),
             ms(stats.quantile(0.99)),

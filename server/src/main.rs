@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -45,6 +46,12 @@ struct ServeArgs {
     /// Largest message body accepted, in bytes.
     #[arg(long, env = "GGS_MAX_BODY", default_value_t = ggs_server::protocol::ggs10::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Milliseconds a dropped player's seat is held before `playerLeft` fires.
+    #[arg(long, env = "GGS_SEAT_GRACE_MS", default_value_t = config::DEFAULT_SEAT_GRACE.as_millis() as u64)]
+    seat_grace_ms: u64,
+    /// Milliseconds a graceful shutdown may take before the server stops anyway.
+    #[arg(long, env = "GGS_SHUTDOWN_TIMEOUT_MS", default_value_t = config::DEFAULT_SHUTDOWN_TIMEOUT.as_millis() as u64)]
+    shutdown_timeout_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +75,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         vm_threads: args.vm_threads.unwrap_or_else(config::default_vm_threads),
         max_body: args.max_body,
+        tables: config::TableSettings {
+            seat_grace: Duration::from_millis(args.seat_grace_ms),
+            ..config::TableSettings::default()
+        },
+        shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
         ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

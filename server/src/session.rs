@@ -1,12 +1,14 @@
 //! One connected player: identity, seat and what each client message does.
 //!
-//! A session is transport-neutral: the TCP (and later WebSocket) connection loop decodes
-//! messages into [`ClientMessage`]s and calls [`Session::handle`]; replies go to the
-//! session's [`Outbox`], which the connection's writer drains.
+//! A session is transport-neutral: the connection loop decodes messages into
+//! [`ClientMessage`]s and calls [`Session::handle`]; replies go to the session's [`Outbox`],
+//! which the connection's writer drains. A player id is also the player's resume token: a
+//! `hello` carrying it takes back the seat held after a dropped connection or a restart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::coordinator::Coordinator;
@@ -14,9 +16,13 @@ use crate::outbox::{Outbox, ServerMessage};
 use crate::protocol::message::{ClientMessage, TableRef};
 use crate::table::{TableEvent, TableHandle};
 
+/// Source of connection numbers, so a table can tell an old connection's leave from a new one's.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
 /// A connected player.
 pub struct Session {
     player: Arc<str>,
+    conn: u64,
     outbox: Outbox,
     seat: Option<TableHandle>,
     coordinator: Arc<Coordinator>,
@@ -29,6 +35,7 @@ impl Session {
         connected.fetch_add(1, Ordering::Relaxed);
         Session {
             player: Arc::from(Uuid::new_v4().to_string()),
+            conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
             outbox,
             seat: None,
             coordinator,
@@ -39,6 +46,11 @@ impl Session {
     /// The player id.
     pub fn player(&self) -> &str {
         &self.player
+    }
+
+    /// The connection's queue.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// Replies with an error to this player only. When seated, the reply goes through the
@@ -60,7 +72,7 @@ impl Session {
     /// Does what one client message asks.
     pub async fn handle(&mut self, message: ClientMessage) {
         match message {
-            ClientMessage::Hello { table } => self.hello(table).await,
+            ClientMessage::Hello { table, token } => self.hello(table, token).await,
             ClientMessage::Define { source } => {
                 let player = self.player.clone();
                 self.to_table(TableEvent::Define { player, source });
@@ -76,7 +88,7 @@ impl Session {
         }
     }
 
-    async fn hello(&mut self, table: Option<TableRef>) {
+    async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>) {
         let handle = match table {
             None => self.coordinator.create(),
             Some(TableRef::Unknown(_)) => return self.no_such_table(),
@@ -92,13 +104,21 @@ impl Session {
         if self.seat.as_ref().is_some_and(|s| s.id() != handle.id()) {
             self.leave();
         }
+        let (reply, player) = oneshot::channel();
         let join = TableEvent::Join {
             player: self.player.clone(),
+            token: token.map(|t| Arc::from(t.to_string())),
             outbox: self.outbox.clone(),
+            conn: self.conn,
+            reply,
         };
-        match handle.send(join) {
-            Ok(()) => self.seat = Some(handle),
-            Err(e) => self.error(e.code(), &e.to_string()),
+        if let Err(e) = handle.send(join) {
+            return self.error(e.code(), &e.to_string());
+        }
+        // The table says which player this connection now is (a resumed seat keeps its id).
+        if let Ok(player) = player.await {
+            self.player = player;
+            self.seat = Some(handle);
         }
     }
 
@@ -117,15 +137,19 @@ impl Session {
         }
     }
 
+    /// Gives up the connection's seat: the table holds it for the grace period.
     fn leave(&mut self) {
         if let Some(table) = self.seat.take() {
             let leave = TableEvent::Leave {
                 player: self.player.clone(),
+                conn: self.conn,
             };
             // A full inbox must not lose a leave: hand it over without blocking this task.
             if let Err(crate::table::TableSendError::Overloaded) = table.send(leave) {
-                let player = self.player.clone();
-                tokio::spawn(async move { table.send_wait(TableEvent::Leave { player }).await });
+                let (player, conn) = (self.player.clone(), self.conn);
+                tokio::spawn(async move {
+                    let _ = table.send_wait(TableEvent::Leave { player, conn }).await;
+                });
             }
         }
     }

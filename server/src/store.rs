@@ -3,6 +3,8 @@
 //! Key layout (one tree, so one `sled::Batch` can commit any set of changes atomically):
 //! - `t/<table-id>`         table record (JSON: created, defined)
 //! - `c/<table-id>`         the table's script source
+//! - `g/<table-id>`         `GGS.state` (JSON)
+//! - `s/<table-id>/<player-id>`  a held seat (empty value)
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
 //!
@@ -34,6 +36,9 @@ pub enum StoreError {
 pub struct TableRecord {
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// Tick interval set with `GGS.setTick`, in milliseconds (0: none).
+    #[serde(default)]
+    pub tick_ms: u32,
     /// The game script, if one was defined.
     #[serde(skip)]
     pub script: Option<String>,
@@ -73,9 +78,32 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// Both storage namespaces of a table.
+    /// Everything committed about a table, or `None` if it never existed.
+    pub fn load_table(&self, id: &str) -> Result<Option<LoadedTable>, StoreError> {
+        let Some(record) = self.table(id)? else {
+            return Ok(None);
+        };
+        let mut storage = self.storage(id)?;
+        storage.tick_ms = record.tick_ms;
+        let prefix = format!("s/{id}/").into_bytes();
+        let mut seats = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            seats.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(Some(LoadedTable {
+            record,
+            storage,
+            seats,
+        }))
+    }
+
+    /// Both storage namespaces and the state of a table.
     pub fn storage(&self, id: &str) -> Result<Storage, StoreError> {
         let mut storage = Storage::default();
+        if let Some(state) = self.db.get(state_key(id))? {
+            storage.state = Some(String::from_utf8_lossy(&state).into_owned());
+        }
         for ns in Namespace::ALL {
             let prefix = storage_prefix(id, ns);
             let map = match ns {
@@ -114,6 +142,17 @@ impl Store {
     }
 }
 
+/// A table as loaded from the store.
+#[derive(Debug, Clone)]
+pub struct LoadedTable {
+    /// Its record (with the script).
+    pub record: TableRecord,
+    /// Storage, state and tick.
+    pub storage: Storage,
+    /// Players whose seats are held.
+    pub seats: Vec<String>,
+}
+
 /// The store changes of one event, committed together or not at all.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Txn {
@@ -126,7 +165,19 @@ impl Txn {
         self.ops.is_empty()
     }
 
-    /// Records a new table.
+    /// Sets the table's `GGS.state` JSON.
+    pub fn set_state(&mut self, id: &str, json: &str) {
+        self.ops
+            .push((state_key(id), Some(json.as_bytes().to_vec())));
+    }
+
+    /// Holds a seat for `player`, or (`held: false`) releases it.
+    pub fn seat(&mut self, id: &str, player: &str, held: bool) {
+        let key = format!("s/{id}/{player}").into_bytes();
+        self.ops.push((key, held.then(Vec::new)));
+    }
+
+    /// Records a new table, or rewrites its record (its tick changed).
     pub fn create_table(&mut self, id: &str, record: &TableRecord) {
         let json = serde_json::to_vec(record).expect("a table record always serialises");
         self.ops.push((table_key(id), Some(json)));
@@ -151,6 +202,10 @@ impl Txn {
 
 fn table_key(id: &str) -> Vec<u8> {
     format!("t/{id}").into_bytes()
+}
+
+fn state_key(id: &str) -> Vec<u8> {
+    format!("g/{id}").into_bytes()
 }
 
 fn script_key(id: &str) -> Vec<u8> {
@@ -181,6 +236,7 @@ mod tests {
                 T,
                 &TableRecord {
                     created_ms: 7,
+                    tick_ms: 50,
                     script: None,
                 },
             );

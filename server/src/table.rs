@@ -1,20 +1,30 @@
-//! The table actor: one task per live table that runs its events one at a time.
+//! The table actor: one task per live table that runs its events one at a time, supervised.
 //!
-//! Every event (join, leave, define, game command) goes through the table's VM as one
-//! transaction; its writes and messages go to the committer as one [`Commit`], so they are
-//! released only once durable (the output gate). The actor does not wait for the flush: the
-//! next event runs at once, and the committer keeps commits in order.
+//! Every event (join, leave, define, game command, tick, timer) goes through the table's VM as
+//! one transaction; its writes and messages go to the committer as one [`Commit`], released only
+//! once durable (the output gate). The actor does not wait for the flush: the next event runs at
+//! once, and the committer keeps commits in order.
+//!
+//! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
+//! state (fresh runtime, script evaluated again, storage and state restored, `onResume()`); its
+//! players stay connected. More than `max_restarts` crashes within `restart_window` stop the
+//! table and tell its players why.
 
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use ggs_js::{Effects, Event, EventContext, Recipient, ScriptError, Storage, TableVm, VmHost};
-use tokio::sync::mpsc;
+use futures::FutureExt;
+use ggs_js::{Event, EventContext, Outcome, Recipient, ScriptError, Storage, TableVm, VmHost};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::commit::{Commit, Committer, Delivery};
-use crate::config::TABLE_INBOX;
+use crate::config::{TableSettings, TABLE_INBOX};
 use crate::outbox::{Outbox, ServerMessage};
-use crate::store::{TableRecord, Txn};
+use crate::store::{LoadedTable, Store, TableRecord, Txn};
 
 /// What the server shares with every table.
 #[derive(Clone)]
@@ -23,8 +33,12 @@ pub struct TableDeps {
     pub host: Arc<VmHost>,
     /// Group commit.
     pub committer: Committer,
+    /// The store, to rebuild a table from its committed state.
+    pub store: Store,
     /// Players connected to the server now (`GGS.serverInfo()`).
     pub connected: Arc<AtomicU64>,
+    /// Grace period and restart intensity.
+    pub settings: TableSettings,
 }
 
 /// How a table actor starts.
@@ -32,23 +46,32 @@ pub enum TableInit {
     /// A brand-new table; its record is committed with its first event.
     New(TableRecord),
     /// A table loaded from the store.
-    Loaded(TableRecord, Storage),
+    Loaded(LoadedTable),
 }
 
 /// Something for a table to do.
 #[derive(Debug)]
 pub enum TableEvent {
-    /// A player sits down; they get the `hello` reply, then whatever `playerJoined` sends.
+    /// A player sits down, or takes back the seat of `token`. They get the `hello` reply, then
+    /// whatever `playerJoined` (or `playerReconnected`) sends. `reply` learns the player id.
     Join {
-        /// The player id.
+        /// The id for a new seat.
         player: Arc<str>,
+        /// A player id whose held seat to take back.
+        token: Option<Arc<str>>,
         /// Their queue.
         outbox: Outbox,
+        /// The connection, so a late leave of an older connection is ignored.
+        conn: u64,
+        /// Told the player id the connection now has.
+        reply: oneshot::Sender<Arc<str>>,
     },
-    /// A player leaves; `playerLeft` runs.
+    /// A player's connection closed: the seat is held for the grace period.
     Leave {
         /// The player id.
         player: Arc<str>,
+        /// The connection that closed.
+        conn: u64,
     },
     /// A seated player sets the script.
     Define {
@@ -73,6 +96,11 @@ pub enum TableEvent {
         command: String,
         /// Argument string.
         args: String,
+    },
+    /// Told once every event queued before this one is durable.
+    Flush {
+        /// Fires after the flush.
+        done: oneshot::Sender<()>,
     },
 }
 
@@ -111,8 +139,11 @@ impl TableHandle {
     }
 
     /// Queues an event, waiting for room in the inbox (for events that must not be refused).
-    pub async fn send_wait(&self, event: TableEvent) {
-        let _ = self.tx.send(event).await;
+    pub async fn send_wait(&self, event: TableEvent) -> Result<(), TableSendError> {
+        self.tx
+            .send(event)
+            .await
+            .map_err(|_| TableSendError::Stopped)
     }
 
     /// Queues an event without waiting.
@@ -127,187 +158,459 @@ impl TableHandle {
 /// Starts the actor of table `id`.
 pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
     let (tx, rx) = mpsc::channel(TABLE_INBOX);
-    let (record, storage, is_new) = match init {
-        TableInit::New(record) => (record, Storage::default(), true),
-        TableInit::Loaded(record, storage) => (record, storage, false),
-    };
-    let vm = deps.host.open(&id, storage);
-    let actor = Table {
-        id: id.clone(),
-        vm,
-        seats: Vec::new(),
-        defined: record.script.is_some(),
-        unrecorded: is_new.then_some(record.clone()),
-        deps,
-    };
-    tokio::spawn(actor.run(rx, record.script));
-    TableHandle { id, tx }
+    let handle = TableHandle { id: id.clone(), tx };
+    tokio::spawn(supervise(id, init, deps, rx));
+    handle
+}
+
+/// A seat: connected (`outbox` set) or held for a player who dropped (`away_until` set).
+struct Seat {
+    player: Arc<str>,
+    outbox: Option<Outbox>,
+    conn: u64,
+    away_until: Option<Instant>,
 }
 
 struct Table {
     id: Arc<str>,
-    vm: TableVm,
-    seats: Vec<(Arc<str>, Outbox)>,
+    vm: Option<TableVm>,
+    seats: Vec<Seat>,
     defined: bool,
-    /// The record of a new table, committed with its first event.
-    unrecorded: Option<TableRecord>,
+    record: TableRecord,
+    /// The record of a new table, not yet committed: it goes with the first event.
+    unrecorded: bool,
+    next_tick: Option<Instant>,
+    next_timer: Option<Instant>,
     deps: TableDeps,
 }
 
+/// Why the actor must be rebuilt.
+#[derive(Debug)]
+struct Crash(String);
+
+async fn supervise(
+    id: Arc<str>,
+    init: TableInit,
+    deps: TableDeps,
+    mut rx: mpsc::Receiver<TableEvent>,
+) {
+    let now = Instant::now();
+    let (record, storage, seats, is_new) = match init {
+        TableInit::New(record) => (record, Storage::default(), Vec::new(), true),
+        TableInit::Loaded(loaded) => (loaded.record, loaded.storage, loaded.seats, false),
+    };
+    let grace = deps.settings.seat_grace;
+    let mut table = Table {
+        id: id.clone(),
+        vm: None,
+        seats: seats
+            .into_iter()
+            .map(|p| Seat {
+                player: Arc::from(p),
+                outbox: None,
+                conn: 0,
+                away_until: Some(now + grace),
+            })
+            .collect(),
+        defined: record.script.is_some(),
+        record,
+        unrecorded: is_new,
+        next_tick: None,
+        next_timer: None,
+        deps,
+    };
+    let mut crashes: VecDeque<Instant> = VecDeque::new();
+    let mut start = if is_new {
+        Start::Fresh
+    } else {
+        Start::Load(storage)
+    };
+    loop {
+        let run = AssertUnwindSafe(table.serve(&mut rx, start)).catch_unwind();
+        let why = match run.await {
+            Ok(Ok(())) => return,
+            Ok(Err(Crash(why))) => why,
+            Err(panic) => panic_message(&panic),
+        };
+        let now = Instant::now();
+        crashes.push_back(now);
+        while crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > table.deps.settings.restart_window)
+        {
+            crashes.pop_front();
+        }
+        if crashes.len() > table.deps.settings.max_restarts {
+            tracing::error!(table = %id, "crashed {} times within {:?}, stopping: {why}", crashes.len(), table.deps.settings.restart_window);
+            table.stop(&format!(
+                "the table crashed too often and was stopped ({why})"
+            ));
+            return;
+        }
+        tracing::warn!(table = %id, "crashed, rebuilding from committed state: {why}");
+        start = Start::Rebuild;
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("panic: {text}")
+}
+
+/// How [`Table::serve`] begins.
+enum Start {
+    /// A new table: no script, nothing to load.
+    Fresh,
+    /// Loaded from the store with this committed data.
+    Load(Storage),
+    /// After a crash: wait for in-flight commits, then load again.
+    Rebuild,
+}
+
 impl Table {
-    async fn run(mut self, mut rx: mpsc::Receiver<TableEvent>, script: Option<String>) {
-        if let Some(source) = script {
-            if let Err(e) = self.vm.restore(source).await {
-                tracing::warn!(table = %self.id, "stored script failed to evaluate: {e}");
+    /// Runs events until the inbox closes (Ok) or the table crashes (Err, or a panic).
+    async fn serve(
+        &mut self,
+        rx: &mut mpsc::Receiver<TableEvent>,
+        start: Start,
+    ) -> Result<(), Crash> {
+        match start {
+            Start::Fresh => self.open(Storage::default()).await?,
+            Start::Load(storage) => self.open(storage).await?,
+            Start::Rebuild => {
+                self.vm = None;
+                self.flushed().await;
+                let store = self.deps.store.clone();
+                let id = self.id.to_string();
+                let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
+                    .await
+                    .map_err(|e| Crash(format!("reload: {e}")))?
+                    .map_err(|e| Crash(format!("reload: {e}")))?;
+                let Some(loaded) = loaded else {
+                    // Never committed (crashed before its first event): start empty.
+                    return Box::pin(self.serve(rx, Start::Fresh)).await;
+                };
+                self.record = loaded.record;
+                self.defined = self.record.script.is_some();
+                self.open(loaded.storage).await?;
             }
         }
-        while let Some(event) = rx.recv().await {
-            self.handle(event).await;
+        loop {
+            let wake = [self.next_tick, self.next_timer, self.next_expiry()]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => self.handle(event).await?,
+                    None => return Ok(()),
+                },
+                _ = sleep_until(wake), if wake.is_some() => self.wake().await?,
+            }
         }
     }
 
-    async fn handle(&mut self, event: TableEvent) {
-        let mut txn = Txn::default();
-        if let Some(record) = self.unrecorded.take() {
-            txn.create_table(&self.id, &record);
-        }
-        let mut deliveries = Vec::new();
-        match event {
-            TableEvent::Join { player, outbox } => {
-                if !self.seats.iter().any(|(p, _)| *p == player) {
-                    self.seats.push((player.clone(), outbox.clone()));
+    /// Opens the VM on committed data, evaluates the script and runs `onResume()`.
+    async fn open(&mut self, storage: Storage) -> Result<(), Crash> {
+        let tick = storage.tick_ms;
+        let vm = self
+            .deps
+            .host
+            .open(&self.id, storage)
+            .map_err(|e| Crash(e.to_string()))?;
+        if let Some(source) = self.record.script.clone() {
+            if let Err(e) = vm.restore(source).await {
+                if e == ScriptError::Unavailable {
+                    return Err(Crash("the VM was lost while loading".into()));
                 }
-                let hello = format!("{player},{},{}", self.defined, self.id);
-                deliveries.push(Delivery {
-                    outbox: outbox.clone(),
-                    message: ServerMessage::new("hello", hello),
-                });
-                let result = self
-                    .run_event(Event::Joined {
-                        player: player.to_string(),
-                    })
-                    .await;
-                self.apply(result, &mut txn, &mut deliveries, &outbox, None);
+                tracing::warn!(table = %self.id, "stored script failed to evaluate: {e}");
             }
-            TableEvent::Leave { player } => {
-                let Some(i) = self.seats.iter().position(|(p, _)| *p == player) else {
-                    return;
+        }
+        self.vm = Some(vm);
+        self.set_tick(tick);
+        if self.defined {
+            let mut step = Step::default();
+            let outcome = self.run_event(Event::Resume).await?;
+            self.apply(outcome, &mut step, None, None);
+            self.submit(step);
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: TableEvent) -> Result<(), Crash> {
+        let mut step = Step::default();
+        match event {
+            TableEvent::Join {
+                player,
+                token,
+                outbox,
+                conn,
+                reply,
+            } => {
+                let held = token.and_then(|t| self.seat_index(&t));
+                let (player, event) = match held {
+                    Some(i) => {
+                        let seat = &mut self.seats[i];
+                        seat.outbox = Some(outbox.clone());
+                        seat.conn = conn;
+                        seat.away_until = None;
+                        let player = seat.player.clone();
+                        let event = Event::Reconnected {
+                            player: player.to_string(),
+                        };
+                        (player, event)
+                    }
+                    None => {
+                        self.seats.push(Seat {
+                            player: player.clone(),
+                            outbox: Some(outbox.clone()),
+                            conn,
+                            away_until: None,
+                        });
+                        step.txn.seat(&self.id, &player, true);
+                        let event = Event::Joined {
+                            player: player.to_string(),
+                        };
+                        (player, event)
+                    }
                 };
-                let (_, outbox) = self.seats.remove(i);
-                let result = self
-                    .run_event(Event::Left {
-                        player: player.to_string(),
-                    })
-                    .await;
-                self.apply(result, &mut txn, &mut deliveries, &outbox, None);
+                let _ = reply.send(player.clone());
+                let hello = format!("{player},{},{}", self.defined, self.id);
+                step.deliver(&outbox, ServerMessage::new("hello", hello));
+                let outcome = self.run_event(event).await?;
+                self.apply(outcome, &mut step, Some(&outbox), None);
+            }
+            TableEvent::Leave { player, conn } => {
+                let grace = self.deps.settings.seat_grace;
+                if let Some(seat) = self.seats.iter_mut().find(|s| s.player == player) {
+                    if seat.conn == conn && seat.outbox.is_some() {
+                        seat.outbox = None;
+                        seat.away_until = Some(Instant::now() + grace);
+                    }
+                }
+                return Ok(());
             }
             TableEvent::Define { player, source } => {
                 let Some(outbox) = self.outbox_of(&player) else {
-                    return;
+                    return Ok(());
                 };
-                let result = self
-                    .run_event(Event::Define {
-                        source: source.clone(),
-                    })
-                    .await;
-                self.apply(result, &mut txn, &mut deliveries, &outbox, Some(&source));
+                let event = Event::Define {
+                    source: source.clone(),
+                };
+                let outcome = self.run_event(event).await?;
+                self.apply(outcome, &mut step, Some(&outbox), Some(&source));
             }
-            TableEvent::Reply { outbox, message } => {
-                deliveries.push(Delivery { outbox, message });
-            }
+            TableEvent::Reply { outbox, message } => step.deliver(&outbox, message),
             TableEvent::Command {
                 player,
                 command,
                 args,
             } => {
                 let Some(outbox) = self.outbox_of(&player) else {
-                    return;
+                    return Ok(());
                 };
                 let event = Event::Command {
                     player: player.to_string(),
                     command,
                     args,
                 };
-                let result = self.run_event(event).await;
-                self.apply(result, &mut txn, &mut deliveries, &outbox, None);
+                let outcome = self.run_event(event).await?;
+                self.apply(outcome, &mut step, Some(&outbox), None);
             }
+            TableEvent::Flush { done } => step.done = Some(done),
         }
-        self.deps.committer.submit(Commit {
-            txn,
-            deliveries,
-            done: None,
-        });
+        self.submit(step);
+        Ok(())
+    }
+
+    /// Runs whatever is due: expired seats, the tick, a timer.
+    async fn wake(&mut self) -> Result<(), Crash> {
+        let now = Instant::now();
+        if let Some(i) = self
+            .seats
+            .iter()
+            .position(|s| s.away_until.is_some_and(|t| t <= now))
+        {
+            let seat = self.seats.remove(i);
+            let mut step = Step::default();
+            step.txn.seat(&self.id, &seat.player, false);
+            let outcome = self
+                .run_event(Event::Left {
+                    player: seat.player.to_string(),
+                })
+                .await?;
+            self.apply(outcome, &mut step, None, None);
+            self.submit(step);
+        }
+        if self.next_tick.is_some_and(|t| t <= now) {
+            let period = Duration::from_millis(self.record.tick_ms as u64);
+            let due = self.next_tick.unwrap_or(now) + period;
+            // Fixed rate; a table that fell behind skips ticks rather than bursting.
+            self.next_tick = Some(if due <= now { now + period } else { due });
+            let mut step = Step::default();
+            let outcome = self.run_event(Event::Tick).await?;
+            self.apply(outcome, &mut step, None, None);
+            self.submit(step);
+        }
+        if self.next_timer.is_some_and(|t| t <= now) {
+            self.next_timer = None;
+            let mut step = Step::default();
+            let outcome = self.run_event(Event::Timer).await?;
+            self.apply(outcome, &mut step, None, None);
+            self.submit(step);
+        }
+        Ok(())
+    }
+
+    fn next_expiry(&self) -> Option<Instant> {
+        self.seats.iter().filter_map(|s| s.away_until).min()
+    }
+
+    fn set_tick(&mut self, ms: u32) {
+        self.record.tick_ms = ms;
+        self.next_tick = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms as u64));
+    }
+
+    fn seat_index(&self, player: &str) -> Option<usize> {
+        self.seats.iter().position(|s| &*s.player == player)
     }
 
     fn outbox_of(&self, player: &str) -> Option<Outbox> {
-        self.seats
-            .iter()
-            .find(|(p, _)| &**p == player)
-            .map(|(_, o)| o.clone())
+        self.seat_index(player)
+            .and_then(|i| self.seats[i].outbox.clone())
     }
 
-    async fn run_event(&self, event: Event) -> Result<Effects, ScriptError> {
+    async fn run_event(&mut self, event: Event) -> Result<Outcome, Crash> {
         let cx = EventContext {
-            players: self.seats.iter().map(|(p, _)| p.to_string()).collect(),
+            players: self.seats.iter().map(|s| s.player.to_string()).collect(),
             server_players: self.deps.connected.load(Ordering::Relaxed),
         };
-        self.vm.run(event, cx).await
+        let Some(vm) = &self.vm else {
+            return Err(Crash("no VM".into()));
+        };
+        let outcome = vm.run(event, cx).await;
+        if outcome.result == Err(ScriptError::Unavailable) {
+            return Err(Crash("the table's VM was lost".into()));
+        }
+        self.next_timer = outcome.next_timer.map(|d| Instant::now() + d);
+        Ok(outcome)
     }
 
-    /// Turns an event's outcome into store changes and deliveries. `define` is the source when
-    /// the event was a define: it is stored and announced on success.
+    /// Turns an event's outcome into store changes and deliveries. `sender` gets the error of a
+    /// failed event; `define` is the source when the event was a define.
     fn apply(
         &mut self,
-        result: Result<Effects, ScriptError>,
-        txn: &mut Txn,
-        deliveries: &mut Vec<Delivery>,
-        sender: &Outbox,
+        outcome: Outcome,
+        step: &mut Step,
+        sender: Option<&Outbox>,
         define: Option<&str>,
     ) {
-        let effects = match result {
+        let effects = match outcome.result {
             Ok(effects) => effects,
             Err(e) => {
                 tracing::debug!(table = %self.id, "event failed: {e}");
-                let message = match define {
-                    Some(_) => ServerMessage::new("defined", format!("error {e}")),
-                    None => ServerMessage::error(e.code(), Some(&e.to_string())),
-                };
-                deliveries.push(Delivery {
-                    outbox: sender.clone(),
-                    message,
-                });
+                if let Some(sender) = sender {
+                    let message = match define {
+                        Some(_) => ServerMessage::new("defined", format!("error {e}")),
+                        None => ServerMessage::error(e.code(), Some(&e.to_string())),
+                    };
+                    step.deliver(sender, message);
+                }
                 return;
             }
         };
         if let Some(source) = define {
             self.defined = true;
-            txn.set_script(&self.id, source);
-            for (_, outbox) in &self.seats {
-                deliveries.push(Delivery {
-                    outbox: outbox.clone(),
-                    message: ServerMessage::new("defined", "ok"),
-                });
+            self.record.script = Some(source.to_string());
+            step.txn.set_script(&self.id, source);
+            for outbox in self.seats.iter().filter_map(|s| s.outbox.as_ref()) {
+                step.deliver(outbox, ServerMessage::new("defined", "ok"));
             }
         }
-        txn.storage_writes(&self.id, &effects.writes);
+        step.txn.storage_writes(&self.id, &effects.writes);
+        if let Some(state) = &effects.state {
+            step.txn.set_state(&self.id, state);
+        }
+        if let Some(tick) = effects.tick {
+            self.set_tick(tick);
+            step.record_changed = true;
+        }
         for m in effects.messages {
             let message = ServerMessage::new(&m.command, m.args);
             match &m.to {
                 Recipient::All => {
-                    for (_, outbox) in &self.seats {
-                        deliveries.push(Delivery {
-                            outbox: outbox.clone(),
-                            message: message.clone(),
-                        });
+                    for outbox in self.seats.iter().filter_map(|s| s.outbox.as_ref()) {
+                        step.deliver(outbox, message.clone());
                     }
                 }
                 Recipient::Player(id) => match self.outbox_of(id) {
-                    Some(outbox) => deliveries.push(Delivery { outbox, message }),
+                    Some(outbox) => step.deliver(&outbox, message),
                     None => {
-                        tracing::debug!(table = %self.id, "message to unseated player {id} dropped")
+                        tracing::trace!(table = %self.id, "message to absent player {id} dropped")
                     }
                 },
             }
         }
+    }
+
+    /// Hands one event's changes and messages to the committer.
+    fn submit(&mut self, mut step: Step) {
+        if self.unrecorded || step.record_changed {
+            self.unrecorded = false;
+            step.txn.create_table(&self.id, &self.record);
+        }
+        self.deps.committer.submit(Commit {
+            txn: step.txn,
+            deliveries: step.deliveries,
+            done: step.done,
+        });
+    }
+
+    /// Waits until every commit this table submitted so far is durable.
+    async fn flushed(&mut self) {
+        let (done, rx) = oneshot::channel();
+        self.submit(Step {
+            done: Some(done),
+            ..Step::default()
+        });
+        let _ = rx.await;
+    }
+
+    /// Tells every connected player the table stopped.
+    fn stop(&mut self, why: &str) {
+        let mut step = Step::default();
+        for outbox in self.seats.iter().filter_map(|s| s.outbox.as_ref()) {
+            step.deliver(outbox, ServerMessage::error("table_stopped", Some(why)));
+        }
+        self.submit(step);
+    }
+}
+
+/// One event's pending commit.
+#[derive(Default)]
+struct Step {
+    txn: Txn,
+    deliveries: Vec<Delivery>,
+    done: Option<oneshot::Sender<()>>,
+    record_changed: bool,
+}
+
+impl Step {
+    fn deliver(&mut self, outbox: &Outbox, message: ServerMessage) {
+        self.deliveries.push(Delivery {
+            outbox: outbox.clone(),
+            message,
+        });
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod messaging;
 pub(crate) mod storage;
+pub(crate) mod timers;
 
 use rquickjs::{Ctx, Function, Object};
 
@@ -14,11 +15,14 @@ use crate::vm::Shared;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
-/// Installs the global `GGS` object into a fresh context bound to the table's data.
-pub(crate) fn install<'js>(ctx: &Ctx<'js>, data: &Shared) -> rquickjs::Result<()> {
+/// Installs the global `GGS` object and timers into a fresh context bound to the table's data.
+/// Returns the private handle the VM uses for state and timers (see `prelude.js`).
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, data: &Shared) -> rquickjs::Result<Object<'js>> {
     let ops = Object::new(ctx.clone())?;
     storage::register(ctx, &ops, data)?;
     messaging::register(ctx, &ops, data)?;
+    timers::register(ctx, &ops, data)?;
     let build: Function = ctx.eval(PRELUDE)?;
-    build.call::<_, ()>((ops,))
+    let state = data.borrow().state.clone();
+    build.call((ops, state))
 }

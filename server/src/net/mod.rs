@@ -6,7 +6,20 @@ pub mod tcp;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use tokio::sync::{mpsc, watch};
+
 use crate::coordinator::Coordinator;
+
+/// Where the server is in its life; connections watch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving.
+    Running,
+    /// Shutting down: stop reading new messages.
+    Draining,
+    /// Everything is committed: tell the client `shutdown` and close.
+    Closing,
+}
 
 /// What every connection needs from the server.
 #[derive(Clone)]
@@ -17,4 +30,8 @@ pub struct Hub {
     pub connected: Arc<AtomicU64>,
     /// Largest body accepted, in bytes.
     pub max_body: usize,
+    /// The server's phase.
+    pub phase: watch::Receiver<Phase>,
+    /// Held by every open connection; the server waits for all clones to drop.
+    pub alive: mpsc::Sender<()>,
 }

@@ -13,7 +13,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Hub;
+use super::{Hub, Phase};
 use crate::config::READ_CHUNK;
 use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
 use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
@@ -47,6 +47,9 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
 }
 
 async fn connection(stream: TcpStream, hub: Hub) {
+    let _alive = hub.alive.clone();
+    let mut phase = hub.phase.clone();
+    let mut shutting_down = false;
     let (mut reader, writer) = stream.into_split();
     let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
@@ -65,6 +68,10 @@ async fn connection(stream: TcpStream, hub: Hub) {
                 tracing::info!(player = session.player(), "client does not read its replies; disconnecting");
                 break 'read;
             }
+            _ = phase.wait_for(|p| *p != Phase::Running) => {
+                shutting_down = true;
+                break 'read;
+            }
         }
         loop {
             match decoder.decode(&mut buf) {
@@ -80,6 +87,14 @@ async fn connection(stream: TcpStream, hub: Hub) {
                 }
             }
         }
+    }
+    if shutting_down {
+        // Let the tables commit what this player sent, then say goodbye.
+        let _ = phase.wait_for(|p| *p == Phase::Closing).await;
+        session.outbox().deliver(ServerMessage::new(
+            "shutdown",
+            "the server is shutting down",
+        ));
     }
     drop(session);
     let _ = close_tx.send(());

@@ -7,10 +7,13 @@ use super::ggs10::Frame;
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
-    /// Create a table (`table: None`) or join one by id.
+    /// Create a table (`table: None`) or join one by id; with a `token`, take back that
+    /// player's held seat at the table.
     Hello {
         /// The table to join; `None` creates a new table.
         table: Option<TableRef>,
+        /// A player id from an earlier `hello` reply (the `Token` header).
+        token: Option<Uuid>,
     },
     /// Set the table's game script.
     Define {
@@ -61,7 +64,8 @@ impl ProtocolError {
 }
 
 impl ClientMessage {
-    /// Interprets one GGS 1.0 frame. `Token` and `Content-Type` are informational and ignored.
+    /// Interprets one GGS 1.0 frame. `Token` matters only on `hello` (resume); `Content-Type`
+    /// is informational.
     pub fn from_frame(frame: &Frame) -> Result<ClientMessage, ProtocolError> {
         let server = frame.header("server-command");
         let game = frame.header("game-command");
@@ -74,7 +78,10 @@ impl ClientMessage {
                         Ok(id) => TableRef::Id(id),
                         Err(_) => TableRef::Unknown(body.to_string()),
                     });
-                    Ok(ClientMessage::Hello { table })
+                    let token = frame
+                        .header("token")
+                        .and_then(|t| Uuid::parse_str(t.trim()).ok());
+                    Ok(ClientMessage::Hello { table, token })
                 }
                 "define" => Ok(ClientMessage::Define {
                     source: text(frame, "define")?.to_string(),
@@ -113,19 +120,24 @@ mod tests {
     fn maps_the_2011_messages() {
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")),
-            Ok(ClientMessage::Hello { table: None })
+            Ok(ClientMessage::Hello {
+                table: None,
+                token: None
+            })
         );
         let id = "6f1c2b1e-0000-4000-8000-000000000001";
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], id.as_bytes())),
             Ok(ClientMessage::Hello {
-                table: Some(TableRef::Id(Uuid::parse_str(id).unwrap()))
+                table: Some(TableRef::Id(Uuid::parse_str(id).unwrap())),
+                token: None
             })
         );
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"nope")),
             Ok(ClientMessage::Hello {
-                table: Some(TableRef::Unknown("nope".into()))
+                table: Some(TableRef::Unknown("nope".into())),
+                token: None
             })
         );
         assert_eq!(

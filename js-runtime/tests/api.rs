@@ -330,3 +330,108 @@ async fn the_host_runs_tables_on_its_threads() {
         assert_eq!(effects.messages[0].args, format!("{i}t{i}"));
     }
 }
+
+#[test]
+fn state_is_committed_when_changed_and_rolled_back_on_failure() {
+    let mut vm = vm_with(
+        "function playerCommand(p, c, a) { if (c === 'set') GGS.state.n = Number(a); if (c === 'swap') GGS.state = { swapped: true }; if (c === 'bad') { GGS.state.n = -1; throw new Error('no'); } if (c === 'weird') GGS.state = 5; GGS.sendCommand(p, 'state', JSON.stringify(GGS.state)); }",
+    );
+    let effects = command(&mut vm, "set", "3").unwrap();
+    assert_eq!(effects.state.as_deref(), Some(r#"{"n":3}"#));
+    assert_eq!(
+        command(&mut vm, "get", "").unwrap().state,
+        None,
+        "unchanged state is not written"
+    );
+    command(&mut vm, "bad", "").unwrap_err();
+    assert_eq!(
+        replies(&command(&mut vm, "get", "").unwrap()),
+        vec![("state".into(), r#"{"n":3}"#.into())]
+    );
+    assert_eq!(
+        command(&mut vm, "weird", "").unwrap_err().code(),
+        "script_error"
+    );
+    assert_eq!(
+        command(&mut vm, "swap", "").unwrap().state.as_deref(),
+        Some(r#"{"swapped":true}"#)
+    );
+}
+
+#[test]
+fn state_and_tick_are_restored_from_committed_data() {
+    let storage = Storage {
+        state: Some(r#"{"ticks":7}"#.into()),
+        tick_ms: 50,
+        ..Storage::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), storage, Limits::default());
+    vm.restore("GGS.state.ticks = 0; function tick() { GGS.state.ticks++; } function playerCommand(p, c, a) { GGS.setTick(Number(a)); }")
+        .unwrap();
+    let effects = vm.run(Event::Tick, cx()).result.unwrap();
+    assert_eq!(
+        effects.state.as_deref(),
+        Some(r#"{"ticks":8}"#),
+        "restore discards top-level changes"
+    );
+    assert_eq!(
+        command(&mut vm, "tick", "50").unwrap().tick,
+        None,
+        "same tick is no change"
+    );
+    assert_eq!(command(&mut vm, "tick", "0").unwrap().tick, Some(0));
+    assert_eq!(
+        command(&mut vm, "tick", "1").unwrap().tick,
+        Some(ggs_js::api::MIN_TICK_MS)
+    );
+}
+
+#[test]
+fn timers_fire_as_events_and_a_failed_event_cancels_its_timers() {
+    let mut vm = vm_with(
+        "var n = 0; function playerCommand(p, c, a) { if (c === 'later') setTimeout(function (x) { GGS.sendCommandToAll('fired', x); }, 0, a); if (c === 'every') { var id = setInterval(function () { n++; GGS.sendCommandToAll('n', n); if (n === 2) clearInterval(id); }, 0); } if (c === 'bad') { setTimeout(function () { GGS.sendCommandToAll('never'); }, 0); throw new Error('no'); } }",
+    );
+    let outcome = vm.run(
+        Event::Command {
+            player: "a".into(),
+            command: "later".into(),
+            args: "x".into(),
+        },
+        cx(),
+    );
+    assert_eq!(outcome.next_timer, Some(Duration::ZERO));
+    let fired = vm.run(Event::Timer, cx());
+    assert_eq!(
+        replies(&fired.result.unwrap()),
+        vec![("fired".into(), "x".into())]
+    );
+    assert_eq!(fired.next_timer, None);
+    assert!(vm
+        .run(
+            Event::Command {
+                player: "a".into(),
+                command: "bad".into(),
+                args: "".into()
+            },
+            cx()
+        )
+        .next_timer
+        .is_none());
+    vm.run(
+        Event::Command {
+            player: "a".into(),
+            command: "every".into(),
+            args: "".into(),
+        },
+        cx(),
+    );
+    let first = vm.run(Event::Timer, cx());
+    assert!(first.next_timer.is_some(), "an interval re-arms");
+    std::thread::sleep(first.next_timer.unwrap() + Duration::from_millis(2));
+    let second = vm.run(Event::Timer, cx());
+    assert_eq!(
+        replies(&second.result.unwrap()),
+        vec![("n".into(), "2".into())]
+    );
+    assert_eq!(second.next_timer, None, "cleared from its own callback");
+}

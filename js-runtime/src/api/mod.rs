@@ -7,6 +7,8 @@
 
 pub(crate) mod messaging;
 pub(crate) mod storage;
+
+pub use timers::MIN_TICK_MS;
 pub(crate) mod timers;
 
 use rquickjs::{Ctx, Function, Object};

@@ -1,4 +1,4 @@
-//! Bounds on one table's runtime: memory, stack and CPU time per event.
+//! Bounds on one table's runtime: memory, stack, CPU time and output per event, storage size.
 
 use std::time::Duration;
 
@@ -8,6 +8,14 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 32 * 1024 * 1024;
 pub const DEFAULT_STACK_LIMIT: usize = 512 * 1024;
 /// Default CPU time one event (define, hook, command) may run before it is aborted: 100 ms.
 pub const DEFAULT_CPU_PER_EVENT: Duration = Duration::from_millis(100);
+/// Default most messages one event may send (`sendCommand` + each `sendCommandToAll`).
+pub const DEFAULT_MESSAGES_PER_EVENT: usize = 1000;
+/// Default largest storage value (key + value bytes) one `setItem` may write: 64 KiB.
+pub const DEFAULT_MAX_VALUE: usize = 64 * 1024;
+/// Default total storage of one table (both namespaces, keys + values): 4 MiB.
+pub const DEFAULT_MAX_STORAGE: usize = 4 * 1024 * 1024;
+/// Default largest `GGS.state` as JSON: 1 MiB.
+pub const DEFAULT_MAX_STATE: usize = 1024 * 1024;
 /// C stack size of each VM-host thread: comfortably above the JS stack limit.
 pub const VM_THREAD_STACK: usize = 8 * 1024 * 1024;
 
@@ -20,6 +28,14 @@ pub struct Limits {
     pub stack: usize,
     /// Wall-clock time one event may run on its VM thread before it is interrupted.
     pub cpu_per_event: Duration,
+    /// Messages one event may send.
+    pub messages_per_event: usize,
+    /// Bytes of one storage entry (key + value).
+    pub max_value: usize,
+    /// Bytes of a table's storage, both namespaces.
+    pub max_storage: usize,
+    /// Bytes of `GGS.state` as JSON.
+    pub max_state: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +44,10 @@ impl Default for Limits {
             memory: DEFAULT_MEMORY_LIMIT,
             stack: DEFAULT_STACK_LIMIT,
             cpu_per_event: DEFAULT_CPU_PER_EVENT,
+            messages_per_event: DEFAULT_MESSAGES_PER_EVENT,
+            max_value: DEFAULT_MAX_VALUE,
+            max_storage: DEFAULT_MAX_STORAGE,
+            max_state: DEFAULT_MAX_STATE,
         }
     }
 }

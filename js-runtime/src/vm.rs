@@ -98,6 +98,17 @@ pub enum ScriptError {
     /// A game command reached a table without a game script.
     #[error("the table has no game script yet: send define first")]
     NoScript,
+    /// The event hit one of the table's limits (messages, storage, state size).
+    #[error("{message}")]
+    Limit {
+        /// The stable code.
+        code: &'static str,
+        /// A sentence naming the limit.
+        message: String,
+    },
+    /// The runtime ran out of memory; the table's runtime was rebuilt from committed data.
+    #[error("the script ran out of memory (limit {0} bytes); the table was reset to its last committed state")]
+    OutOfMemory(usize),
     /// The VM thread that ran this table is gone.
     #[error("the table's script runtime is unavailable")]
     Unavailable,
@@ -110,7 +121,34 @@ impl ScriptError {
             ScriptError::Exception(_) => "script_error",
             ScriptError::Timeout(_) => "script_timeout",
             ScriptError::NoScript => "no_script",
+            ScriptError::Limit { code, .. } => code,
+            ScriptError::OutOfMemory(_) => "script_out_of_memory",
             ScriptError::Unavailable => "vm_unavailable",
+        }
+    }
+
+    /// Whether the table's limits were abused (CPU or memory): repeated offences stop a table.
+    pub fn is_offence(&self) -> bool {
+        matches!(self, ScriptError::Timeout(_) | ScriptError::OutOfMemory(_))
+    }
+}
+
+/// A limit a native function enforces by throwing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    Messages,
+    ValueTooLarge,
+    StorageFull,
+    StateTooLarge,
+}
+
+impl Limit {
+    fn code(self) -> &'static str {
+        match self {
+            Limit::Messages => "message_limit",
+            Limit::ValueTooLarge => "value_too_large",
+            Limit::StorageFull => "storage_full",
+            Limit::StateTooLarge => "state_too_large",
         }
     }
 }
@@ -129,6 +167,23 @@ pub(crate) struct TableData {
     pub(crate) tick_pending: Option<u32>,
     /// Zero of the runtime clock (`ops.now`).
     pub(crate) epoch: Instant,
+    pub(crate) limits: Limits,
+    /// The limit the running event hit, if any: its failure is reported as that limit.
+    pub(crate) limit: Option<(Limit, String)>,
+}
+
+impl TableData {
+    /// Records that the running event hit `limit` and returns the RangeError to throw.
+    pub(crate) fn limit_hit(
+        &mut self,
+        ctx: &Ctx<'_>,
+        limit: Limit,
+        message: String,
+    ) -> rquickjs::Error {
+        let error = rquickjs::Exception::throw_range(ctx, &message);
+        self.limit = Some((limit, message));
+        error
+    }
 }
 
 pub(crate) type Shared = Rc<RefCell<TableData>>;
@@ -161,6 +216,8 @@ pub struct Outcome {
 pub struct Vm {
     data: Shared,
     js: Option<Js>,
+    /// The script the runtime was built from (to rebuild it after running out of memory).
+    script: Option<String>,
     limits: Limits,
     deadline: Rc<Deadline>,
 }
@@ -178,10 +235,13 @@ impl Vm {
             tick: storage.tick_ms,
             tick_pending: None,
             epoch: Instant::now(),
+            limits,
+            limit: None,
         };
         Vm {
             data: Rc::new(RefCell::new(data)),
             js: None,
+            script: None,
             limits,
             deadline: Rc::new(Deadline::default()),
         }
@@ -203,6 +263,7 @@ impl Vm {
             Ok(js) => {
                 self.rollback(Some(&js));
                 self.js = Some(js);
+                self.script = Some(source.to_string());
                 Ok(())
             }
             Err(e) => {
@@ -220,6 +281,7 @@ impl Vm {
             data.server_players = cx.server_players;
             data.messages.clear();
             data.tick_pending = None;
+            data.limit = None;
         }
         let result = match event {
             Event::Define { source } => self.define(&source),
@@ -236,13 +298,38 @@ impl Vm {
             } => self.call_hook("playerCommand", (player, command, args), true),
         };
         let result = result.and_then(|()| self.commit());
-        if result.is_err() {
-            self.rollback(self.js.as_ref());
-        }
+        let result = match result {
+            Ok(effects) => Ok(effects),
+            Err(e) => Err(self.fail(e)),
+        };
         Outcome {
             result,
             next_timer: self.next_timer(),
         }
+    }
+
+    /// Undoes a failed event and names its failure: a limit it hit, or running out of memory
+    /// (after which the runtime is rebuilt from the committed script and data).
+    fn fail(&mut self, error: ScriptError) -> ScriptError {
+        self.rollback(self.js.as_ref());
+        if let Some((limit, message)) = self.data.borrow_mut().limit.take() {
+            return ScriptError::Limit {
+                code: limit.code(),
+                message,
+            };
+        }
+        if let ScriptError::Exception(text) = &error {
+            if text.contains("out of memory") {
+                self.js = None;
+                if let Some(source) = self.script.clone() {
+                    if let Err(e) = self.restore(&source) {
+                        tracing::warn!("rebuilding a runtime after running out of memory: {e}");
+                    }
+                }
+                return ScriptError::OutOfMemory(self.limits.memory);
+            }
+        }
+        error
     }
 
     fn define(&mut self, source: &str) -> Result<(), ScriptError> {
@@ -250,6 +337,7 @@ impl Vm {
         self.begin(&js)?;
         self.guarded(&js, |ctx| eval_script(&ctx, source))?;
         self.js = Some(js);
+        self.script = Some(source.to_string());
         Ok(())
     }
 
@@ -282,6 +370,18 @@ impl Vm {
             None => None,
         };
         let mut data = self.data.borrow_mut();
+        if let Some(state) = &state {
+            if state.len() > self.limits.max_state && *state != data.state {
+                let max = self.limits.max_state;
+                return Err(ScriptError::Limit {
+                    code: Limit::StateTooLarge.code(),
+                    message: format!(
+                        "GGS.state may be at most {max} bytes as JSON; it would be {}",
+                        state.len()
+                    ),
+                });
+            }
+        }
         let mut effects = Effects {
             messages: std::mem::take(&mut data.messages),
             ..Effects::default()

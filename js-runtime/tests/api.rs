@@ -435,3 +435,64 @@ fn timers_fire_as_events_and_a_failed_event_cancels_its_timers() {
     );
     assert_eq!(second.next_timer, None, "cleared from its own callback");
 }
+
+#[test]
+fn limits_throw_catchable_errors_and_name_themselves_when_uncaught() {
+    let limits = Limits {
+        messages_per_event: 3,
+        max_value: 100,
+        max_storage: 250,
+        max_state: 64,
+        ..Limits::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), limits);
+    vm.run(
+        Event::Define {
+            source: "function playerCommand(p, c, a) { if (c === 'spam') for (;;) GGS.sendCommand(p, 'x'); if (c === 'big') GGS.world.setItem('k', 'v'.repeat(Number(a))); if (c === 'fill') for (var i = 0; ; i++) GGS.localStorage.setItem('k' + i, 'v'.repeat(90)); if (c === 'state') GGS.state.s = 'x'.repeat(100); if (c === 'caught') { try { GGS.world.setItem('k', 'v'.repeat(1000)); } catch (e) { GGS.sendCommand(p, 'caught', e.name); } } }".into(),
+        },
+        cx(),
+    )
+    .result
+    .unwrap();
+    let code = |vm: &mut Vm, c: &str, a: &str| command(vm, c, a).unwrap_err().code();
+    assert_eq!(code(&mut vm, "spam", ""), "message_limit");
+    assert_eq!(code(&mut vm, "big", "200"), "value_too_large");
+    assert!(command(&mut vm, "big", "90").is_ok());
+    assert_eq!(code(&mut vm, "fill", ""), "storage_full");
+    assert_eq!(code(&mut vm, "state", ""), "state_too_large");
+    let effects = command(&mut vm, "caught", "").unwrap();
+    assert_eq!(
+        replies(&effects),
+        vec![("caught".into(), "RangeError".into())]
+    );
+}
+
+#[test]
+fn running_out_of_memory_or_stack_is_an_error_and_the_table_goes_on() {
+    let limits = Limits {
+        memory: 8 * 1024 * 1024,
+        cpu_per_event: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), limits);
+    vm.run(
+        Event::Define {
+            source: "var hoard = []; function deep(n) { return deep(n + 1) + 1; } function playerCommand(p, c) { if (c === 'eat') for (;;) hoard.push(new Array(100000).fill(hoard.length)); if (c === 'deep') deep(0); GGS.world.setItem('ok', 'yes'); GGS.sendCommand(p, 'alive', String(hoard.length)); }".into(),
+        },
+        cx(),
+    )
+    .result
+    .unwrap();
+    let err = command(&mut vm, "eat", "").unwrap_err();
+    assert_eq!(err.code(), "script_out_of_memory", "{err}");
+    assert!(err.is_offence());
+    assert_eq!(
+        replies(&command(&mut vm, "ping", "").unwrap()),
+        vec![("alive".into(), "0".into())],
+        "rebuilt from the committed script"
+    );
+    let err = command(&mut vm, "deep", "").unwrap_err();
+    assert_eq!(err.code(), "script_error");
+    assert!(err.to_string().contains("stack"), "{err}");
+    assert!(command(&mut vm, "ping", "").is_ok());
+}

@@ -4,7 +4,25 @@
 use rquickjs::{Ctx, Function, Object};
 
 use crate::effects::{Message, Recipient};
-use crate::vm::Shared;
+use crate::vm::{Limit, Shared};
+
+/// Queues a message, or throws once the event has sent its limit.
+fn push(
+    ctx: &Ctx<'_>,
+    data: &Shared,
+    to: Recipient,
+    command: String,
+    args: String,
+) -> rquickjs::Result<()> {
+    let mut data = data.borrow_mut();
+    let max = data.limits.messages_per_event;
+    if data.messages.len() >= max {
+        let message = format!("an event may send at most {max} messages");
+        return Err(data.limit_hit(ctx, Limit::Messages, message));
+    }
+    data.messages.push(Message { to, command, args });
+    Ok(())
+}
 
 /// Adds `send`, `sendAll`, `players`, `serverInfo`, `log` and the `tableToken` value to `ops`.
 pub(crate) fn register<'js>(
@@ -17,25 +35,20 @@ pub(crate) fn register<'js>(
         "send",
         Function::new(
             ctx.clone(),
-            move |to: String, command: String, args: String| {
-                d.borrow_mut().messages.push(Message {
-                    to: Recipient::Player(to),
-                    command,
-                    args,
-                })
+            move |ctx: Ctx<'js>, to: String, command: String, args: String| {
+                push(&ctx, &d, Recipient::Player(to), command, args)
             },
         )?,
     )?;
     let d = data.clone();
     ops.set(
         "sendAll",
-        Function::new(ctx.clone(), move |command: String, args: String| {
-            d.borrow_mut().messages.push(Message {
-                to: Recipient::All,
-                command,
-                args,
-            })
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, command: String, args: String| {
+                push(&ctx, &d, Recipient::All, command, args)
+            },
+        )?,
     )?;
     let d = data.clone();
     ops.set(

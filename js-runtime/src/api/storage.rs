@@ -8,21 +8,41 @@ use std::collections::BTreeMap;
 use rquickjs::{Ctx, Function, Object};
 
 use crate::effects::{Namespace, Write};
-use crate::vm::Shared;
+use crate::vm::{Limit, Shared};
 
 /// One namespace of one table: committed entries plus the running event's changes.
 #[derive(Debug, Default)]
 pub(crate) struct KvStore {
     base: BTreeMap<String, String>,
     overlay: BTreeMap<String, Option<String>>,
+    /// Bytes (keys + values) of the committed map.
+    base_bytes: usize,
+    /// Change of that size by the overlay.
+    delta: isize,
+}
+
+fn entry_size(key: &str, value: &str) -> usize {
+    key.len() + value.len()
 }
 
 impl KvStore {
     pub(crate) fn new(base: BTreeMap<String, String>) -> Self {
+        let base_bytes = base.iter().map(|(k, v)| entry_size(k, v)).sum();
         KvStore {
             base,
             overlay: BTreeMap::new(),
+            base_bytes,
+            delta: 0,
         }
+    }
+
+    /// Bytes (keys + values) visible now.
+    pub(crate) fn bytes(&self) -> usize {
+        (self.base_bytes as isize + self.delta).max(0) as usize
+    }
+
+    fn visible_size(&self, key: &str) -> usize {
+        self.get(key).map_or(0, |v| entry_size(key, v))
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
@@ -33,10 +53,12 @@ impl KvStore {
     }
 
     pub(crate) fn set(&mut self, key: String, value: String) {
+        self.delta += entry_size(&key, &value) as isize - self.visible_size(&key) as isize;
         self.overlay.insert(key, Some(value));
     }
 
     pub(crate) fn remove(&mut self, key: String) {
+        self.delta -= self.visible_size(&key) as isize;
         self.overlay.insert(key, None);
     }
 
@@ -47,6 +69,7 @@ impl KvStore {
         for key in self.base.keys() {
             self.overlay.insert(key.clone(), None);
         }
+        self.delta = -(self.base_bytes as isize);
     }
 
     /// Keys visible now, in order.
@@ -82,6 +105,8 @@ impl KvStore {
 
     /// Makes the event's changes part of the committed map and reports them as writes.
     pub(crate) fn commit(&mut self, ns: Namespace, out: &mut Vec<Write>) {
+        self.base_bytes = self.bytes();
+        self.delta = 0;
         for (key, value) in std::mem::take(&mut self.overlay) {
             let changed = match &value {
                 Some(v) => self.base.get(&key) != Some(v),
@@ -101,6 +126,7 @@ impl KvStore {
     /// Forgets the event's changes.
     pub(crate) fn rollback(&mut self) {
         self.overlay.clear();
+        self.delta = 0;
     }
 }
 
@@ -130,9 +156,33 @@ pub(crate) fn register<'js>(
     let d = data.clone();
     ops.set(
         "set",
-        Function::new(ctx.clone(), move |ns: i32, key: String, value: String| {
-            d.borrow_mut().storage[namespace(ns).index()].set(key, value)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, ns: i32, key: String, value: String| {
+                let mut data = d.borrow_mut();
+                let limits = data.limits;
+                let size = entry_size(&key, &value);
+                if size > limits.max_value {
+                    let message = format!(
+                        "a storage entry may be at most {} bytes (key + value); this one is {size}",
+                        limits.max_value
+                    );
+                    return Err(data.limit_hit(&ctx, Limit::ValueTooLarge, message));
+                }
+                let ns = namespace(ns).index();
+                let total: usize = data.storage.iter().map(KvStore::bytes).sum::<usize>() + size
+                    - data.storage[ns].visible_size(&key);
+                if total > limits.max_storage {
+                    let message = format!(
+                        "a table's storage may hold at most {} bytes; this write would make it {total}",
+                        limits.max_storage
+                    );
+                    return Err(data.limit_hit(&ctx, Limit::StorageFull, message));
+                }
+                data.storage[ns].set(key, value);
+                Ok(())
+            },
+        )?,
     )?;
     let d = data.clone();
     ops.set(

@@ -82,7 +82,11 @@ async fn connection(stream: TcpStream, hub: Hub) {
                 },
                 Ok(Some(Decoded::Rejected(e))) => session.error(e.code(), &e.to_string()),
                 Err(e) => {
-                    session.error(e.code(), &format!("{e}; closing the connection"));
+                    // Straight to the queue: nothing else will be sent on this connection.
+                    let detail = format!("{e}; closing the connection");
+                    session
+                        .outbox()
+                        .deliver(ServerMessage::error(e.code(), Some(&detail)));
                     break 'read;
                 }
             }

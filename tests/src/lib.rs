@@ -1,0 +1,26 @@
+//! Test support for driving the real `ggs` binary: start and stop it ([`ServerProcess`]) and
+//! talk GGS 1.0 to it ([`Client`]) through an independent implementation of the wire format
+//! ([`wire`]).
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod server;
+pub mod wire;
+
+pub use client::{Client, RecvError};
+pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
+pub use wire::{Hello, Reply};
+
+use std::path::PathBuf;
+
+/// The repository's `games/` directory, where the sample game scripts live.
+pub fn games_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../games")
+}
+
+/// Reads a sample game script from `games/`, e.g. `game_source("chat.js")`.
+pub fn game_source(file: &str) -> String {
+    let path = games_dir().join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

@@ -10,7 +10,10 @@
  *   ready            mark yourself ready; re-sends welcome, both paddles, the
  *                    ball and the score to you, then game start when both
  *                    players are ready (or a game is on), else game wait.
- *                    From a spectator: re-sends the field and game state.
+ *                    A player without a seat takes a free one (the player
+ *                    who defined the script was at the table before it and
+ *                    has none); a spectator, when both are taken, gets the
+ *                    field and game state again.
  *   start            start a game now (either seated player, once both seats
  *                    are taken), ready or not
  *   up               move your paddle 5 towards the top (y - 5), at most to 10
@@ -232,6 +235,11 @@ function moveBall(state) {
 
 function ready(state, player) {
   var seat = seatOf(state, player);
+  var free = state.seats.indexOf(null);
+  if (!seat && free !== -1) {
+    state.seats[free] = player;
+    seat = free + 1;
+  }
   if (!seat) {
     sendSnapshot(state, player);
     return;

@@ -83,6 +83,7 @@ fn run(
     stats: &CommitStats,
 ) -> Result<(), StoreError> {
     let mut group = Vec::new();
+    let latency = metrics::histogram!(crate::telemetry::COMMIT_LATENCY);
     while let Ok(first) = rx.recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -104,6 +105,7 @@ fn run(
                 let _ = done.send(());
             }
             stats.record(enqueued.elapsed());
+            latency.record(enqueued.elapsed());
         }
     }
     store.flush()

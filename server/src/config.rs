@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ggs_js::Limits;
 
+use crate::net::limits::ConnectionSettings;
 use crate::protocol::ggs10::DEFAULT_MAX_BODY;
 
 /// Default TCP (GGS 1.0) listen address.
@@ -37,6 +38,8 @@ pub struct TableSettings {
     pub max_restarts: usize,
     /// The window of the restart intensity.
     pub restart_window: Duration,
+    /// Whether any seated player may define a table's script (default: only its creator).
+    pub open_define: bool,
 }
 
 impl Default for TableSettings {
@@ -45,6 +48,7 @@ impl Default for TableSettings {
             seat_grace: DEFAULT_SEAT_GRACE,
             max_restarts: DEFAULT_MAX_RESTARTS,
             restart_window: DEFAULT_RESTART_WINDOW,
+            open_define: false,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Config {
     pub tables: TableSettings,
     /// Bound on a graceful shutdown.
     pub shutdown_timeout: Duration,
+    /// Connections in total and per address, messages per second, tables per connection.
+    pub connections: ConnectionSettings,
 }
 
 impl Default for Config {
@@ -81,6 +87,7 @@ impl Default for Config {
             limits: Limits::default(),
             tables: TableSettings::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            connections: ConnectionSettings::default(),
         }
     }
 }

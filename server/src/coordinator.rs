@@ -17,16 +17,23 @@ pub struct Coordinator {
     tables: Mutex<HashMap<Uuid, TableHandle>>,
     store: Store,
     deps: TableDeps,
+    tables_per_connection: usize,
 }
 
 impl Coordinator {
     /// A coordinator over the store and the shared table dependencies.
-    pub fn new(store: Store, deps: TableDeps) -> Self {
+    pub fn new(store: Store, deps: TableDeps, tables_per_connection: usize) -> Self {
         Coordinator {
             tables: Mutex::new(HashMap::new()),
             store,
             deps,
+            tables_per_connection,
         }
+    }
+
+    /// Most tables one connection may create.
+    pub fn tables_per_connection(&self) -> usize {
+        self.tables_per_connection
     }
 
     /// Creates a new table with a fresh UUID v4. It reaches the store with its first event.
@@ -35,6 +42,7 @@ impl Coordinator {
         let record = TableRecord {
             created_ms: now_ms(),
             tick_ms: 0,
+            host: None,
             script: None,
         };
         let handle = table::spawn(
@@ -88,6 +96,22 @@ impl Coordinator {
     /// Number of live tables.
     pub fn live_tables(&self) -> usize {
         self.lock().len()
+    }
+
+    /// A snapshot of the live tables for the lobby, oldest first.
+    pub fn tables(&self) -> Vec<crate::table_info::TableSummary> {
+        let mut tables: Vec<_> = self
+            .lock()
+            .values()
+            .map(|h| h.info().summary(h.id()))
+            .collect();
+        tables.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        tables
+    }
+
+    /// Number of tables in the store (a scan: call it off the async threads).
+    pub fn stored_tables(&self) -> usize {
+        self.store.table_count()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, TableHandle>> {

@@ -17,12 +17,15 @@
 pub mod commit;
 pub mod config;
 pub mod coordinator;
+pub mod games;
 pub mod net;
 pub mod outbox;
 pub mod protocol;
 pub mod session;
 pub mod store;
 pub mod table;
+pub mod table_info;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +39,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::net::limits::ConnectionLimiter;
 use crate::net::{Hub, Phase};
 use crate::store::{Store, StoreError};
 use crate::table::TableDeps;
@@ -75,6 +79,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, starts the VM host and the committer, and binds both ports.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let metrics = telemetry::install();
         let store = Store::open(&config.data_dir)?;
         let host = VmHost::new(config.vm_threads, config.limits)
             .map_err(|e| ServerError::Start(e.to_string()))?;
@@ -88,7 +93,11 @@ impl Server {
             connected: connected.clone(),
             settings: config.tables,
         };
-        let coordinator = Arc::new(Coordinator::new(store.clone(), deps));
+        let coordinator = Arc::new(Coordinator::new(
+            store.clone(),
+            deps,
+            config.connections.tables_per_connection,
+        ));
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -107,6 +116,8 @@ impl Server {
                 max_body: config.max_body,
                 phase: phase_rx,
                 alive: alive_tx,
+                limiter: ConnectionLimiter::new(config.connections),
+                metrics,
             },
             phase,
             alive,
@@ -137,7 +148,7 @@ impl Server {
     /// sent, tells every client `shutdown`, closes, and flushes, all within the shutdown bound.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
-        let http = tokio::spawn(net::http::serve(self.http));
+        let http = tokio::spawn(net::http::serve(self.http, self.hub.clone()));
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             e = &mut self.fatal => match e {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ggs_js::limits::{self, Limits};
 use ggs_server::config::{self, Config};
+use ggs_server::net::limits as net_limits;
 use ggs_server::Server;
 
 #[derive(Parser)]
@@ -27,6 +29,7 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct ServeArgs {
     /// GGS 1.0 TCP listen address.
     #[arg(long, env = "GGS_TCP", default_value = config::DEFAULT_TCP)]
@@ -52,6 +55,33 @@ struct ServeArgs {
     /// Milliseconds a graceful shutdown may take before the server stops anyway.
     #[arg(long, env = "GGS_SHUTDOWN_TIMEOUT_MS", default_value_t = config::DEFAULT_SHUTDOWN_TIMEOUT.as_millis() as u64)]
     shutdown_timeout_ms: u64,
+    /// Let any seated player define a table's script (default: only the table's creator).
+    #[arg(long, env = "GGS_OPEN_DEFINE")]
+    open_define: bool,
+    /// CPU time one script event may take, in milliseconds.
+    #[arg(long, env = "GGS_CPU_PER_EVENT_MS", default_value_t = limits::DEFAULT_CPU_PER_EVENT.as_millis() as u64)]
+    cpu_per_event_ms: u64,
+    /// Memory one table's script runtime may use, in bytes.
+    #[arg(long, env = "GGS_TABLE_MEMORY", default_value_t = limits::DEFAULT_MEMORY_LIMIT)]
+    table_memory: usize,
+    /// Bytes of storage one table may hold (both namespaces, keys + values).
+    #[arg(long, env = "GGS_TABLE_STORAGE", default_value_t = limits::DEFAULT_MAX_STORAGE)]
+    table_storage: usize,
+    /// Most open connections.
+    #[arg(long, env = "GGS_MAX_CONNECTIONS", default_value_t = net_limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Most open connections from one IP address.
+    #[arg(long, env = "GGS_MAX_CONNECTIONS_PER_IP", default_value_t = net_limits::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: usize,
+    /// Inbound messages per second one connection may send.
+    #[arg(long, env = "GGS_MESSAGES_PER_SECOND", default_value_t = net_limits::DEFAULT_MESSAGES_PER_SECOND)]
+    messages_per_second: u32,
+    /// Tables one connection may create.
+    #[arg(long, env = "GGS_TABLES_PER_CONNECTION", default_value_t = net_limits::DEFAULT_TABLES_PER_CONNECTION)]
+    tables_per_connection: usize,
+    /// Milliseconds one message may take to arrive once it has begun.
+    #[arg(long, env = "GGS_FRAME_TIMEOUT_MS", default_value_t = net_limits::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
+    frame_timeout_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,10 +107,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body: args.max_body,
         tables: config::TableSettings {
             seat_grace: Duration::from_millis(args.seat_grace_ms),
+            open_define: args.open_define,
             ..config::TableSettings::default()
         },
+        limits: Limits {
+            cpu_per_event: Duration::from_millis(args.cpu_per_event_ms),
+            memory: args.table_memory,
+            max_storage: args.table_storage,
+            ..Limits::default()
+        },
+        connections: net_limits::ConnectionSettings {
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+            messages_per_second: args.messages_per_second,
+            tables_per_connection: args.tables_per_connection,
+            frame_timeout: Duration::from_millis(args.frame_timeout_ms),
+        },
         shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
-        ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

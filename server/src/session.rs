@@ -25,6 +25,8 @@ pub struct Session {
     conn: u64,
     outbox: Outbox,
     seat: Option<TableHandle>,
+    /// Tables this connection created.
+    created: usize,
     coordinator: Arc<Coordinator>,
     connected: Arc<AtomicU64>,
 }
@@ -38,6 +40,7 @@ impl Session {
             conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
             outbox,
             seat: None,
+            created: 0,
             coordinator,
             connected,
         }
@@ -90,7 +93,15 @@ impl Session {
 
     async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>) {
         let handle = match table {
-            None => self.coordinator.create(),
+            None if self.created >= self.coordinator.tables_per_connection() => {
+                let max = self.coordinator.tables_per_connection();
+                let why = format!("a connection may create at most {max} tables");
+                return self.error("too_many_tables", &why);
+            }
+            None => {
+                self.created += 1;
+                self.coordinator.create()
+            }
             Some(TableRef::Unknown(_)) => return self.no_such_table(),
             Some(TableRef::Id(id)) => match self.coordinator.find(id).await {
                 Ok(Some(handle)) => handle,

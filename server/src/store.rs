@@ -39,6 +39,10 @@ pub struct TableRecord {
     /// Tick interval set with `GGS.setTick`, in milliseconds (0: none).
     #[serde(default)]
     pub tick_ms: u32,
+    /// The player who created the table: the only one who may define its script, unless the
+    /// server allows anyone to (`--open-define`). `None` for tables from before hosts existed.
+    #[serde(default)]
+    pub host: Option<String>,
     /// The game script, if one was defined.
     #[serde(skip)]
     pub script: Option<String>,
@@ -237,6 +241,7 @@ mod tests {
                 &TableRecord {
                     created_ms: 7,
                     tick_ms: 50,
+                    host: None,
                     script: None,
                 },
             );

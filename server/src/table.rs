@@ -25,6 +25,7 @@ use crate::commit::{Commit, Committer, Delivery};
 use crate::config::{TableSettings, TABLE_INBOX};
 use crate::outbox::{Outbox, ServerMessage};
 use crate::store::{LoadedTable, Store, TableRecord, Txn};
+use crate::table_info::TableInfo;
 
 /// What the server shares with every table.
 #[derive(Clone)]
@@ -130,12 +131,18 @@ impl TableSendError {
 pub struct TableHandle {
     id: Arc<str>,
     tx: mpsc::Sender<TableEvent>,
+    info: Arc<TableInfo>,
 }
 
 impl TableHandle {
     /// The table id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What the lobby may know of the table (game, players, times).
+    pub fn info(&self) -> &TableInfo {
+        &self.info
     }
 
     /// Queues an event, waiting for room in the inbox (for events that must not be refused).
@@ -158,8 +165,17 @@ impl TableHandle {
 /// Starts the actor of table `id`.
 pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
     let (tx, rx) = mpsc::channel(TABLE_INBOX);
-    let handle = TableHandle { id: id.clone(), tx };
-    tokio::spawn(supervise(id, init, deps, rx));
+    let record = match &init {
+        TableInit::New(record) => record,
+        TableInit::Loaded(loaded) => &loaded.record,
+    };
+    let info = Arc::new(TableInfo::new(record.created_ms, record.script.as_deref()));
+    let handle = TableHandle {
+        id: id.clone(),
+        tx,
+        info: info.clone(),
+    };
+    tokio::spawn(supervise(id, init, deps, rx, info));
     handle
 }
 
@@ -181,7 +197,12 @@ struct Table {
     unrecorded: bool,
     next_tick: Option<Instant>,
     next_timer: Option<Instant>,
+    /// Recent crashes and limit offences (timeouts, out of memory), for the restart intensity.
+    strikes: VecDeque<Instant>,
+    /// Set when offences passed the restart intensity: the table stops after this event.
+    stopping: Option<String>,
     deps: TableDeps,
+    info: Arc<TableInfo>,
 }
 
 /// Why the actor must be rebuilt.
@@ -193,6 +214,7 @@ async fn supervise(
     init: TableInit,
     deps: TableDeps,
     mut rx: mpsc::Receiver<TableEvent>,
+    info: Arc<TableInfo>,
 ) {
     let now = Instant::now();
     let (record, storage, seats, is_new) = match init {
@@ -217,9 +239,11 @@ async fn supervise(
         unrecorded: is_new,
         next_tick: None,
         next_timer: None,
+        strikes: VecDeque::new(),
+        stopping: None,
         deps,
+        info,
     };
-    let mut crashes: VecDeque<Instant> = VecDeque::new();
     let mut start = if is_new {
         Start::Fresh
     } else {
@@ -232,16 +256,8 @@ async fn supervise(
             Ok(Err(Crash(why))) => why,
             Err(panic) => panic_message(&panic),
         };
-        let now = Instant::now();
-        crashes.push_back(now);
-        while crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > table.deps.settings.restart_window)
-        {
-            crashes.pop_front();
-        }
-        if crashes.len() > table.deps.settings.max_restarts {
-            tracing::error!(table = %id, "crashed {} times within {:?}, stopping: {why}", crashes.len(), table.deps.settings.restart_window);
+        if table.strike() {
+            tracing::error!(table = %id, "crashed too often, stopping: {why}");
             table.stop(&format!(
                 "the table crashed too often and was stopped ({why})"
             ));
@@ -311,6 +327,13 @@ impl Table {
                 },
                 _ = sleep_until(wake), if wake.is_some() => self.wake().await?,
             }
+            if let Some(why) = self.stopping.take() {
+                tracing::error!(table = %self.id, "stopping: {why}");
+                self.stop(&format!("the table was stopped: {why}"));
+                return Ok(());
+            }
+            let connected = self.seats.iter().filter(|s| s.outbox.is_some()).count();
+            self.info.seats(self.seats.len(), connected);
         }
     }
 
@@ -365,6 +388,10 @@ impl Table {
                         (player, event)
                     }
                     None => {
+                        if self.unrecorded && self.record.host.is_none() {
+                            // The creator's hello is a new table's first event.
+                            self.record.host = Some(player.to_string());
+                        }
                         self.seats.push(Seat {
                             player: player.clone(),
                             outbox: Some(outbox.clone()),
@@ -398,6 +425,13 @@ impl Table {
                 let Some(outbox) = self.outbox_of(&player) else {
                     return Ok(());
                 };
+                let host = self.record.host.as_deref();
+                if !self.deps.settings.open_define && host.is_some_and(|h| h != &*player) {
+                    let why = "only the player who created the table may define its script";
+                    step.deliver(&outbox, ServerMessage::error("not_host", Some(why)));
+                    self.submit(step);
+                    return Ok(());
+                }
                 let event = Event::Define {
                     source: source.clone(),
                 };
@@ -466,6 +500,21 @@ impl Table {
         Ok(())
     }
 
+    /// Counts a crash or an offence; true when the table passed its restart intensity.
+    fn strike(&mut self) -> bool {
+        let now = Instant::now();
+        let window = self.deps.settings.restart_window;
+        self.strikes.push_back(now);
+        while self
+            .strikes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.strikes.pop_front();
+        }
+        self.strikes.len() > self.deps.settings.max_restarts
+    }
+
     fn next_expiry(&self) -> Option<Instant> {
         self.seats.iter().filter_map(|s| s.away_until).min()
     }
@@ -496,6 +545,11 @@ impl Table {
         if outcome.result == Err(ScriptError::Unavailable) {
             return Err(Crash("the table's VM was lost".into()));
         }
+        if let Err(e) = &outcome.result {
+            if e.is_offence() && self.strike() {
+                self.stopping = Some(format!("its script hit its limits too often ({e})"));
+            }
+        }
         self.next_timer = outcome.next_timer.map(|d| Instant::now() + d);
         Ok(outcome)
     }
@@ -509,6 +563,8 @@ impl Table {
         sender: Option<&Outbox>,
         define: Option<&str>,
     ) {
+        crate::telemetry::event(outcome.result.as_ref().err());
+        self.info.event();
         let effects = match outcome.result {
             Ok(effects) => effects,
             Err(e) => {
@@ -524,6 +580,7 @@ impl Table {
             }
         };
         if let Some(source) = define {
+            self.info.defined(source);
             self.defined = true;
             self.record.script = Some(source.to_string());
             step.txn.set_script(&self.id, source);

@@ -75,6 +75,12 @@ impl Client {
             .unwrap_or_else(|e| panic!("{}: write failed: {e}", self.name));
     }
 
+    /// Sends raw bytes, returning a write error instead of panicking (for clients of a server
+    /// that may be killed while they write).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Sends a message: the headers, then `Content-Length` of `body` in bytes, then the body.
     pub fn send(&mut self, headers: &[(&str, &str)], body: &[u8]) {
         let bytes = encode_message(headers, body);
@@ -94,6 +100,25 @@ impl Client {
         self.send_hello(table);
         let body = self.expect_cmd("hello");
         Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name))
+    }
+
+    /// Takes back a held seat: `hello` with `Token: <player>` and the table id as body.
+    /// Returns the parsed `hello` reply (which must be the next reply) and panics unless it
+    /// names the same player and table.
+    #[track_caller]
+    pub fn resume(&mut self, table: &str, player: &str) -> Hello {
+        self.send(
+            &[("Server-Command", "hello"), ("Token", player)],
+            table.as_bytes(),
+        );
+        let body = self.expect_cmd("hello");
+        let hello = Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        assert!(
+            hello.player == player && hello.table == table,
+            "{}: resuming player {player} at table {table} got hello {body:?}",
+            self.name
+        );
+        hello
     }
 
     /// Sends `define` with a game script, without waiting for `defined`.

@@ -106,14 +106,22 @@ fn a_crash_in_mid_flight_loses_nothing_acknowledged_and_splits_no_event() {
 fn a_table_without_a_script_survives_a_crash() {
     let mut server = ServerProcess::start();
     let mut a = server.connect();
-    let table = a.hello(None).table;
+    let created = a.hello(None);
+    let table = created.table;
     server.kill9();
     server.restart();
     let mut b = server.connect();
     let hello = b.hello(Some(&table));
     assert!(!hello.defined, "{hello:?}");
     assert_eq!(hello.table, table);
-    b.define_ok(COUNTER);
+    b.define(COUNTER);
+    b.expect_error("not_host");
+    // The creator comes back with its token and may define.
+    let mut a = server.connect();
+    let resumed = a.resume(&table, &created.player);
+    assert_eq!(resumed.player, created.player);
+    a.define_ok(COUNTER);
+    b.expect("defined", "ok");
     b.command("inc", "x");
     b.expect("count", "1");
 }

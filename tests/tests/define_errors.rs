@@ -32,7 +32,8 @@ const SYNTAX_ERROR: &str =
 
 #[test]
 fn a_failed_define_keeps_the_previous_script() {
-    let server = ServerProcess::start();
+    // Other seated players define here too, as in 2011.
+    let server = ServerProcess::start_with_args(&["--open-define"]);
     let mut a = server.connect().named("definer");
     let table = a.hello(None).table;
     a.define_ok(V1);
@@ -81,7 +82,8 @@ fn a_failed_define_keeps_the_previous_script() {
 
 #[test]
 fn a_failed_first_define_leaves_the_table_undefined() {
-    let server = ServerProcess::start();
+    // Other seated players define here too, as in 2011.
+    let server = ServerProcess::start_with_args(&["--open-define"]);
     let mut a = server.connect().named("definer");
     let table = a.hello(None).table;
     a.define("throw new TypeError('not today');");
@@ -102,4 +104,20 @@ fn a_failed_first_define_leaves_the_table_undefined() {
     b.expect("defined", "ok");
     a.command("y", "");
     a.expect("version", "v1 y");
+}
+
+#[test]
+fn only_the_host_may_define_unless_the_server_allows_anyone() {
+    let server = ServerProcess::start();
+    let mut host = server.connect().named("host");
+    let table = host.hello(None).table;
+    host.define_ok(V1);
+    let mut guest = server.connect().named("guest");
+    assert!(guest.hello(Some(&table)).defined);
+    guest.define(V2);
+    let why = guest.expect_error("not_host");
+    assert!(why.contains("created the table"), "{why}");
+    // The host's script is untouched.
+    guest.command("still", "");
+    guest.expect("version", "v1 still");
 }

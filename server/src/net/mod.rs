@@ -1,7 +1,10 @@
-//! The connection layer: the TCP accept loop (GGS 1.0) and the HTTP server.
+//! The connection layer: the TCP accept loop (GGS 1.0), and the HTTP server with the WebSocket
+//! endpoint.
 
 pub mod http;
+pub mod limits;
 pub mod tcp;
+pub mod ws;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -34,4 +37,8 @@ pub struct Hub {
     pub phase: watch::Receiver<Phase>,
     /// Held by every open connection; the server waits for all clones to drop.
     pub alive: mpsc::Sender<()>,
+    /// Connection counts and the per-connection bounds.
+    pub limiter: Arc<limits::ConnectionLimiter>,
+    /// Renders the metrics on `GET /metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
 
+use super::limits::RateLimiter;
 use super::{Hub, Phase};
 use crate::config::READ_CHUNK;
 use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
@@ -31,10 +33,22 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                let admission = match hub.limiter.admit(peer.ip()) {
+                    Ok(admission) => admission,
+                    Err(e) => {
+                        tracing::info!(%peer, "connection refused: {e}");
+                        tokio::spawn(refuse(
+                            stream,
+                            ServerMessage::error(e.code(), Some(&e.to_string())),
+                        ));
+                        continue;
+                    }
+                };
                 let hub = hub.clone();
                 tokio::spawn(async move {
                     tracing::debug!(%peer, "connected");
                     connection(stream, hub).await;
+                    drop(admission);
                     tracing::debug!(%peer, "disconnected");
                 });
             }
@@ -46,23 +60,46 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
     }
 }
 
+/// Tells a connection over the limits why, and closes it.
+async fn refuse(mut stream: TcpStream, message: ServerMessage) {
+    let mut out = BytesMut::new();
+    encode_reply(&message.command, &message.body, &mut out);
+    let _ = tokio::time::timeout(CLOSE_GRACE, stream.write_all(&out)).await;
+    let _ = stream.shutdown().await;
+}
+
 async fn connection(stream: TcpStream, hub: Hub) {
     let _alive = hub.alive.clone();
+    let _counted = crate::telemetry::ConnectionGuard::open("tcp");
+    let (bytes_in, bytes_out) = crate::telemetry::bytes("tcp");
     let mut phase = hub.phase.clone();
     let mut shutting_down = false;
     let (mut reader, writer) = stream.into_split();
     let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(writer, rx, close_rx));
+    let writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out));
     let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
     let mut decoder = Decoder::new(hub.max_body);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let settings = *hub.limiter.settings();
+    let mut rate = RateLimiter::new(settings.messages_per_second);
+    // When the message now arriving began (bytes are buffered but it is not complete).
+    let mut partial_since: Option<Instant> = None;
     'read: loop {
         buf.reserve(READ_CHUNK);
+        let frame_deadline = partial_since.map(|t| t + settings.frame_timeout);
         tokio::select! {
+            _ = sleep_until(frame_deadline.unwrap_or_else(Instant::now)), if frame_deadline.is_some() => {
+                let detail = format!(
+                    "a message took longer than {} s to arrive; closing the connection",
+                    settings.frame_timeout.as_secs()
+                );
+                session.outbox().deliver(ServerMessage::error("frame_timeout", Some(&detail)));
+                break 'read;
+            }
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => break 'read,
-                Ok(_) => {}
+                Ok(n) => bytes_in.increment(n as u64),
             },
             _ = overflow.wait() => {
                 tracing::info!(player = session.player(), "client does not read its replies; disconnecting");
@@ -76,6 +113,13 @@ async fn connection(stream: TcpStream, hub: Hub) {
         loop {
             match decoder.decode(&mut buf) {
                 Ok(None) => break,
+                Ok(Some(Decoded::Frame(_))) if !rate.allow() => session.error(
+                    "rate_limited",
+                    &format!(
+                        "more than {} messages per second; this one was dropped",
+                        settings.messages_per_second
+                    ),
+                ),
                 Ok(Some(Decoded::Frame(frame))) => match ClientMessage::from_frame(&frame) {
                     Ok(message) => session.handle(message).await,
                     Err(e) => session.error(e.code(), &e.to_string()),
@@ -91,6 +135,11 @@ async fn connection(stream: TcpStream, hub: Hub) {
                 }
             }
         }
+        partial_since = match (buf.is_empty(), partial_since) {
+            (true, _) => None,
+            (false, None) => Some(Instant::now()),
+            (false, since) => since,
+        };
     }
     if shutting_down {
         // Let the tables commit what this player sent, then say goodbye.
@@ -110,6 +159,7 @@ async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut rx: mpsc::Receiver<ServerMessage>,
     mut close: oneshot::Receiver<()>,
+    bytes_out: metrics::Counter,
 ) {
     let mut out = BytesMut::with_capacity(WRITE_BATCH);
     let mut closing = false;
@@ -135,6 +185,7 @@ async fn write_loop(
         if writer.write_all(&out).await.is_err() {
             return;
         }
+        bytes_out.increment(out.len() as u64);
         out.clear();
     }
     let _ = writer.shutdown().await;

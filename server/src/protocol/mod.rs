@@ -1,4 +1,6 @@
-//! Wire protocols: GGS 1.0 framing and the transport-neutral client messages.
+//! Wire protocols: GGS 1.0 framing, the WebSocket JSON mapping, and the transport-neutral
+//! client messages.
 
 pub mod ggs10;
+pub mod json;
 pub mod message;

@@ -1,0 +1,188 @@
+//! Bounds every connection shares: connections in total and per address, and the rate of
+//! inbound messages on one connection. Both transports (TCP, WebSocket) use them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default most open connections (all transports).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default most open connections from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
+/// Default inbound messages per second one connection may send (sustained; the burst is the same).
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 2_000;
+/// Default most tables one connection may create.
+pub const DEFAULT_TABLES_PER_CONNECTION: usize = 16;
+/// Default longest time one message may take to arrive once it has begun (slow-header defence).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection bounds, as set.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// Open connections in total.
+    pub max_connections: usize,
+    /// Open connections per IP address.
+    pub max_connections_per_ip: usize,
+    /// Inbound messages per second per connection.
+    pub messages_per_second: u32,
+    /// Tables one connection may create.
+    pub tables_per_connection: usize,
+    /// Time one message may take to arrive once begun.
+    pub frame_timeout: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            tables_per_connection: DEFAULT_TABLES_PER_CONNECTION,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+        }
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The server is at its connection limit.
+    #[error("the server is at its limit of {0} connections; try again later")]
+    Full(usize),
+    /// The address is at its connection limit.
+    #[error("your address has {0} connections open, its limit")]
+    PerAddress(usize),
+}
+
+impl AdmitError {
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        "too_many_connections"
+    }
+}
+
+/// Counts open connections, in total and per address.
+#[derive(Debug)]
+pub struct ConnectionLimiter {
+    settings: ConnectionSettings,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// An admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct Admission {
+    limiter: Arc<ConnectionLimiter>,
+    ip: IpAddr,
+}
+
+impl ConnectionLimiter {
+    /// A limiter with the given bounds.
+    pub fn new(settings: ConnectionSettings) -> Arc<Self> {
+        Arc::new(ConnectionLimiter {
+            settings,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// The bounds.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    /// Admits a connection from `ip`, or says why not.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, AdmitError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.0 >= self.settings.max_connections {
+            return Err(AdmitError::Full(self.settings.max_connections));
+        }
+        let from_ip = open.1.entry(ip).or_insert(0);
+        if *from_ip >= self.settings.max_connections_per_ip {
+            return Err(AdmitError::PerAddress(self.settings.max_connections_per_ip));
+        }
+        *from_ip += 1;
+        open.0 += 1;
+        Ok(Admission {
+            limiter: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self.limiter.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.0 -= 1;
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A token bucket: `rate` messages per second, bursts of up to `rate`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(per_second: u32) -> Self {
+        RateLimiter {
+            rate: per_second.max(1) as f64,
+            tokens: per_second.max(1) as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_up_to_the_limits_and_frees_on_drop() {
+        let limiter = ConnectionLimiter::new(ConnectionSettings {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..ConnectionSettings::default()
+        });
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = limiter.admit(a).unwrap();
+        let _second = limiter.admit(a).unwrap();
+        assert_eq!(limiter.admit(a).unwrap_err(), AdmitError::PerAddress(2));
+        let _third = limiter.admit(b).unwrap();
+        assert_eq!(limiter.admit(b).unwrap_err(), AdmitError::Full(3));
+        drop(first);
+        assert!(limiter.admit(a).is_ok());
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_rate() {
+        let mut bucket = RateLimiter::new(10);
+        assert_eq!((0..20).filter(|_| bucket.allow()).count(), 10);
+        std::thread::sleep(Duration::from_millis(250));
+        let refilled = (0..20).filter(|_| bucket.allow()).count();
+        assert!((2..=4).contains(&refilled), "{refilled}");
+    }
+}

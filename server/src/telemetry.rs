@@ -1,0 +1,149 @@
+//! Prometheus metrics: the names, the recorder, and the few helpers the server calls.
+//!
+//! The server records with the `metrics` macros; `metrics-exporter-prometheus` renders them on
+//! `GET /metrics`. Gauges of things the server can count when asked (tables, players) are set
+//! at scrape time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ggs_js::ScriptError;
+use metrics::{counter, gauge, Counter};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Open connections, by `transport` (`tcp`, `ws`). Gauge.
+pub const CONNECTIONS: &str = "ggs_connections";
+/// Connections accepted since start, by `transport`. Counter.
+pub const CONNECTIONS_TOTAL: &str = "ggs_connections_total";
+/// Players connected now (sessions of either transport). Gauge, set at scrape time.
+pub const PLAYERS: &str = "ggs_players_connected";
+/// Bytes read from clients, by `transport`. Counter.
+pub const BYTES_IN: &str = "ggs_bytes_in_total";
+/// Bytes written to clients, by `transport`. Counter.
+pub const BYTES_OUT: &str = "ggs_bytes_out_total";
+/// Tables with a live actor. Gauge, set at scrape time.
+pub const TABLES_LIVE: &str = "ggs_tables_live";
+/// Tables in the store. Gauge, set at scrape time.
+pub const TABLES_ON_DISK: &str = "ggs_tables_on_disk";
+/// Events run through a table's script (commands, joins, leaves, defines, ticks, timers). Counter.
+pub const EVENTS: &str = "ggs_events_total";
+/// Events per second over the last sampling interval. Gauge.
+pub const EVENTS_PER_SECOND: &str = "ggs_events_per_second";
+/// Events whose script failed, by `code` (`script_error`, `no_script`, limits...). Counter.
+pub const SCRIPT_ERRORS: &str = "ggs_script_errors_total";
+/// Events aborted at their CPU deadline. Counter.
+pub const SCRIPT_TIMEOUTS: &str = "ggs_script_timeouts_total";
+/// Time from an event's submission to the committer until its messages are released. Histogram.
+pub const COMMIT_LATENCY: &str = "ggs_commit_latency_seconds";
+
+/// Bucket bounds of [`COMMIT_LATENCY`], in seconds: 50 µs to 1 s.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+/// How often [`EVENTS_PER_SECOND`] is recomputed.
+pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Events counted since start, for [`EVENTS_PER_SECOND`] (metrics counters cannot be read back).
+static EVENT_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Installs the process-wide Prometheus recorder once and returns its handle. Later calls
+/// (several servers in one process, as in tests) share it. If another recorder was installed
+/// first, metrics go there and the handle renders nothing of them.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(COMMIT_LATENCY.into()), COMMIT_BUCKETS)
+                .expect("the bucket list is not empty");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(CONNECTIONS, "Open client connections");
+    describe_counter!(CONNECTIONS_TOTAL, "Client connections accepted");
+    describe_gauge!(PLAYERS, "Players connected");
+    describe_counter!(BYTES_IN, Unit::Bytes, "Bytes read from clients");
+    describe_counter!(BYTES_OUT, Unit::Bytes, "Bytes written to clients");
+    describe_gauge!(TABLES_LIVE, "Tables with a running actor");
+    describe_gauge!(TABLES_ON_DISK, "Tables in the store");
+    describe_counter!(EVENTS, "Events run through table scripts");
+    describe_gauge!(EVENTS_PER_SECOND, "Events per second, last interval");
+    describe_counter!(SCRIPT_ERRORS, "Events whose script failed, by code");
+    describe_counter!(SCRIPT_TIMEOUTS, "Events aborted at their CPU deadline");
+    describe_histogram!(
+        COMMIT_LATENCY,
+        Unit::Seconds,
+        "From submit to the committer until the event's messages are released"
+    );
+}
+
+/// Counts one event run through a script, and its failure if it failed.
+pub fn event(error: Option<&ScriptError>) {
+    EVENT_COUNT.fetch_add(1, Ordering::Relaxed);
+    counter!(EVENTS).increment(1);
+    match error {
+        None => {}
+        Some(ScriptError::Timeout(_)) => counter!(SCRIPT_TIMEOUTS).increment(1),
+        Some(e) => counter!(SCRIPT_ERRORS, "code" => e.code()).increment(1),
+    }
+}
+
+/// Recomputes [`EVENTS_PER_SECOND`] every [`RATE_INTERVAL`], forever.
+pub async fn sample_event_rate() {
+    let mut last = EVENT_COUNT.load(Ordering::Relaxed);
+    let mut interval = tokio::time::interval(RATE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let now = EVENT_COUNT.load(Ordering::Relaxed);
+        let rate = now.saturating_sub(last) as f64 / RATE_INTERVAL.as_secs_f64();
+        gauge!(EVENTS_PER_SECOND).set(rate);
+        last = now;
+    }
+}
+
+/// Byte counters of one transport, looked up once per connection.
+pub fn bytes(transport: &'static str) -> (Counter, Counter) {
+    (
+        counter!(BYTES_IN, "transport" => transport),
+        counter!(BYTES_OUT, "transport" => transport),
+    )
+}
+
+/// Held for the life of one connection: counts it in [`CONNECTIONS`] and [`CONNECTIONS_TOTAL`].
+pub struct ConnectionGuard(&'static str);
+
+impl ConnectionGuard {
+    /// Counts a new connection of `transport` (`tcp` or `ws`).
+    pub fn open(transport: &'static str) -> Self {
+        counter!(CONNECTIONS_TOTAL, "transport" => transport).increment(1);
+        gauge!(CONNECTIONS, "transport" => transport).increment(1.0);
+        ConnectionGuard(transport)
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        gauge!(CONNECTIONS, "transport" => self.0).decrement(1.0);
+    }
+}
+
+/// Sets the gauges counted at scrape time.
+pub fn set_scrape_gauges(tables_live: usize, tables_on_disk: usize, players: u64) {
+    gauge!(TABLES_LIVE).set(tables_live as f64);
+    gauge!(TABLES_ON_DISK).set(tables_on_disk as f64);
+    gauge!(PLAYERS).set(players as f64);
+}

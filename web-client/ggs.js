@@ -1,0 +1,200 @@
+// ggs.js: a GGS client for the browser, over the server's WebSocket endpoint (/ws).
+//
+//   import { connect } from "/ggs.js";
+//   const game = connect({ table });          // no table: create one
+//   game.onHello(({ player, table, defined, resumed }) => ...);
+//   game.on("welcome", (body) => ...);        // a command the script sends
+//   game.onStatus((status) => ...);           // "connecting" | "connected" | "reconnecting" | "closed"
+//   game.send("set", '{"x":1,"y":2}');
+//   game.define(source);
+//
+// The player id the server gives is the player's resume token. It is kept in sessionStorage
+// (per tab) for each table; after a dropped connection or a server restart the client
+// reconnects on its own, says hello with the token and gets its seat back. Commands sent
+// while reconnecting are queued and sent once the seat is back.
+
+/** Delays between reconnection attempts, in ms; the last one repeats. */
+const RECONNECT_DELAYS = [100, 250, 500, 1000, 2000, 3000];
+/** Commands kept while disconnected; older ones are dropped past this. */
+const MAX_QUEUED = 100;
+/** Key prefix of the resume tokens in sessionStorage. */
+const TOKEN_KEY = "ggs:player:";
+
+/** The WebSocket URL of the server that served this page. */
+export function defaultUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+/** Splits an `error` body into its code and sentence. */
+export function parseError(body) {
+  const space = body.indexOf(" ");
+  return space === -1
+    ? { code: body, message: "" }
+    : { code: body.slice(0, space), message: body.slice(space + 1) };
+}
+
+function tokenFor(table) {
+  try {
+    return table ? sessionStorage.getItem(TOKEN_KEY + table) : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveToken(table, player) {
+  try {
+    sessionStorage.setItem(TOKEN_KEY + table, player);
+  } catch {
+    // Private mode or storage full: the seat is then kept for this page's life only.
+  }
+}
+
+/** A connection to one table that survives drops. */
+export class Connection {
+  constructor({ table = null, url = defaultUrl(), reconnect = true } = {}) {
+    this.url = url;
+    this.table = table || null;
+    this.player = tokenFor(this.table);
+    this.defined = false;
+    this.status = "connecting";
+    this.reconnect = reconnect;
+    this.attempt = 0;
+    this.seated = false;
+    this.everSeated = false;
+    this.closedByUser = false;
+    this.queue = [];
+    this.handlers = new Map();
+    this.anyHandlers = [];
+    this.statusHandlers = [];
+    this.helloHandlers = [];
+    this.socket = null;
+    this.timer = null;
+    this.open();
+  }
+
+  /** Calls `fn(body)` for every message with this command from the server. */
+  on(command, fn) {
+    if (!this.handlers.has(command)) this.handlers.set(command, []);
+    this.handlers.get(command).push(fn);
+    return this;
+  }
+
+  /** Calls `fn(command, body)` for every message from the server. */
+  onAny(fn) {
+    this.anyHandlers.push(fn);
+    return this;
+  }
+
+  /** Calls `fn(status)` now and whenever the connection status changes. */
+  onStatus(fn) {
+    this.statusHandlers.push(fn);
+    fn(this.status);
+    return this;
+  }
+
+  /** Calls `fn({ player, table, defined, resumed })` after each hello reply. */
+  onHello(fn) {
+    this.helloHandlers.push(fn);
+    return this;
+  }
+
+  /** Sends a game command (queued while reconnecting). */
+  send(command, args = "") {
+    this.transmit({ type: "command", command, args: String(args) });
+  }
+
+  /** Sets the table's game script. */
+  define(source) {
+    this.transmit({ type: "define", source });
+  }
+
+  /** Closes for good (no reconnection). */
+  close() {
+    this.closedByUser = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000, "bye");
+    this.setStatus("closed");
+  }
+
+  // ---- internals ----
+
+  transmit(message) {
+    if (this.seated && this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(message));
+      return;
+    }
+    this.queue.push(message);
+    if (this.queue.length > MAX_QUEUED) this.queue.shift();
+  }
+
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    for (const fn of this.statusHandlers) fn(status);
+  }
+
+  open() {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.seated = false;
+    socket.onopen = () => {
+      const hello = { type: "hello" };
+      if (this.table) hello.table = this.table;
+      if (this.player) hello.token = this.player;
+      socket.send(JSON.stringify(hello));
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this.receive(String(message.command), String(message.body ?? ""));
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.seated = false;
+      if (this.closedByUser || !this.reconnect || this.status === "closed") {
+        this.setStatus("closed");
+        return;
+      }
+      this.setStatus(this.everSeated ? "reconnecting" : "connecting");
+      const delay = RECONNECT_DELAYS[Math.min(this.attempt, RECONNECT_DELAYS.length - 1)];
+      this.attempt += 1;
+      this.timer = setTimeout(() => this.open(), delay * (0.75 + Math.random() / 2));
+    };
+  }
+
+  receive(command, body) {
+    if (command === "hello" && !this.seated) {
+      const [player, defined, table] = body.split(",");
+      const resumed = this.everSeated;
+      this.player = player;
+      this.table = table;
+      this.defined = defined === "true";
+      this.seated = true;
+      this.everSeated = true;
+      this.attempt = 0;
+      saveToken(table, player);
+      this.setStatus("connected");
+      for (const fn of this.helloHandlers) fn({ player, table, defined: this.defined, resumed });
+      const queued = this.queue.splice(0);
+      for (const message of queued) this.socket.send(JSON.stringify(message));
+    } else if (command === "error" && !this.seated && body === "no_such_table") {
+      // The table is gone (or never was): nothing to come back to.
+      this.closedByUser = true;
+      this.socket.close(1000, "no such table");
+      this.setStatus("closed");
+    }
+    if (command === "defined" && body === "ok") this.defined = true;
+    for (const fn of this.handlers.get(command) || []) fn(body);
+    for (const fn of this.anyHandlers) fn(command, body);
+  }
+}
+
+/** Opens a connection: `connect({ table })` joins a table, `connect()` creates one. */
+export function connect(options) {
+  return new Connection(options);
+}

@@ -11,6 +11,12 @@ const TITLES = { tictactoe: "Tic-tac-toe", pong: "Pong", chat: "Chat" };
 const pageOf = (game) => (PAGES.has(game) ? `/${game}.html` : "/console.html");
 const titleOf = (game) => TITLES[game] || game || "No game yet";
 
+/** A game's description without a leading "Name: ". */
+function blurb(description) {
+  const text = description.replace(/^[^\s:]+:\s*/, "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   if (s < 60) return `${s} s ago`;
@@ -26,7 +32,7 @@ async function loadGames() {
         "div",
         { class: "card game-card", "data-game": g.name },
         el("h3", {}, titleOf(g.name)),
-        el("p", {}, g.description.replace(/^[^:]*:\s*/, "")),
+        el("p", {}, blurb(g.description)),
         el("a", { class: "button", href: pageOf(g.name), "data-create": g.name }, "Create table"),
       ),
     ),

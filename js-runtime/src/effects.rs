@@ -64,4 +64,6 @@ pub struct Effects {
     pub state: Option<String>,
     /// The new tick interval in milliseconds (0: stopped), when the event changed it.
     pub tick: Option<u32>,
+    /// Testing only (`Limits::fault_injection`): the table's task should panic.
+    pub fault: bool,
 }

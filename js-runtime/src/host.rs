@@ -190,6 +190,9 @@ fn worker(rx: Receiver<Job>, limits: Limits) {
                             next_timer: None,
                         }
                     });
+                if vms.get_mut(&table).is_some_and(Vm::thread_fault) {
+                    panic!("fault injected: the VM thread dies");
+                }
                 let _ = reply.send(outcome);
             }
         }
@@ -211,7 +214,7 @@ fn guarded<T>(
         Err(_) => {
             tracing::error!(%table, "VM panicked; its runtime was dropped");
             vms.remove(table);
-            Err(ScriptError::Unavailable)
+            Err(ScriptError::Crashed)
         }
     }
 }

@@ -10,6 +10,8 @@ pub const DEFAULT_STACK_LIMIT: usize = 512 * 1024;
 pub const DEFAULT_CPU_PER_EVENT: Duration = Duration::from_millis(100);
 /// Default most messages one event may send (`sendCommand` + each `sendCommandToAll`).
 pub const DEFAULT_MESSAGES_PER_EVENT: usize = 1000;
+/// Default most bytes (commands + bodies) of the messages one event may send: 4 MiB.
+pub const DEFAULT_MESSAGE_BYTES_PER_EVENT: usize = 4 * 1024 * 1024;
 /// Default largest storage value (key + value bytes) one `setItem` may write: 64 KiB.
 pub const DEFAULT_MAX_VALUE: usize = 64 * 1024;
 /// Default total storage of one table (both namespaces, keys + values): 4 MiB.
@@ -30,12 +32,18 @@ pub struct Limits {
     pub cpu_per_event: Duration,
     /// Messages one event may send.
     pub messages_per_event: usize,
+    /// Bytes of messages one event may send (a broadcast counts once).
+    pub message_bytes_per_event: usize,
     /// Bytes of one storage entry (key + value).
     pub max_value: usize,
     /// Bytes of a table's storage, both namespaces.
     pub max_storage: usize,
     /// Bytes of `GGS.state` as JSON.
     pub max_state: usize,
+    /// Testing only: installs `GGS.__fault(kind)`, which makes the host fail on purpose
+    /// (`"panic"`: a panic in a host function; `"thread"`: the VM thread dies after the event;
+    /// `"actor"`: the table's task panics), so supervision can be tested from outside.
+    pub fault_injection: bool,
 }
 
 impl Default for Limits {
@@ -45,9 +53,11 @@ impl Default for Limits {
             stack: DEFAULT_STACK_LIMIT,
             cpu_per_event: DEFAULT_CPU_PER_EVENT,
             messages_per_event: DEFAULT_MESSAGES_PER_EVENT,
+            message_bytes_per_event: DEFAULT_MESSAGE_BYTES_PER_EVENT,
             max_value: DEFAULT_MAX_VALUE,
             max_storage: DEFAULT_MAX_STORAGE,
             max_state: DEFAULT_MAX_STATE,
+            fault_injection: false,
         }
     }
 }

@@ -109,6 +109,10 @@ pub enum ScriptError {
     /// The runtime ran out of memory; the table's runtime was rebuilt from committed data.
     #[error("the script ran out of memory (limit {0} bytes); the table was reset to its last committed state")]
     OutOfMemory(usize),
+    /// The event crashed the runtime (a panic in the host); it had no effect, and the table
+    /// was rebuilt from its last committed state.
+    #[error("the table's runtime crashed running this event; the table was rebuilt from its last committed state")]
+    Crashed,
     /// The VM thread that ran this table is gone.
     #[error("the table's script runtime is unavailable")]
     Unavailable,
@@ -123,6 +127,7 @@ impl ScriptError {
             ScriptError::NoScript => "no_script",
             ScriptError::Limit { code, .. } => code,
             ScriptError::OutOfMemory(_) => "script_out_of_memory",
+            ScriptError::Crashed => "script_crashed",
             ScriptError::Unavailable => "vm_unavailable",
         }
     }
@@ -158,6 +163,8 @@ pub(crate) struct TableData {
     pub(crate) table: Arc<str>,
     pub(crate) storage: [KvStore; 2],
     pub(crate) messages: Vec<Message>,
+    /// Bytes of `messages`, for the per-event bound.
+    pub(crate) message_bytes: usize,
     pub(crate) players: Vec<String>,
     pub(crate) server_players: u64,
     /// Committed `GGS.state` JSON.
@@ -170,6 +177,17 @@ pub(crate) struct TableData {
     pub(crate) limits: Limits,
     /// The limit the running event hit, if any: its failure is reported as that limit.
     pub(crate) limit: Option<(Limit, String)>,
+    /// A fault injected by the running event (testing only).
+    pub(crate) fault: Option<Fault>,
+}
+
+/// A failure injected on purpose to test supervision (see `Limits::fault_injection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The VM thread dies after the event.
+    Thread,
+    /// The table's task panics.
+    Actor,
 }
 
 impl TableData {
@@ -218,6 +236,8 @@ pub struct Vm {
     js: Option<Js>,
     /// The script the runtime was built from (to rebuild it after running out of memory).
     script: Option<String>,
+    /// During a define: the runtime it replaced and the new source, until the event commits.
+    replaced: Option<(Option<Js>, String)>,
     limits: Limits,
     deadline: Rc<Deadline>,
 }
@@ -229,6 +249,7 @@ impl Vm {
             table,
             storage: [KvStore::new(storage.local), KvStore::new(storage.world)],
             messages: Vec::new(),
+            message_bytes: 0,
             players: Vec::new(),
             server_players: 0,
             state: storage.state.unwrap_or_else(|| "{}".to_string()),
@@ -237,14 +258,26 @@ impl Vm {
             epoch: Instant::now(),
             limits,
             limit: None,
+            fault: None,
         };
         Vm {
             data: Rc::new(RefCell::new(data)),
             js: None,
             script: None,
+            replaced: None,
             limits,
             deadline: Rc::new(Deadline::default()),
         }
+    }
+
+    /// Whether the last event asked the VM thread to die (fault injection, testing only).
+    pub fn thread_fault(&mut self) -> bool {
+        let mut data = self.data.borrow_mut();
+        if data.fault == Some(Fault::Thread) {
+            data.fault = None;
+            return true;
+        }
+        false
     }
 
     /// Whether a script has been evaluated successfully.
@@ -280,11 +313,12 @@ impl Vm {
             data.players = cx.players;
             data.server_players = cx.server_players;
             data.messages.clear();
+            data.message_bytes = 0;
             data.tick_pending = None;
             data.limit = None;
         }
         let result = match event {
-            Event::Define { source } => self.define(&source),
+            Event::Define { source } => self.define(source),
             Event::Joined { player } => self.call_hook("playerJoined", (player,), false),
             Event::Left { player } => self.call_hook("playerLeft", (player,), false),
             Event::Reconnected { player } => self.call_hook("playerReconnected", (player,), false),
@@ -298,9 +332,21 @@ impl Vm {
             } => self.call_hook("playerCommand", (player, command, args), true),
         };
         let result = result.and_then(|()| self.commit());
+        let replaced = self.replaced.take();
         let result = match result {
-            Ok(effects) => Ok(effects),
-            Err(e) => Err(self.fail(e)),
+            Ok(effects) => {
+                if let Some((_, source)) = replaced {
+                    self.script = Some(source);
+                }
+                Ok(effects)
+            }
+            Err(e) => {
+                // A define that fails at commit (its state too large) puts the old script back.
+                if let Some((previous, _)) = replaced {
+                    self.js = previous;
+                }
+                Err(self.fail(e))
+            }
         };
         Outcome {
             result,
@@ -332,12 +378,14 @@ impl Vm {
         error
     }
 
-    fn define(&mut self, source: &str) -> Result<(), ScriptError> {
+    /// Evaluates a new script in a fresh runtime and puts it in place, keeping the previous
+    /// one until the event commits.
+    fn define(&mut self, source: String) -> Result<(), ScriptError> {
         let js = self.fresh_js()?;
         self.begin(&js)?;
-        self.guarded(&js, |ctx| eval_script(&ctx, source))?;
-        self.js = Some(js);
-        self.script = Some(source.to_string());
+        self.guarded(&js, |ctx| eval_script(&ctx, &source))?;
+        let previous = self.js.replace(js);
+        self.replaced = Some((previous, source));
         Ok(())
     }
 
@@ -395,6 +443,10 @@ impl Vm {
                 effects.state = Some(state);
             }
         }
+        effects.fault = data.fault == Some(Fault::Actor);
+        if effects.fault {
+            data.fault = None;
+        }
         if let Some(tick) = data.tick_pending.take() {
             if tick != data.tick {
                 data.tick = tick;
@@ -432,14 +484,24 @@ impl Vm {
     where
         R: for<'js> rquickjs::FromJs<'js> + 'static,
     {
-        js.context.with(|ctx| {
+        // Script code can run here too (a `toJSON` in the state, a getter): same deadline.
+        self.deadline
+            .at
+            .set(Some(Instant::now() + self.limits.cpu_per_event));
+        self.deadline.fired.set(false);
+        let result = js.context.with(|ctx| {
             let run = || -> rquickjs::Result<R> {
                 let internal = js.internal.clone().restore(&ctx)?;
                 let f: Function = internal.get(method)?;
                 f.call(args)
             };
             run().map_err(|e| describe(&ctx, e))
-        })
+        });
+        self.deadline.at.set(None);
+        if self.deadline.fired.get() {
+            return Err(ScriptError::Timeout(self.limits.cpu_per_event));
+        }
+        result
     }
 
     /// Calls a global function of the script if it exists; `required` makes its absence an error.

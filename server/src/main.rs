@@ -82,6 +82,9 @@ struct ServeArgs {
     /// Milliseconds one message may take to arrive once it has begun.
     #[arg(long, env = "GGS_FRAME_TIMEOUT_MS", default_value_t = net_limits::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
     frame_timeout_ms: u64,
+    /// Testing only: scripts get `GGS.__fault(kind)` to make the server fail on purpose.
+    #[arg(long, env = "GGS_FAULT_INJECTION", hide = true)]
+    fault_injection: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -114,6 +117,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cpu_per_event: Duration::from_millis(args.cpu_per_event_ms),
             memory: args.table_memory,
             max_storage: args.table_storage,
+            fault_injection: args.fault_injection,
             ..Limits::default()
         },
         connections: net_limits::ConnectionSettings {

@@ -297,23 +297,7 @@ impl Table {
         match start {
             Start::Fresh => self.open(Storage::default()).await?,
             Start::Load(storage) => self.open(storage).await?,
-            Start::Rebuild => {
-                self.vm = None;
-                self.flushed().await;
-                let store = self.deps.store.clone();
-                let id = self.id.to_string();
-                let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
-                    .await
-                    .map_err(|e| Crash(format!("reload: {e}")))?
-                    .map_err(|e| Crash(format!("reload: {e}")))?;
-                let Some(loaded) = loaded else {
-                    // Never committed (crashed before its first event): start empty.
-                    return Box::pin(self.serve(rx, Start::Fresh)).await;
-                };
-                self.record = loaded.record;
-                self.defined = self.record.script.is_some();
-                self.open(loaded.storage).await?;
-            }
+            Start::Rebuild => self.rebuild().await?,
         }
         loop {
             let wake = [self.next_tick, self.next_timer, self.next_expiry()]
@@ -334,6 +318,30 @@ impl Table {
             }
             let connected = self.seats.iter().filter(|s| s.outbox.is_some()).count();
             self.info.seats(self.seats.len(), connected);
+        }
+    }
+
+    /// Rebuilds the VM from committed state, once every commit in flight is durable.
+    async fn rebuild(&mut self) -> Result<(), Crash> {
+        self.vm = None;
+        self.flushed().await;
+        let store = self.deps.store.clone();
+        let id = self.id.to_string();
+        let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
+            .await
+            .map_err(|e| Crash(format!("reload: {e}")))?
+            .map_err(|e| Crash(format!("reload: {e}")))?;
+        match loaded {
+            Some(loaded) => {
+                self.record = loaded.record;
+                self.defined = self.record.script.is_some();
+                self.open(loaded.storage).await
+            }
+            None => {
+                // Never committed (it crashed before its first event): start empty.
+                self.unrecorded = true;
+                self.open(Storage::default()).await
+            }
         }
     }
 
@@ -374,7 +382,11 @@ impl Table {
                 conn,
                 reply,
             } => {
-                let held = token.and_then(|t| self.seat_index(&t));
+                // A token takes back that player's seat; a connection coming back to a table
+                // it left takes back its own.
+                let held = token
+                    .and_then(|t| self.seat_index(&t))
+                    .or_else(|| self.seat_index(&player));
                 let (player, event) = match held {
                     Some(i) => {
                         let seat = &mut self.seats[i];
@@ -533,7 +545,39 @@ impl Table {
             .and_then(|i| self.seats[i].outbox.clone())
     }
 
+    /// Runs one event on the VM. If the VM thread died, the table is rebuilt on a live thread
+    /// and the event runs again (it had no effect); if the event crashed the runtime, the table
+    /// is rebuilt and the event fails. Both count toward the restart intensity.
     async fn run_event(&mut self, event: Event) -> Result<Outcome, Crash> {
+        let mut outcome = self.run_once(event.clone()).await?;
+        let lost = match &outcome.result {
+            Err(ScriptError::Unavailable) => "its VM thread was lost",
+            Err(ScriptError::Crashed) => "its runtime crashed",
+            _ => "",
+        };
+        if !lost.is_empty() {
+            tracing::warn!(table = %self.id, "{lost}; rebuilding from committed state");
+            if self.strike() {
+                self.stopping = Some(format!("{lost} too often"));
+                return Ok(outcome);
+            }
+            Box::pin(self.rebuild()).await?;
+            if outcome.result == Err(ScriptError::Unavailable) {
+                outcome = self.run_once(event).await?;
+                if outcome.result == Err(ScriptError::Unavailable) {
+                    return Err(Crash("the table's VM was lost again".into()));
+                }
+            }
+        }
+        if let Err(e) = &outcome.result {
+            if e.is_offence() && self.strike() {
+                self.stopping = Some(format!("its script hit its limits too often ({e})"));
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn run_once(&mut self, event: Event) -> Result<Outcome, Crash> {
         let cx = EventContext {
             players: self.seats.iter().map(|s| s.player.to_string()).collect(),
             server_players: self.deps.connected.load(Ordering::Relaxed),
@@ -542,14 +586,6 @@ impl Table {
             return Err(Crash("no VM".into()));
         };
         let outcome = vm.run(event, cx).await;
-        if outcome.result == Err(ScriptError::Unavailable) {
-            return Err(Crash("the table's VM was lost".into()));
-        }
-        if let Err(e) = &outcome.result {
-            if e.is_offence() && self.strike() {
-                self.stopping = Some(format!("its script hit its limits too often ({e})"));
-            }
-        }
         self.next_timer = outcome.next_timer.map(|d| Instant::now() + d);
         Ok(outcome)
     }
@@ -579,6 +615,9 @@ impl Table {
                 return;
             }
         };
+        if effects.fault {
+            panic!("fault injected: the table's task panics");
+        }
         if let Some(source) = define {
             self.info.defined(source);
             self.defined = true;

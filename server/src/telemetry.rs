@@ -102,6 +102,7 @@ pub fn event(error: Option<&ScriptError>) {
 
 /// Recomputes [`EVENTS_PER_SECOND`] every [`RATE_INTERVAL`], forever.
 pub async fn sample_event_rate() {
+    gauge!(EVENTS_PER_SECOND).set(0.0);
     let mut last = EVENT_COUNT.load(Ordering::Relaxed);
     let mut interval = tokio::time::interval(RATE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -5,10 +5,12 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod healthy;
 pub mod server;
 pub mod wire;
 
 pub use client::{Client, RecvError};
+pub use healthy::{HealthyTable, RttStats};
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
 pub use wire::{Hello, Reply};
 

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ggs_tests::wire::encode_message;
-use ggs_tests::{game_source, Client, RecvError, Reply, ServerProcess};
+use ggs_tests::{game_source, Client, RecvError, Reply, ServerOptions, ServerProcess};
 
 /// A counter kept both in `GGS.state` and in `GGS.world`: `inc` adds one and answers the
 /// sender `n <value>`; `get` answers `v <state> <world>`, which must always agree (an event's
@@ -202,7 +202,12 @@ fn nothing_acknowledged_is_lost_across_random_sigkills() {
     let seed = seed();
     eprintln!("chaos counter: seed {seed} (GGS_CHAOS_SEED={seed} replays it), {kills} kills");
     let mut rng = Rng(seed);
-    let mut server = ServerProcess::start();
+    // The load is far below any sane rate limit on a slow machine, but a fast one could
+    // exceed the default per-connection rate; an unknown variable is ignored.
+    let mut server = ServerProcess::start_with(ServerOptions {
+        env: vec![("GGS_MESSAGES_PER_SECOND".into(), "1000000".into())],
+        ..ServerOptions::default()
+    });
 
     let mut tables = Vec::new();
     let mut seats = Vec::new();

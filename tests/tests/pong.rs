@@ -235,3 +235,25 @@ fn two_players_play_and_a_spectator_watches() {
         c.expect("ball", "48,51.5");
     }
 }
+
+#[test]
+fn the_player_who_defined_the_game_takes_a_seat_by_saying_ready() {
+    let server = ServerProcess::start();
+    let mut host = server.connect().named("host");
+    let table = host.hello(None).table;
+    host.define_ok(&game_source("pong.js"));
+    // The host was at the table before the script, so playerJoined gave it no seat.
+    let mut other = server.connect().named("other");
+    other.hello(Some(&table));
+    other.expect("welcome", "1");
+    expect_all(&mut other, &field("wait"));
+    host.command("ready", "");
+    host.expect("welcome", "2");
+    expect_all(&mut host, &field("wait"));
+    other.command("ready", "");
+    other.expect("welcome", "1");
+    expect_all(&mut other, &field("wait")[..5]);
+    for c in [&mut other, &mut host] {
+        expect_event(c, "game", "start");
+    }
+}

@@ -4,7 +4,10 @@
 use rquickjs::{Ctx, Function, Object};
 
 use crate::effects::{Message, Recipient};
-use crate::vm::{Limit, Shared};
+use crate::vm::{Fault, Limit, Shared};
+
+/// Longest command name a script may send, in bytes.
+pub const MAX_COMMAND_NAME: usize = 128;
 
 /// Queues a message, or throws once the event has sent its limit.
 fn push(
@@ -14,12 +17,31 @@ fn push(
     command: String,
     args: String,
 ) -> rquickjs::Result<()> {
+    if command.is_empty()
+        || command.len() > MAX_COMMAND_NAME
+        || command.chars().any(char::is_control)
+    {
+        let shown: String = command.chars().take(40).collect();
+        return Err(rquickjs::Exception::throw_type(
+            ctx,
+            &format!(
+                "a command name must be 1 to {MAX_COMMAND_NAME} bytes without control characters, got {shown:?}"
+            ),
+        ));
+    }
     let mut data = data.borrow_mut();
     let max = data.limits.messages_per_event;
     if data.messages.len() >= max {
         let message = format!("an event may send at most {max} messages");
         return Err(data.limit_hit(ctx, Limit::Messages, message));
     }
+    let max_bytes = data.limits.message_bytes_per_event;
+    let bytes = data.message_bytes + command.len() + args.len();
+    if bytes > max_bytes {
+        let message = format!("an event may send at most {max_bytes} bytes of messages");
+        return Err(data.limit_hit(ctx, Limit::Messages, message));
+    }
+    data.message_bytes = bytes;
     data.messages.push(Message { to, command, args });
     Ok(())
 }
@@ -68,5 +90,17 @@ pub(crate) fn register<'js>(
         })?,
     )?;
     ops.set("tableToken", data.borrow().table.to_string())?;
+    if data.borrow().limits.fault_injection {
+        let d = data.clone();
+        ops.set(
+            "fault",
+            Function::new(ctx.clone(), move |kind: String| match kind.as_str() {
+                "panic" => panic!("fault injected into a host function"),
+                "thread" => d.borrow_mut().fault = Some(Fault::Thread),
+                "actor" => d.borrow_mut().fault = Some(Fault::Actor),
+                _ => {}
+            })?,
+        )?;
+    }
     Ok(())
 }

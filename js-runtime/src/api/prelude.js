@@ -3,20 +3,30 @@
 // Returns the host's private handle (state and timers), which scripts never see.
 (function (ops, committedState) {
   "use strict";
-  let state = JSON.parse(committedState);
+  // The host's handle below runs outside any event: it uses only what is captured here, before
+  // a script can replace a builtin.
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const apply = Reflect.apply;
+  let state = parse(committedState);
   // Timers: id -> { due, fn, args, every }. Not durable; rolled back with a failed event.
-  let timers = new Map();
+  let timers = Object.create(null);
   let snapshot = timers;
   let nextTimerId = 1;
+  function copyTimers(from) {
+    const to = Object.create(null);
+    for (const id in from) to[id] = from[id];
+    return to;
+  }
   function addTimer(fn, ms, args, repeat) {
     if (typeof fn !== "function") throw new TypeError("timer callback must be a function");
     const delay = Math.max(0, Number(ms) || 0);
     const id = nextTimerId++;
-    timers.set(id, { due: ops.now() + delay, fn, args, every: repeat ? Math.max(1, delay) : 0 });
+    timers[id] = { due: ops.now() + delay, fn, args, every: repeat ? Math.max(1, delay) : 0 };
     return id;
   }
   function clearTimer(id) {
-    timers.delete(Number(id));
+    delete timers[Number(id)];
   }
   const timerFunctions = {
     setTimeout: (fn, ms, ...args) => addTimer(fn, ms, args, false),
@@ -90,6 +100,7 @@
       return String(v);
     }
   }
+  if (ops.fault) GGS.__fault = (kind) => ops.fault(String(kind));
   Object.defineProperty(GGS, "players", { get: () => ops.players(), enumerable: true });
   Object.defineProperty(GGS, "tableToken", { value: ops.tableToken, enumerable: true });
   Object.defineProperty(GGS, "state", {
@@ -106,38 +117,44 @@
   return {
     // Called before each event: what a failed event must return to.
     begin() {
-      snapshot = new Map(timers);
+      snapshot = copyTimers(timers);
     },
     // The state as committed JSON text (throws if it is not JSON-compatible).
     stateJson() {
-      const json = JSON.stringify(state);
+      const json = stringify(state);
       if (json === undefined) throw new TypeError("GGS.state must be JSON-compatible");
       return json;
     },
     rollback(json) {
-      state = JSON.parse(json);
+      state = parse(json);
       timers = snapshot;
     },
     // Milliseconds until the earliest timer is due, or -1 when there is none.
     nextDue() {
-      let due = Infinity;
-      for (const t of timers.values()) due = Math.min(due, t.due);
-      return due === Infinity ? -1 : Math.max(0, due - ops.now());
+      let due = -1;
+      for (const id in timers) {
+        if (due < 0 || timers[id].due < due) due = timers[id].due;
+      }
+      if (due < 0) return -1;
+      const wait = due - ops.now();
+      return wait > 0 ? wait : 0;
     },
     // Removes the earliest due timer (re-arming an interval) and returns a call of it, or null.
     takeDue() {
-      let id = -1;
+      const now = ops.now();
       let best = null;
-      for (const [k, t] of timers) {
-        if (t.due <= ops.now() && (best === null || t.due < best.due)) {
-          id = k;
+      let bestId = null;
+      for (const id in timers) {
+        const t = timers[id];
+        if (t.due <= now && (best === null || t.due < best.due)) {
           best = t;
+          bestId = id;
         }
       }
       if (best === null) return null;
-      if (best.every > 0) best.due = ops.now() + best.every;
-      else timers.delete(id);
-      return () => best.fn(...best.args);
+      if (best.every > 0) best.due = now + best.every;
+      else delete timers[bestId];
+      return () => apply(best.fn, undefined, best.args);
     },
   };
 })

@@ -91,8 +91,8 @@ async fn connection(stream: TcpStream, hub: Hub) {
         tokio::select! {
             _ = sleep_until(frame_deadline.unwrap_or_else(Instant::now)), if frame_deadline.is_some() => {
                 let detail = format!(
-                    "a message took longer than {} s to arrive; closing the connection",
-                    settings.frame_timeout.as_secs()
+                    "a message took longer than {} ms to arrive; closing the connection",
+                    settings.frame_timeout.as_millis()
                 );
                 session.outbox().deliver(ServerMessage::error("frame_timeout", Some(&detail)));
                 break 'read;
@@ -151,7 +151,14 @@ async fn connection(stream: TcpStream, hub: Hub) {
     }
     drop(session);
     let _ = close_tx.send(());
-    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        // A client that does not read keeps the socket full: give up on it.
+        writer.abort();
+    }
 }
 
 /// Writes queued replies, several per syscall. On `close`, writes what is queued and stops.

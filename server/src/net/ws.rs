@@ -61,7 +61,7 @@ pub async fn connection(socket: WebSocket, hub: Hub) {
     let (sink, mut stream) = socket.split();
     let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(sink, rx, close_rx, bytes_out));
+    let mut writer = tokio::spawn(write_loop(sink, rx, close_rx, bytes_out));
     let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
     let per_second = hub.limiter.settings().messages_per_second;
     let mut rate = RateLimiter::new(per_second);
@@ -118,7 +118,13 @@ pub async fn connection(socket: WebSocket, hub: Hub) {
     }
     drop(session);
     let _ = close_tx.send(close);
-    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        // A client that does not read keeps the writer stuck on a full socket: drop it.
+        writer.abort();
+    }
 }
 
 fn frame(code: u16, reason: &'static str) -> CloseFrame {

@@ -10,13 +10,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ggs_tests::wire::{encode_message_into, Hello};
-use ggs_tests::{ggs_binary, Client, ServerOptions, ServerProcess};
+use ggs_tests::{ggs_binary, ServerOptions, ServerProcess};
 
 /// Each table's script: `init` stores its argument in both storages and its length in
 /// `GGS.state`; `get` answers what is stored, so a served event proves the table was loaded.
@@ -163,7 +163,7 @@ fn create_tables(server: &ServerProcess, count: usize, first: usize) -> Vec<Stri
     let mut ids = Vec::with_capacity(count);
     for i in first..first + count {
         let mut payload = format!("table {i} ");
-        payload.extend(std::iter::repeat('x').take(PAYLOAD - payload.len()));
+        payload.push_str(&"x".repeat(PAYLOAD - payload.len()));
         let mut bytes = Vec::new();
         encode_message_into(&[("Server-Command", "hello")], b"", &mut bytes);
         encode_message_into(
@@ -250,7 +250,7 @@ fn main() -> Result<()> {
             });
         }
     });
-    let tables = Arc::new(created.into_inner().expect("the creators finished"));
+    let tables = created.into_inner().expect("the creators finished");
     let took = began.elapsed();
     println!(
         "created {} tables in {:.1} s ({:.0} tables/s), server RSS {}, data dir {}",

@@ -1,0 +1,248 @@
+//! The web client in real headless Chromium, driven by Playwright (`tests/browser/*.mjs`).
+//!
+//! Each test starts the `ggs` binary, runs one Node scenario against its HTTP port and answers
+//! the scenario's requests (kill and restart the server, join over TCP). Screenshots go to
+//! `target/browser-screenshots/`. Needs `/usr/bin/chromium` (or `$CHROMIUM`) and
+//! `tests/browser/node_modules`: `.ci/run` installs both.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ggs_tests::{Client, ServerOptions, ServerProcess};
+
+/// The longest a scenario may run.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One Chromium at a time: the machine has few cores and the scenarios time their steps.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("browser-screenshots")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Fails with what to install when the browser or Playwright is missing.
+fn check_prerequisites() {
+    let fix = "run `bash .ci/run` once, or `apt-get install chromium` and \
+               `npm ci --prefix tests/browser`";
+    assert!(
+        chromium().exists(),
+        "the browser tests need Chromium at {}: {fix}",
+        chromium().display()
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "the browser tests need Playwright in {}: {fix}",
+        browser_dir().join("node_modules").display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "the browser tests need Node.js (`node`): {fix}"
+    );
+}
+
+/// A running scenario: its requests (`@event data` lines) and the pipe to answer them.
+struct Scenario {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::Receiver<(String, String)>,
+    name: String,
+    deadline: Instant,
+}
+
+impl Scenario {
+    fn start(name: &str, server: &ServerProcess) -> Scenario {
+        let mut child = Command::new("node")
+            .arg(browser_dir().join(format!("{name}.mjs")))
+            .current_dir(browser_dir())
+            .env("GGS_HTTP_URL", format!("http://{}", server.http_addr()))
+            .env("GGS_SCREENSHOTS", screenshots_dir())
+            .env("CHROMIUM", chromium())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, events) = mpsc::channel();
+        let label = name.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match line.strip_prefix('@') {
+                    Some(event) => {
+                        let (event, data) = event.split_once(' ').unwrap_or((event, ""));
+                        let _ = tx.send((event.to_string(), data.to_string()));
+                    }
+                    None => eprintln!("[{label}] {line}"),
+                }
+            }
+        });
+        Scenario {
+            child,
+            stdin,
+            events,
+            name: name.to_string(),
+            deadline: Instant::now() + SCENARIO_TIMEOUT,
+        }
+    }
+
+    /// The scenario's next request; `None` once it has exited (it then must have succeeded).
+    fn next(&mut self) -> Option<(String, String)> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match self.events.recv_timeout(left) {
+            Ok(event) => Some(event),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait().expect("waiting for node");
+                assert!(
+                    status.success(),
+                    "browser scenario {} failed ({status}); see its output above",
+                    self.name
+                );
+                None
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                panic!(
+                    "browser scenario {} did not finish within {SCENARIO_TIMEOUT:?}",
+                    self.name
+                );
+            }
+        }
+    }
+
+    fn answer(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("answering the scenario");
+        self.stdin.flush().expect("answering the scenario");
+    }
+
+    /// Runs the scenario to its end, passing each request to `handle`, and checks it said done.
+    fn run(mut self, mut handle: impl FnMut(&str, &str, &mut Scenario)) {
+        let mut done = false;
+        while let Some((event, data)) = self.next() {
+            if event == "done" {
+                done = true;
+            } else {
+                handle(&event, &data, &mut self);
+            }
+        }
+        assert!(
+            done,
+            "browser scenario {} exited without finishing",
+            self.name
+        );
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A port free now, for a server that must keep its HTTP port across a restart.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a free port")
+        .port()
+}
+
+#[test]
+fn two_pages_play_tictactoe_to_a_win() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("tictactoe", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}
+
+#[test]
+fn a_browser_and_a_tcp_client_chat_at_one_table() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    let mut tcp: Option<Client> = None;
+    Scenario::start("chat", &server).run(|event, data, scenario| match event {
+        "table" => {
+            let mut client = server.connect().named("tcp player");
+            let hello = client.hello(Some(data));
+            assert!(hello.defined, "the page defined the chat: {hello:?}");
+            let guest = format!("guest-{}", &hello.player[..4]);
+            client.expect("notice", &format!("{guest} joined"));
+            client.command("/nick", "tcp-user");
+            client.expect("notice", &format!("{guest} is now known as tcp-user"));
+            client.command("message", "hello from tcp");
+            client.expect("message", "tcp-user> hello from tcp");
+            tcp = Some(client);
+            scenario.answer("joined");
+        }
+        "said" => {
+            let client = tcp.as_mut().expect("the tcp player joined first");
+            let renamed = client.expect_cmd("notice");
+            assert!(
+                renamed.ends_with("is now known as browser"),
+                "the tcp player sees the page's nick change: {renamed}"
+            );
+            client.expect("message", data);
+        }
+        "check" => scenario.answer("ok"),
+        other => panic!("unexpected request {other}"),
+    });
+}
+
+#[test]
+fn pages_reconnect_and_finish_after_the_server_is_killed() {
+    check_prerequisites();
+    let _one = lock();
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let mut server = ServerProcess::start_with(ServerOptions::default().args(&["--http", &http]));
+    Scenario::start("restart", &server).run(|event, _, scenario| match event {
+        "kill" => {
+            server.kill9();
+            scenario.answer("killed");
+        }
+        "restart" => {
+            server.restart();
+            assert_eq!(
+                server.http_addr().port(),
+                port,
+                "the restarted server keeps its HTTP port"
+            );
+            scenario.answer("restarted");
+        }
+        other => panic!("unexpected request {other}"),
+    });
+}
+
+#[test]
+fn two_pages_play_pong() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("pong", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}

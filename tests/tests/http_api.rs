@@ -1,0 +1,236 @@
+//! The HTTP port: health, the built-in games and their sources, the live tables, Prometheus
+//! metrics, and the embedded web client.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ggs_tests::{game_source, ServerProcess};
+use serde_json::Value;
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A response: status, content type, body.
+struct Response {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Response {
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `GET path` over a fresh connection (HTTP/1.1, `Connection: close`).
+fn get(addr: SocketAddr, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP port");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    let raw = String::from_utf8(raw).expect("a UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        content_type: header("content-type").unwrap_or_default(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+#[test]
+fn health_games_and_sources() {
+    let server = ServerProcess::start();
+    let http = server.http_addr();
+
+    let health = get(http, "/api/health");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let games = get(http, "/api/games").json();
+    let names: Vec<&str> = games
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|g| g["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["tictactoe", "pong", "chat"]);
+    for game in games.as_array().unwrap() {
+        let description = game["description"].as_str().expect("a description");
+        assert!(description.len() > 10, "{game}");
+    }
+    assert!(games[2]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Chat: a multi-user chat room"));
+
+    let source = get(http, "/api/games/chat");
+    assert_eq!(source.status, 200);
+    assert!(source.content_type.starts_with("text/javascript"));
+    assert_eq!(source.body, game_source("chat.js"));
+    assert_eq!(get(http, "/api/games/nope").status, 404);
+}
+
+#[test]
+fn tables_lists_the_live_tables() {
+    let server = ServerProcess::start();
+    let http = server.http_addr();
+    assert_eq!(get(http, "/api/tables").json(), serde_json::json!([]));
+
+    let mut chat = server.connect().named("chat host");
+    let chat_table = chat.hello(None).table;
+    chat.define_ok(&game_source("chat.js"));
+    let mut guest = server.connect().named("chat guest");
+    guest.hello(Some(&chat_table));
+    chat.expect_cmd("notice");
+
+    let mut custom = server.connect().named("custom host");
+    let custom_table = custom.hello(None).table;
+    custom.define_ok("function playerCommand(p, c, a) {}");
+
+    let mut empty = server.connect().named("empty host");
+    let empty_table = empty.hello(None).table;
+    // The hello reply comes after the join is handled; the table info is updated right after.
+    std::thread::sleep(Duration::from_millis(100));
+
+    let tables = get(http, "/api/tables").json();
+    let find = |id: &str| {
+        tables
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("table {id} is not listed: {tables}"))
+            .clone()
+    };
+    let t = find(&chat_table);
+    assert_eq!(t["game"], "chat");
+    assert_eq!(t["players"], 2);
+    assert_eq!(t["seats"], 2);
+    assert!(t["created_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    assert!(t["last_event_ms"].as_u64().unwrap() >= t["created_ms"].as_u64().unwrap());
+    let t = find(&custom_table);
+    assert_eq!(t["game"], "custom");
+    assert_eq!(t["players"], 1);
+    let t = find(&empty_table);
+    assert_eq!(t["game"], Value::Null);
+    assert_eq!(t["players"], 1);
+}
+
+#[test]
+fn metrics_are_in_prometheus_text_format() {
+    let server = ServerProcess::start();
+    let http = server.http_addr();
+    let mut client = server.connect();
+    client.hello(None);
+    client.define_ok("function playerCommand(p, c, a) { if (c === 'bad') throw new Error('no'); }");
+    client.command("ok", "");
+    client.command("bad", "");
+    client.expect_error("script_error");
+    let (mut ws, _) = tungstenite::connect(format!("ws://{http}/ws")).expect("a websocket");
+    ws.send(tungstenite::Message::text(r#"{"type":"hello"}"#))
+        .expect("send hello");
+    let hello = ws.read().expect("the hello reply");
+    assert!(
+        hello.to_text().unwrap().contains(r#""command":"hello""#),
+        "{hello}"
+    );
+
+    let metrics = get(http, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.content_type.starts_with("text/plain"),
+        "{}",
+        metrics.content_type
+    );
+    let text = metrics.body;
+    for name in [
+        "ggs_connections{transport=\"tcp\"} 1",
+        "ggs_connections{transport=\"ws\"} 1",
+        "ggs_bytes_in_total{transport=\"ws\"} 16",
+        "ggs_connections_total{transport=\"tcp\"} 1",
+        "ggs_players_connected 2",
+        "ggs_tables_live 2",
+        "ggs_tables_on_disk 2",
+        "ggs_events_total",
+        "ggs_events_per_second",
+        "ggs_script_errors_total{code=\"script_error\"} 1",
+        "ggs_commit_latency_seconds_bucket{le=\"0.001\"}",
+        "ggs_commit_latency_seconds_count",
+        "ggs_bytes_in_total{transport=\"tcp\"}",
+        "ggs_bytes_out_total{transport=\"tcp\"}",
+        "# TYPE ggs_commit_latency_seconds histogram",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
+    }
+    let events = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ggs_events_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("an event count");
+    assert!(events >= 3.0, "define, ok and bad are events: {events}");
+}
+
+#[test]
+fn the_web_client_is_served_from_the_binary() {
+    let server = ServerProcess::start();
+    let http = server.http_addr();
+    let index = get(http, "/");
+    assert_eq!(index.status, 200);
+    assert!(index.content_type.starts_with("text/html"));
+    assert!(index.body.contains("<title>GGS"), "{}", index.body);
+    for (path, kind) in [
+        ("/tictactoe.html", "text/html"),
+        ("/pong.html", "text/html"),
+        ("/chat.html", "text/html"),
+        ("/ggs.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
+        let r = get(http, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.content_type.starts_with(kind),
+            "{path}: {}",
+            r.content_type
+        );
+    }
+    assert_eq!(get(http, "/nope.html").status, 404);
+    assert_eq!(get(http, "/../Cargo.toml").status, 404);
+}

@@ -18,6 +18,20 @@ use tokio::sync::oneshot;
 use crate::outbox::{Outbox, ServerMessage};
 use crate::store::{Store, StoreError, Txn};
 
+/// How much a release waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Messages leave only after their event's writes are fsynced (the output gate). Default.
+    #[default]
+    Strict,
+    /// Messages leave once their writes are applied in memory; sled flushes in the background
+    /// (every `RELAXED_FLUSH_EVERY`). A crash may lose acknowledged events of that last moment.
+    Relaxed,
+}
+
+/// How often the store is flushed in the background under [`Durability::Relaxed`].
+pub const RELAXED_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Most events committed by one flush.
 pub const MAX_GROUP: usize = 8192;
 
@@ -50,7 +64,10 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer thread over `store`. The receiver yields the error that stopped it.
-    pub fn start(store: Store) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
+    pub fn start(
+        store: Store,
+        durability: Durability,
+    ) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
         let (tx, rx) = unbounded();
         let (fatal_tx, fatal_rx) = oneshot::channel();
         let stats = Arc::new(CommitStats::default());
@@ -58,7 +75,7 @@ impl Committer {
         std::thread::Builder::new()
             .name("ggs-commit".into())
             .spawn(move || {
-                if let Err(e) = run(store, rx, &thread_stats) {
+                if let Err(e) = run(store, rx, &thread_stats, durability) {
                     tracing::error!("commit failed, stopping: {e}");
                     let _ = fatal_tx.send(e);
                 }
@@ -81,8 +98,10 @@ fn run(
     store: Store,
     rx: Receiver<(Instant, Commit)>,
     stats: &CommitStats,
+    durability: Durability,
 ) -> Result<(), StoreError> {
     let mut group = Vec::new();
+    let mut last_flush = Instant::now();
     let latency = metrics::histogram!(crate::telemetry::COMMIT_LATENCY);
     while let Ok(first) = rx.recv() {
         group.push(first);
@@ -94,8 +113,11 @@ fn run(
         }
         if group.iter().any(|(_, c)| !c.txn.is_empty()) {
             store.apply(group.iter().map(|(_, c)| &c.txn))?;
-            store.flush()?;
-            stats.flushes.fetch_add(1, Ordering::Relaxed);
+            if durability == Durability::Strict || last_flush.elapsed() >= RELAXED_FLUSH_EVERY {
+                store.flush()?;
+                last_flush = Instant::now();
+                stats.flushes.fetch_add(1, Ordering::Relaxed);
+            }
         }
         for (enqueued, commit) in group.drain(..) {
             for d in commit.deliveries {
@@ -195,7 +217,7 @@ mod tests {
     fn messages_are_released_only_after_the_flush() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (committer, _fatal) = Committer::start(store.clone()).unwrap();
+        let (committer, _fatal) = Committer::start(store.clone(), Durability::Strict).unwrap();
         let (outbox, mut rx, _) = Outbox::new(8);
         let mut txn = Txn::default();
         txn.set_script("6f1c2b1e-0000-4000-8000-000000000001", "x");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ggs_js::Limits;
 
+use crate::commit::Durability;
 use crate::net::limits::ConnectionSettings;
 use crate::protocol::ggs10::DEFAULT_MAX_BODY;
 
@@ -74,6 +75,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Connections in total and per address, messages per second, tables per connection.
     pub connections: ConnectionSettings,
+    /// Whether messages wait for the fsync of their event (default) or only for the write.
+    pub durability: Durability,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             tables: TableSettings::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             connections: ConnectionSettings::default(),
+            durability: Durability::Strict,
         }
     }
 }

@@ -83,8 +83,8 @@ impl Server {
         let store = Store::open(&config.data_dir)?;
         let host = VmHost::new(config.vm_threads, config.limits)
             .map_err(|e| ServerError::Start(e.to_string()))?;
-        let (committer, fatal) =
-            Committer::start(store.clone()).map_err(|e| ServerError::Start(e.to_string()))?;
+        let (committer, fatal) = Committer::start(store.clone(), config.durability)
+            .map_err(|e| ServerError::Start(e.to_string()))?;
         let connected = Arc::new(AtomicU64::new(0));
         let deps = TableDeps {
             host: Arc::new(host),

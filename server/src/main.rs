@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ggs_js::limits::{self, Limits};
+use ggs_server::commit::Durability;
 use ggs_server::config::{self, Config};
 use ggs_server::net::limits as net_limits;
 use ggs_server::Server;
@@ -82,6 +83,10 @@ struct ServeArgs {
     /// Milliseconds one message may take to arrive once it has begun.
     #[arg(long, env = "GGS_FRAME_TIMEOUT_MS", default_value_t = net_limits::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
     frame_timeout_ms: u64,
+    /// `strict`: a reply leaves only once its event is on disk (fsync). `relaxed`: once it is
+    /// written; the disk catches up within 200 ms, and a crash may lose that last moment.
+    #[arg(long, env = "GGS_DURABILITY", default_value = "strict", value_parser = ["strict", "relaxed"])]
+    durability: String,
     /// Testing only: scripts get `GGS.__fault(kind)` to make the server fail on purpose.
     #[arg(long, env = "GGS_FAULT_INJECTION", hide = true)]
     fault_injection: bool,
@@ -128,6 +133,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             frame_timeout: Duration::from_millis(args.frame_timeout_ms),
         },
         shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
+        durability: if args.durability == "relaxed" {
+            Durability::Relaxed
+        } else {
+            Durability::Strict
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

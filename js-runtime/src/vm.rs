@@ -80,8 +80,8 @@ pub enum Event {
 /// What the table tells the script about the world at the time of an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventContext {
-    /// Player ids seated at the table (`GGS.players`).
-    pub players: Vec<String>,
+    /// Player ids seated at the table (`GGS.players`), shared until the seats change.
+    pub players: Arc<[String]>,
     /// Players connected to the server (`GGS.serverInfo()`).
     pub server_players: u64,
 }
@@ -165,7 +165,7 @@ pub(crate) struct TableData {
     pub(crate) messages: Vec<Message>,
     /// Bytes of `messages`, for the per-event bound.
     pub(crate) message_bytes: usize,
-    pub(crate) players: Vec<String>,
+    pub(crate) players: Arc<[String]>,
     pub(crate) server_players: u64,
     /// Committed `GGS.state` JSON.
     pub(crate) state: String,
@@ -250,7 +250,7 @@ impl Vm {
             storage: [KvStore::new(storage.local), KvStore::new(storage.world)],
             messages: Vec::new(),
             message_bytes: 0,
-            players: Vec::new(),
+            players: Arc::from(Vec::new()),
             server_players: 0,
             state: storage.state.unwrap_or_else(|| "{}".to_string()),
             tick: storage.tick_ms,
@@ -414,7 +414,7 @@ impl Vm {
 
     fn commit(&mut self) -> Result<Effects, ScriptError> {
         let state = match &self.js {
-            Some(js) => Some(self.internal_call::<String>(js, "stateJson", ())?),
+            Some(js) => self.internal_call::<Option<String>>(js, "stateJson", ())?,
             None => None,
         };
         let mut data = self.data.borrow_mut();

@@ -26,7 +26,7 @@ fn vm_with(source: &str) -> Vm {
 
 fn cx() -> EventContext {
     EventContext {
-        players: vec!["a".into(), "b".into()],
+        players: vec!["a".to_string(), "b".to_string()].into(),
         server_players: 5,
     }
 }

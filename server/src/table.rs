@@ -197,6 +197,8 @@ struct Table {
     unrecorded: bool,
     next_tick: Option<Instant>,
     next_timer: Option<Instant>,
+    /// `GGS.players`, built once per change of the seats.
+    players: Option<Arc<[String]>>,
     /// Recent crashes and limit offences (timeouts, out of memory), for the restart intensity.
     strikes: VecDeque<Instant>,
     /// Set when offences passed the restart intensity: the table stops after this event.
@@ -240,6 +242,7 @@ async fn supervise(
         next_tick: None,
         next_timer: None,
         strikes: VecDeque::new(),
+        players: None,
         stopping: None,
         deps,
         info,
@@ -404,6 +407,7 @@ impl Table {
                             // The creator's hello is a new table's first event.
                             self.record.host = Some(player.to_string());
                         }
+                        self.players = None;
                         self.seats.push(Seat {
                             player: player.clone(),
                             outbox: Some(outbox.clone()),
@@ -481,6 +485,7 @@ impl Table {
             .iter()
             .position(|s| s.away_until.is_some_and(|t| t <= now))
         {
+            self.players = None;
             let seat = self.seats.remove(i);
             let mut step = Step::default();
             step.txn.seat(&self.id, &seat.player, false);
@@ -578,8 +583,17 @@ impl Table {
     }
 
     async fn run_once(&mut self, event: Event) -> Result<Outcome, Crash> {
+        let players = match &self.players {
+            Some(players) => players.clone(),
+            None => {
+                let players: Arc<[String]> =
+                    self.seats.iter().map(|s| s.player.to_string()).collect();
+                self.players = Some(players.clone());
+                players
+            }
+        };
         let cx = EventContext {
-            players: self.seats.iter().map(|s| s.player.to_string()).collect(),
+            players,
             server_players: self.deps.connected.load(Ordering::Relaxed),
         };
         let Some(vm) = &self.vm else {

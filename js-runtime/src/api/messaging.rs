@@ -75,7 +75,7 @@ pub(crate) fn register<'js>(
     let d = data.clone();
     ops.set(
         "players",
-        Function::new(ctx.clone(), move || d.borrow().players.clone())?,
+        Function::new(ctx.clone(), move || d.borrow().players.to_vec())?,
     )?;
     let d = data.clone();
     ops.set(

@@ -9,6 +9,8 @@
   const parse = JSON.parse;
   const apply = Reflect.apply;
   let state = parse(committedState);
+  // Whether the running event read or set GGS.state: if not, it cannot have changed.
+  let touched = false;
   // Timers: id -> { due, fn, args, every }. Not durable; rolled back with a failed event.
   let timers = Object.create(null);
   let snapshot = timers;
@@ -104,9 +106,13 @@
   Object.defineProperty(GGS, "players", { get: () => ops.players(), enumerable: true });
   Object.defineProperty(GGS, "tableToken", { value: ops.tableToken, enumerable: true });
   Object.defineProperty(GGS, "state", {
-    get: () => state,
+    get: () => {
+      touched = true;
+      return state;
+    },
     set: (value) => {
       if (value === null || typeof value !== "object") throw new TypeError("GGS.state must be an object");
+      touched = true;
       state = value;
     },
     enumerable: true,
@@ -118,14 +124,19 @@
     // Called before each event: what a failed event must return to.
     begin() {
       snapshot = copyTimers(timers);
+      touched = false;
     },
-    // The state as committed JSON text (throws if it is not JSON-compatible).
+    // The state as JSON text (throws if it is not JSON-compatible), or null when the event
+    // did not touch it.
     stateJson() {
+      if (!touched) return null;
+      touched = false;
       const json = stringify(state);
       if (json === undefined) throw new TypeError("GGS.state must be JSON-compatible");
       return json;
     },
     rollback(json) {
+      touched = false;
       state = parse(json);
       timers = snapshot;
     },

@@ -70,13 +70,20 @@ impl VmHost {
         self.lock().len()
     }
 
-    /// Opens a table's VM with its committed storage on the next thread (round robin).
+    /// Opens a table's VM with its committed storage on the least busy thread.
     /// The VM has no script until [`TableVm::restore`] or a `Define` event. A thread found
     /// dead is replaced here; its tables see `Unavailable` and are rebuilt by their owners.
     pub fn open(&self, table: &str, storage: Storage) -> Result<TableVm, HostError> {
         let table: Arc<str> = Arc::from(table);
         let mut workers = self.lock();
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % workers.len();
+        // The thread with the shortest queue of jobs (a hogged thread's queue grows), ties
+        // broken round robin so idle threads share new tables evenly.
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = workers.len();
+        let i = (0..n)
+            .map(|k| (start + k) % n)
+            .min_by_key(|&i| workers[i].len())
+            .unwrap_or(0);
         let mut job = Job::Open {
             table: table.clone(),
             storage,

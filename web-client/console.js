@@ -6,8 +6,10 @@ import { connect } from "/ggs.js";
 
 const STATUS_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 const log = $("#log");
-const table = new URLSearchParams(location.search).get("table");
-const conn = connect({ table });
+const params = new URLSearchParams(location.search);
+const table = params.get("table");
+// ?game=<name> creates a table running that catalogue game.
+const conn = connect({ table, game: params.get("game") });
 
 function append(command, body) {
   log.append(el("p", { class: "raw" }, el("span", { class: "cmd" }, command), " ", body));

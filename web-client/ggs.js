@@ -52,9 +52,11 @@ function saveToken(table, player) {
 
 /** A connection to one table that survives drops. */
 export class Connection {
-  constructor({ table = null, url = defaultUrl(), reconnect = true } = {}) {
+  constructor({ table = null, game = null, url = defaultUrl(), reconnect = true } = {}) {
     this.url = url;
     this.table = table || null;
+    // A catalogue game for a table this connection creates (ignored when joining).
+    this.game = game || null;
     this.player = tokenFor(this.table);
     this.defined = false;
     this.status = "connecting";
@@ -141,6 +143,7 @@ export class Connection {
     socket.onopen = () => {
       const hello = { type: "hello" };
       if (this.table) hello.table = this.table;
+      else if (this.game) hello.game = this.game;
       if (this.player) hello.token = this.player;
       socket.send(JSON.stringify(hello));
     };
@@ -194,7 +197,8 @@ export class Connection {
   }
 }
 
-/** Opens a connection: `connect({ table })` joins a table, `connect()` creates one. */
+/** Opens a connection: `connect({ table })` joins a table, `connect()` creates one,
+ * `connect({ game })` creates one running a game of the server's catalogue. */
 export function connect(options) {
   return new Connection(options);
 }

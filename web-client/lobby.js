@@ -6,7 +6,7 @@ import { $, el, notice } from "/page.js";
 const REFRESH_MS = 3000;
 /** The pages of the built-in games; other tables open in the console. */
 const PAGES = new Set(["tictactoe", "pong", "chat"]);
-const TITLES = { tictactoe: "Tic-tac-toe", pong: "Pong", chat: "Chat" };
+const TITLES = { tictactoe: "Tic-tac-toe", pong: "Pong", chat: "Chat", guess: "Guess" };
 
 const pageOf = (game) => (PAGES.has(game) ? `/${game}.html` : "/console.html");
 const titleOf = (game) => TITLES[game] || game || "No game yet";
@@ -33,7 +33,15 @@ async function loadGames() {
         { class: "card game-card", "data-game": g.name },
         el("h3", {}, titleOf(g.name)),
         el("p", {}, blurb(g.description)),
-        el("a", { class: "button", href: pageOf(g.name), "data-create": g.name }, "Create table"),
+        el(
+          "a",
+          {
+            class: "button",
+            href: PAGES.has(g.name) ? pageOf(g.name) : `/console.html?game=${encodeURIComponent(g.name)}`,
+            "data-create": g.name,
+          },
+          "Create table",
+        ),
       ),
     ),
   );

@@ -100,7 +100,7 @@ export function startTable(game, { onReady = () => {} } = {}) {
       notice("Waiting for the table's game to be set up");
       return;
     }
-    const response = await fetch(`/api/games/${game}`);
+    const response = await fetch(`/api/games/${game}.js`);
     if (!response.ok) {
       notice(`Cannot load the game ${game}`);
       return;

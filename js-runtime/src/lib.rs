@@ -3,6 +3,7 @@
 //! Codemap:
 //! - [`host`]: the fixed pool of long-lived OS threads that own the runtimes; the async
 //!   handle ([`TableVm`]) the server uses to run one event of one table.
+//! - [`compile`]: compile a script without running it (the catalogue's upload check).
 //! - [`vm`]: one table's runtime: evaluate (define or restore) a script, run one event as a
 //!   transaction over the table's storage.
 //! - [`limits`]: memory, stack and CPU time per runtime.
@@ -14,11 +15,13 @@
 //! an event and the table's storage and returns the event's effects.
 
 pub mod api;
+pub mod compile;
 pub mod effects;
 pub mod host;
 pub mod limits;
 pub mod vm;
 
+pub use compile::{compile_check, CompileError};
 pub use effects::{Effects, Message, Namespace, Recipient, Write};
 pub use host::{HostError, TableVm, VmHost};
 pub use limits::Limits;

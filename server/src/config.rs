@@ -77,6 +77,9 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// Whether messages wait for the fsync of their event (default) or only for the write.
     pub durability: Durability,
+    /// The bearer token that lets a client that is not on loopback upload games and stop
+    /// tables (`None`: only loopback clients may).
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -92,6 +95,7 @@ impl Default for Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             connections: ConnectionSettings::default(),
             durability: Durability::Strict,
+            admin_token: None,
         }
     }
 }

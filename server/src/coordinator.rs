@@ -1,7 +1,9 @@
 //! The lobby: creates tables, finds live ones and loads the others from the store.
 //!
-//! It is used only when a player says `hello`. After that the player's session holds the
-//! table's handle and talks to the table directly: no game command passes through here.
+//! It is used only when a player says `hello` (and for the lobby's queries and an
+//! administrator's stop). After that the player's session holds the table's handle and talks
+//! to the table directly: no game command passes through here. It also holds the game
+//! catalogue, which `hello` and `define` by name read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
+use crate::catalogue::Catalogue;
 use crate::store::{Store, StoreError, TableRecord};
 use crate::table::{self, TableDeps, TableEvent, TableHandle, TableInit};
 
@@ -18,17 +21,52 @@ pub struct Coordinator {
     store: Store,
     deps: TableDeps,
     tables_per_connection: usize,
+    catalogue: Arc<Catalogue>,
 }
 
+/// How long an administrator's stop waits for the table to wind down.
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Coordinator {
-    /// A coordinator over the store and the shared table dependencies.
-    pub fn new(store: Store, deps: TableDeps, tables_per_connection: usize) -> Self {
+    /// A coordinator over the store, the shared table dependencies and the catalogue.
+    pub fn new(
+        store: Store,
+        deps: TableDeps,
+        tables_per_connection: usize,
+        catalogue: Arc<Catalogue>,
+    ) -> Self {
         Coordinator {
             tables: Mutex::new(HashMap::new()),
             store,
             deps,
             tables_per_connection,
+            catalogue,
         }
+    }
+
+    /// The game catalogue.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
+    }
+
+    /// Stops live table `id` (its players get `table_stopped`) and waits until it has; false
+    /// if no such table is live. A stopped table stays stopped until the server restarts.
+    pub async fn stop(&self, id: Uuid, why: &str) -> bool {
+        let Some(handle) = self.lock().get(&id).cloned() else {
+            return false;
+        };
+        if handle.is_stopped() {
+            return false;
+        }
+        let stop = TableEvent::Stop {
+            why: why.to_string(),
+        };
+        let _ = tokio::time::timeout(STOP_TIMEOUT, async {
+            let _ = handle.send_wait(stop).await;
+            handle.stopped().await;
+        })
+        .await;
+        true
     }
 
     /// Most tables one connection may create.
@@ -43,6 +81,7 @@ impl Coordinator {
             created_ms: now_ms(),
             tick_ms: 0,
             host: None,
+            game: None,
             script: None,
         };
         let handle = table::spawn(
@@ -98,11 +137,12 @@ impl Coordinator {
         self.lock().len()
     }
 
-    /// A snapshot of the live tables for the lobby, oldest first.
+    /// A snapshot of the live tables for the lobby, oldest first (stopped ones left out).
     pub fn tables(&self) -> Vec<crate::table_info::TableSummary> {
         let mut tables: Vec<_> = self
             .lock()
             .values()
+            .filter(|h| !h.is_stopped())
             .map(|h| h.info().summary(h.id()))
             .collect();
         tables.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));

@@ -1,8 +1,8 @@
 //! The games that ship with the server (`games/*.js`), embedded in the binary.
 //!
-//! The web client's lobby lists them (`GET /api/games`) and defines a new table with one's
-//! source (`GET /api/games/{name}`); a table whose script is exactly one of them is reported
-//! under its name by `GET /api/tables`.
+//! They seed the catalogue ([`crate::catalogue`]) at first start, as version 1 of each; a
+//! table from before the catalogue whose script is exactly one of them is reported under its
+//! name by `GET /api/tables`.
 
 /// One built-in game.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,30 +27,38 @@ pub const GAMES: &[Game] = &[
         name: "chat",
         source: include_str!("../../games/chat.js"),
     },
+    Game {
+        name: "guess",
+        source: include_str!("../../games/guess.js"),
+    },
 ];
 
 impl Game {
     /// The first sentence of the script's opening comment, e.g. "Chat: a multi-user chat room,
     /// speaking the GGS 1.0 chat vocabulary."
     pub fn description(&self) -> String {
-        let paragraph: Vec<&str> = self
-            .source
-            .lines()
-            .map(|l| {
-                l.trim()
-                    .trim_start_matches("/*")
-                    .trim_start_matches("//")
-                    .trim_start_matches('*')
-                    .trim()
-            })
-            .skip_while(|l| l.is_empty())
-            .take_while(|l| !l.is_empty())
-            .collect();
-        let text = paragraph.join(" ");
-        match text.find(". ") {
-            Some(end) => text[..=end].to_string(),
-            None => text,
-        }
+        describe(self.source)
+    }
+}
+
+/// The first sentence of a script's opening comment: what the lobby and `/games` show.
+pub fn describe(source: &str) -> String {
+    let paragraph: Vec<&str> = source
+        .lines()
+        .map(|l| {
+            l.trim()
+                .trim_start_matches("/*")
+                .trim_start_matches("//")
+                .trim_start_matches('*')
+                .trim()
+        })
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = paragraph.join(" ");
+    match text.find(". ") {
+        Some(end) => text[..=end].to_string(),
+        None => text,
     }
 }
 

@@ -3,10 +3,12 @@
 //!
 //! Codemap, in the order a message travels:
 //! - [`net`]: accept loops; [`net::tcp`] runs a GGS 1.0 connection, [`net::http`] the web port.
-//! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::message`]
-//!   the transport-neutral client messages.
+//! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
+//!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
+//!   transport-neutral client messages.
 //! - [`session`]: one connected player: identity, seat, what each message does.
 //! - [`coordinator`]: the lobby: create, find and load tables; never on a game command's path.
+//! - [`catalogue`]: named games and their versions, which `hello` and `define` can name.
 //! - [`table`]: the table actor: one event at a time through the VM, then to the committer.
 //! - [`commit`]: group commit and the output gate: messages leave only once durable.
 //! - [`store`]: the sled store.
@@ -14,6 +16,7 @@
 //!
 //! Arrows point down only: net -> session -> coordinator -> table -> (ggs-js, commit -> store).
 
+pub mod catalogue;
 pub mod commit;
 pub mod config;
 pub mod coordinator;
@@ -36,6 +39,7 @@ use ggs_js::VmHost;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::catalogue::Catalogue;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
@@ -81,6 +85,7 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let metrics = telemetry::install();
         let store = Store::open(&config.data_dir)?;
+        let catalogue = Arc::new(Catalogue::open(store.clone(), config.max_body)?);
         let host = VmHost::new(config.vm_threads, config.limits)
             .map_err(|e| ServerError::Start(e.to_string()))?;
         let (committer, fatal) = Committer::start(store.clone(), config.durability)
@@ -97,6 +102,7 @@ impl Server {
             store.clone(),
             deps,
             config.connections.tables_per_connection,
+            catalogue,
         ));
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -118,6 +124,7 @@ impl Server {
                 alive: alive_tx,
                 limiter: ConnectionLimiter::new(config.connections),
                 metrics,
+                admin_token: config.admin_token.map(Arc::from),
             },
             phase,
             alive,

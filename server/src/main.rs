@@ -1,24 +1,42 @@
-//! The `ggs` binary: command line, settings, start and stop.
+//! The `ggs` binary: the server (`ggs serve`) and the commands that talk to a running one
+//! (`upload`, `games`, `tables`, `stop-table`), with settings from `ggs.toml`, the environment
+//! and flags (in rising precedence).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context};
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ggs_js::limits::{self, Limits};
 use ggs_server::commit::Durability;
 use ggs_server::config::{self, Config};
 use ggs_server::net::limits as net_limits;
 use ggs_server::Server;
 
+/// The settings file read from the working directory when `--config` is not given.
+const CONFIG_FILE: &str = "ggs.toml";
+/// The server the client commands talk to by default.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+/// How long a client command waits for the server.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Parser)]
 #[command(
     name = "ggs",
     version,
-    about = "GGS: a game server for multiplayer JavaScript games"
+    about = "GGS: a game server for multiplayer JavaScript games",
+    after_help = "Settings come from ggs.toml (or --config), then the environment, then flags: \
+                  each flag's name with '_' for '-' is a key, e.g. seat_grace_ms = 60000."
 )]
 struct Cli {
+    /// Settings file (TOML; keys are the flag names, e.g. `tcp = "0.0.0.0:9000"`)
+    /// [default: ./ggs.toml when it exists].
+    #[arg(long, global = true, env = "GGS_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +45,46 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Upload a game script to a running server's catalogue (a new version if it changed).
+    Upload(UploadArgs),
+    /// List the games of a running server's catalogue.
+    Games(ClientArgs),
+    /// List the live tables of a running server.
+    Tables(ClientArgs),
+    /// Stop a table of a running server; its players get `table_stopped` (admin).
+    StopTable(StopTableArgs),
+    /// Print the version.
+    Version,
+}
+
+/// How a client command reaches the server.
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// The server's HTTP address.
+    #[arg(long, env = "GGS_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// The server's admin token, needed for admin commands unless on loopback.
+    #[arg(long = "admin-token", env = "GGS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct UploadArgs {
+    /// The script.
+    file: PathBuf,
+    /// The game's name [default: the file name without `.js`].
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+struct StopTableArgs {
+    /// The table id.
+    id: String,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 #[derive(clap::Args)]
@@ -87,16 +145,149 @@ struct ServeArgs {
     /// written; the disk catches up within 200 ms, and a crash may lose that last moment.
     #[arg(long, env = "GGS_DURABILITY", default_value = "strict", value_parser = ["strict", "relaxed"])]
     durability: String,
+    /// Bearer token that lets clients not on loopback upload games and stop tables
+    /// (without one, only loopback clients may).
+    #[arg(long, env = "GGS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Testing only: scripts get `GGS.__fault(kind)` to make the server fail on purpose.
     #[arg(long, env = "GGS_FAULT_INJECTION", hide = true)]
     fault_injection: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+fn main() -> ExitCode {
+    let cli = parse();
+    let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Upload(args) => upload(args),
+        Command::Games(args) => games(args),
+        Command::Tables(args) => tables(args),
+        Command::StopTable(args) => stop_table(args),
+        Command::Version => {
+            println!("ggs {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ggs: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Parses the command line with the settings file beneath it: a key of the file is used only
+/// when neither a flag nor an environment variable set that setting.
+fn parse() -> Cli {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let matches = Cli::command()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    let (path, required) = match matches.get_one::<PathBuf>("config") {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(CONFIG_FILE), false),
+    };
+    let file_args = match settings_file(&path, required)
+        .and_then(|table| table.map(|t| file_flags(&matches, t, &path)).transpose())
+    {
+        Ok(Some(flags)) if !flags.is_empty() => flags,
+        Ok(_) => return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+        Err(e) => {
+            eprintln!("ggs: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let mut all = args;
+    all.extend(file_args.into_iter().map(OsString::from));
+    Cli::try_parse_from(all).unwrap_or_else(|e| {
+        eprintln!(
+            "ggs: (settings from {} are applied as flags)",
+            path.display()
+        );
+        e.exit()
+    })
+}
+
+/// The settings file as a TOML table; `None` when it does not exist and was not asked for.
+fn settings_file(path: &Path, required: bool) -> anyhow::Result<Option<toml::Table>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let table = text
+        .parse::<toml::Table>()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    Ok(Some(table))
+}
+
+/// The flags that carry the file's settings for the command being run, for the settings
+/// neither a flag nor the environment set. A key no command knows is an error.
+fn file_flags(
+    matches: &clap::ArgMatches,
+    table: toml::Table,
+    path: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let cli = Cli::command();
+    let settings = |cmd: &clap::Command| -> Vec<clap::Arg> {
+        cmd.get_arguments()
+            .filter(|a| a.get_long().is_some() && !a.is_hide_set())
+            .filter(|a| !["config", "name"].contains(&a.get_id().as_str()))
+            .cloned()
+            .collect()
+    };
+    let known: Vec<String> = cli
+        .get_subcommands()
+        .flat_map(&settings)
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let Some((name, sub)) = matches.subcommand() else {
+        return Ok(Vec::new());
+    };
+    let command = cli
+        .find_subcommand(name)
+        .expect("the matched subcommand exists");
+    let mut flags = Vec::new();
+    for (key, value) in table {
+        let id = key.replace('-', "_");
+        if !known.contains(&id) {
+            let mut keys = known.clone();
+            keys.sort();
+            keys.dedup();
+            bail!(
+                "{}: unknown setting {key:?}; the settings are: {}",
+                path.display(),
+                keys.join(", ")
+            );
+        }
+        let Some(arg) = settings(command)
+            .into_iter()
+            .find(|a| a.get_id() == id.as_str())
+        else {
+            continue; // a setting of another command
+        };
+        if !matches!(
+            sub.value_source(&id),
+            None | Some(ValueSource::DefaultValue)
+        ) {
+            continue; // set by a flag or the environment, which win
+        }
+        let flag = format!("--{}", arg.get_long().expect("settings have long flags"));
+        let switch = matches!(arg.get_action(), ArgAction::SetTrue);
+        match value {
+            toml::Value::Boolean(true) if switch => flags.push(flag),
+            toml::Value::Boolean(false) if switch => {}
+            toml::Value::String(text) => flags.push(format!("{flag}={text}")),
+            toml::Value::Integer(n) => flags.push(format!("{flag}={n}")),
+            toml::Value::Float(n) => flags.push(format!("{flag}={n}")),
+            toml::Value::Boolean(b) => flags.push(format!("{flag}={b}")),
+            _ => bail!(
+                "{}: {key} must be a string, a number or a boolean",
+                path.display()
+            ),
+        }
+    }
+    Ok(flags)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -125,6 +316,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             fault_injection: args.fault_injection,
             ..Limits::default()
         },
+        admin_token: args.admin_token.filter(|t| !t.is_empty()),
         connections: net_limits::ConnectionSettings {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
@@ -161,4 +353,137 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+/// An HTTP client for the commands that talk to a running server.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(CLIENT_TIMEOUT))
+        .build()
+        .into()
+}
+
+/// A response's status and its body as JSON (`null` when it is not JSON).
+fn answer(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    server: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut response = response.with_context(|| format!("cannot reach the server at {server}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {server}"))?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// The sentence of an error answer.
+fn message(status: u16, body: &serde_json::Value) -> String {
+    match body["message"].as_str() {
+        Some(message) => message.to_string(),
+        None => format!("the server answered {status}"),
+    }
+}
+
+fn base(server: &str) -> &str {
+    server.trim_end_matches('/')
+}
+
+fn with_token(
+    request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    token: &Option<String>,
+) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    match token {
+        Some(token) => request.header("Authorization", format!("Bearer {token}")),
+        None => request,
+    }
+}
+
+fn upload(args: UploadArgs) -> anyhow::Result<()> {
+    let source = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let name = match args.name {
+        Some(name) => name,
+        None => args
+            .file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .with_context(|| format!("{} has no name to use; pass --name", args.file.display()))?,
+    };
+    let server = &args.client.server;
+    let url = format!("{}/api/games/{name}", base(server));
+    let request = with_token(agent().put(&url), &args.client.admin_token)
+        .header("Content-Type", "text/javascript");
+    let (status, body) = answer(request.send(source.as_str()), server)?;
+    let version = body["version"].as_u64().unwrap_or(0);
+    match status {
+        201 => println!("uploaded {name} version {version}"),
+        200 => println!("{name} is unchanged at version {version}"),
+        _ if body["error"] == "compile_error" => {
+            bail!("{}: {}", args.file.display(), message(status, &body))
+        }
+        _ => bail!("uploading {name}: {}", message(status, &body)),
+    }
+    Ok(())
+}
+
+fn games(args: ClientArgs) -> anyhow::Result<()> {
+    let url = format!("{}/api/games", base(&args.server));
+    let (status, body) = answer(agent().get(&url).call(), &args.server)?;
+    let Some(games) = body.as_array().filter(|_| status == 200) else {
+        bail!("listing the games: {}", message(status, &body));
+    };
+    let width = games
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    for game in games {
+        let name = game["name"].as_str().unwrap_or("?");
+        let version = format!("v{}", game["version"].as_u64().unwrap_or(0));
+        let description = game["description"].as_str().unwrap_or("");
+        println!("{name:width$}  {version:>4}  {description}");
+    }
+    Ok(())
+}
+
+fn tables(args: ClientArgs) -> anyhow::Result<()> {
+    let url = format!("{}/api/tables", base(&args.server));
+    let (status, body) = answer(agent().get(&url).call(), &args.server)?;
+    let Some(tables) = body.as_array().filter(|_| status == 200) else {
+        bail!("listing the tables: {}", message(status, &body));
+    };
+    if tables.is_empty() {
+        println!("no live tables");
+    }
+    for table in tables {
+        let id = table["id"].as_str().unwrap_or("?");
+        let game = match (table["game"].as_str(), table["version"].as_u64()) {
+            (Some(game), Some(v)) => format!("{game} v{v}"),
+            (Some(game), None) => game.to_string(),
+            (None, _) => "-".to_string(),
+        };
+        let players = table["players"].as_u64().unwrap_or(0);
+        let seats = table["seats"].as_u64().unwrap_or(0);
+        println!("{id}  {game:<16}  {players} connected, {seats} seats");
+    }
+    Ok(())
+}
+
+fn stop_table(args: StopTableArgs) -> anyhow::Result<()> {
+    let server = &args.client.server;
+    let url = format!("{}/api/tables/{}/stop", base(server), args.id);
+    let request = with_token(agent().post(&url), &args.client.admin_token);
+    let (status, body) = answer(request.send_empty(), server)?;
+    if status != 200 {
+        bail!("stopping table {}: {}", args.id, message(status, &body));
+    }
+    println!("stopped table {}", args.id);
+    Ok(())
 }

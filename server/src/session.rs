@@ -11,10 +11,14 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
 use crate::outbox::{Outbox, ServerMessage};
-use crate::protocol::message::{ClientMessage, TableRef};
-use crate::table::{TableEvent, TableHandle};
+use crate::protocol::message::{ClientMessage, Query, TableRef};
+use crate::table::{GameScript, TableEvent, TableHandle};
+
+/// Longest wait for a table to send what a leaving player's messages caused.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Source of connection numbers, so a table can tell an old connection's leave from a new one's.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -59,7 +63,11 @@ impl Session {
     /// Replies with an error to this player only. When seated, the reply goes through the
     /// table so it keeps its place after the replies to the player's earlier messages.
     pub fn error(&self, code: &str, detail: &str) {
-        let message = ServerMessage::error(code, Some(detail));
+        self.reply(ServerMessage::error(code, Some(detail)));
+    }
+
+    /// Replies to this player only, in order with the table's messages to them (see `error`).
+    pub fn reply(&self, message: ServerMessage) {
         if let Some(table) = &self.seat {
             let reply = TableEvent::Reply {
                 outbox: self.outbox.clone(),
@@ -72,14 +80,52 @@ impl Session {
         self.outbox.deliver(message);
     }
 
+    /// Waits (a bounded time) until the table has sent everything this player's earlier
+    /// messages caused, so a goodbye comes after all of it.
+    pub async fn flushed(&self) {
+        let Some(table) = &self.seat else { return };
+        let (done, rx) = oneshot::channel();
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
+            if table.send_wait(TableEvent::Flush { done }).await.is_ok() {
+                let _ = rx.await;
+            }
+        })
+        .await;
+    }
+
     /// Does what one client message asks.
     pub async fn handle(&mut self, message: ClientMessage) {
         match message {
-            ClientMessage::Hello { table, token } => self.hello(table, token).await,
+            ClientMessage::Hello { table, token, game } => self.hello(table, token, game).await,
             ClientMessage::Define { source } => {
+                if self.seat.is_none() {
+                    return self.not_seated();
+                }
                 let player = self.player.clone();
-                self.to_table(TableEvent::Define { player, source });
+                // A script that is exactly a catalogue version runs under that game's name.
+                let game = self.coordinator.catalogue().identify(&source);
+                self.to_table(TableEvent::Define {
+                    player,
+                    source,
+                    game,
+                });
             }
+            ClientMessage::DefineGame { name } => {
+                if self.seat.is_none() {
+                    return self.not_seated();
+                }
+                let (id, source) = match self.coordinator.catalogue().latest(&name) {
+                    Ok(found) => found,
+                    Err(e) => return self.catalogue_error(e),
+                };
+                let player = self.player.clone();
+                self.to_table(TableEvent::Define {
+                    player,
+                    source,
+                    game: Some(id),
+                });
+            }
+            ClientMessage::Query(query) => self.query(query),
             ClientMessage::Game { command, args } => {
                 let player = self.player.clone();
                 self.to_table(TableEvent::Command {
@@ -91,7 +137,62 @@ impl Session {
         }
     }
 
-    async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>) {
+    /// Answers a query: the catalogue, the live tables, or (from the table) its players.
+    fn query(&self, query: Query) {
+        let body = match query {
+            Query::Who => {
+                let (player, outbox) = (self.player.clone(), self.outbox.clone());
+                return self.to_table(TableEvent::Who { player, outbox });
+            }
+            Query::Games => self
+                .coordinator
+                .catalogue()
+                .list()
+                .iter()
+                .map(|g| format!("{} v{}: {}", g.name, g.version, g.description))
+                .collect::<Vec<_>>(),
+            Query::Tables => self
+                .coordinator
+                .tables()
+                .iter()
+                .map(|t| {
+                    let game = match (&t.game, t.version) {
+                        (Some(game), Some(v)) => format!("{game} v{v}"),
+                        (Some(game), None) => game.clone(),
+                        (None, _) => "(no game yet)".to_string(),
+                    };
+                    let s = if t.players == 1 { "" } else { "s" };
+                    format!("{} {game}, {} player{s}", t.id, t.players)
+                })
+                .collect(),
+        };
+        self.reply(ServerMessage::new(query.name(), body.join("\n")));
+    }
+
+    fn not_seated(&self) {
+        self.error("not_seated", "say hello to create or join a table first");
+    }
+
+    fn catalogue_error(&self, e: CatalogueError) {
+        if let CatalogueError::Store(e) = &e {
+            tracing::error!("reading the catalogue: {e}");
+        }
+        let detail = match &e {
+            CatalogueError::NoSuchGame(_) => format!("{e}; /games lists them"),
+            _ => e.to_string(),
+        };
+        self.error(e.code(), &detail);
+    }
+
+    async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>, game: Option<String>) {
+        // A new table of a catalogue game runs it from its first event.
+        let define = match (&table, game) {
+            (None, Some(name)) => match self.coordinator.catalogue().latest(&name) {
+                Ok((id, source)) => Some(GameScript { id, source }),
+                Err(e) => return self.catalogue_error(e),
+            },
+            _ => None,
+        };
         let handle = match table {
             None if self.created >= self.coordinator.tables_per_connection() => {
                 let max = self.coordinator.tables_per_connection();
@@ -122,6 +223,7 @@ impl Session {
             outbox: self.outbox.clone(),
             conn: self.conn,
             reply,
+            define,
         };
         if let Err(e) = handle.send(join) {
             return self.error(e.code(), &e.to_string());
@@ -141,7 +243,7 @@ impl Session {
 
     fn to_table(&self, event: TableEvent) {
         let Some(table) = &self.seat else {
-            return self.error("not_seated", "say hello to create or join a table first");
+            return self.not_seated();
         };
         if let Err(e) = table.send(event) {
             self.error(e.code(), &e.to_string());

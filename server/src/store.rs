@@ -7,9 +7,14 @@
 //! - `s/<table-id>/<player-id>`  a held seat (empty value)
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
+//! - `G/<name>`             the catalogue: the latest version number of game `<name>`
+//! - `G/<name>/<version>`   one version of a game (JSON: source, created, origin); the version
+//!   is zero-padded to [`VERSION_DIGITS`] digits so a prefix scan lists versions in order
 //!
 //! Table ids are UUIDs of fixed length, so a table's prefix never matches another table's keys.
+//! Game names never contain `/`, so one game's prefix never matches another game's keys.
 
+use std::fmt;
 use std::path::Path;
 
 use ggs_js::{Namespace, Storage, Write};
@@ -43,9 +48,42 @@ pub struct TableRecord {
     /// server allows anyone to (`--open-define`). `None` for tables from before hosts existed.
     #[serde(default)]
     pub host: Option<String>,
+    /// The catalogue game (name and version) the table runs; `None` before `define`, for a
+    /// script that is not in the catalogue, and for tables from before the catalogue.
+    #[serde(default)]
+    pub game: Option<GameId>,
     /// The game script, if one was defined.
     #[serde(skip)]
     pub script: Option<String>,
+}
+
+/// A version of a game in the catalogue, e.g. `chat` version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GameId {
+    /// The game's name.
+    pub name: String,
+    /// Its version, from 1.
+    pub version: u32,
+}
+
+impl fmt::Display for GameId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} v{}", self.name, self.version)
+    }
+}
+
+/// Digits of a version number in a catalogue key (`G/chat/0000000001`).
+pub const VERSION_DIGITS: usize = 10;
+
+/// One stored version of a catalogue game.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredGame {
+    /// The script.
+    pub source: String,
+    /// When this version was stored, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// `builtin` (seeded from the binary's `games/`) or `upload`.
+    pub origin: String,
 }
 
 /// The embedded database.
@@ -139,6 +177,74 @@ impl Store {
         Ok(())
     }
 
+    /// The latest version of catalogue game `name`, if it has one.
+    pub fn game_latest(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        let key = format!("G/{name}");
+        let Some(raw) = self.db.get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&raw);
+        text.parse().map(Some).map_err(|_| StoreError::Corrupt {
+            key,
+            reason: format!("not a version number: {text:?}"),
+        })
+    }
+
+    /// Version `version` of catalogue game `name`.
+    pub fn game_version(&self, name: &str, version: u32) -> Result<Option<StoredGame>, StoreError> {
+        let key = game_version_key(name, version);
+        match self.db.get(&key)? {
+            Some(raw) => decode_game(&key, &raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored version of catalogue game `name`, oldest first.
+    pub fn game_versions(&self, name: &str) -> Result<Vec<(u32, StoredGame)>, StoreError> {
+        let prefix = format!("G/{name}/").into_bytes();
+        let mut versions = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (key, raw) = item?;
+            let version = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "not a version key".into(),
+                })?;
+            versions.push((version, decode_game(&key, &raw)?));
+        }
+        Ok(versions)
+    }
+
+    /// The names of every catalogue game, in byte order.
+    pub fn game_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        for item in self.db.scan_prefix(b"G/") {
+            let (key, _) = item?;
+            let rest = &key[2..];
+            if !rest.contains(&b'/') {
+                names.push(String::from_utf8_lossy(rest).into_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Stores a new version of a catalogue game and makes it the latest, durably (it is
+    /// flushed before this returns).
+    pub fn put_game(&self, id: &GameId, game: &StoredGame) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let json = serde_json::to_vec(game).expect("a stored game always serialises");
+        batch.insert(game_version_key(&id.name, id.version), json);
+        batch.insert(
+            format!("G/{}", id.name).into_bytes(),
+            id.version.to_string().into_bytes(),
+        );
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Makes everything applied so far durable (fsync).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -204,6 +310,17 @@ impl Txn {
     }
 }
 
+fn game_version_key(name: &str, version: u32) -> Vec<u8> {
+    format!("G/{name}/{version:0width$}", width = VERSION_DIGITS).into_bytes()
+}
+
+fn decode_game(key: &[u8], raw: &[u8]) -> Result<StoredGame, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
 fn table_key(id: &str) -> Vec<u8> {
     format!("t/{id}").into_bytes()
 }
@@ -242,6 +359,7 @@ mod tests {
                     created_ms: 7,
                     tick_ms: 50,
                     host: None,
+                    game: None,
                     script: None,
                 },
             );
@@ -286,5 +404,38 @@ mod tests {
             .table("6f1c2b1e-0000-4000-8000-000000000002")
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn catalogue_versions_are_listed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let game = |source: &str| StoredGame {
+            source: source.into(),
+            created_ms: 1,
+            origin: "upload".into(),
+        };
+        for (name, version) in [("chat", 1), ("chat", 2), ("chatty", 1), ("chat", 10)] {
+            let id = GameId {
+                name: name.into(),
+                version,
+            };
+            store.put_game(&id, &game(&format!("// {id}"))).unwrap();
+        }
+        assert_eq!(store.game_names().unwrap(), ["chat", "chatty"]);
+        assert_eq!(store.game_latest("chat").unwrap(), Some(10));
+        let versions: Vec<u32> = store
+            .game_versions("chat")
+            .unwrap()
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(versions, [1, 2, 10]);
+        assert_eq!(
+            store.game_version("chat", 2).unwrap().unwrap().source,
+            "// chat v2"
+        );
+        assert!(store.game_version("chat", 3).unwrap().is_none());
+        assert!(store.game_latest("nope").unwrap().is_none());
     }
 }

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::commit::{Commit, Committer, Delivery};
 use crate::config::{TableSettings, TABLE_INBOX};
 use crate::outbox::{Outbox, ServerMessage};
-use crate::store::{LoadedTable, Store, TableRecord, Txn};
+use crate::store::{GameId, LoadedTable, Store, TableRecord, Txn};
 use crate::table_info::TableInfo;
 
 /// What the server shares with every table.
@@ -66,6 +66,9 @@ pub enum TableEvent {
         conn: u64,
         /// Told the player id the connection now has.
         reply: oneshot::Sender<Arc<str>>,
+        /// A catalogue game for a new table: when this join creates the table, the game is
+        /// defined first, so the `hello` reply already says `defined=true`.
+        define: Option<GameScript>,
     },
     /// A player's connection closed: the seat is held for the grace period.
     Leave {
@@ -80,6 +83,21 @@ pub enum TableEvent {
         player: Arc<str>,
         /// JavaScript source.
         source: String,
+        /// The catalogue version the source is, if it is one.
+        game: Option<GameId>,
+    },
+    /// A seated player asks who is at the table: they get `who`, one line per seat (the first
+    /// 8 characters of each player id, never a whole one: ids are resume tokens).
+    Who {
+        /// The player asking.
+        player: Arc<str>,
+        /// Their queue.
+        outbox: Outbox,
+    },
+    /// Stop the table (an administrator's request): its players get `table_stopped`.
+    Stop {
+        /// Why, for the players and the log.
+        why: String,
     },
     /// A reply to a seated player from their session (an error about a message they sent),
     /// released in order with the table's own messages to them.
@@ -104,6 +122,18 @@ pub enum TableEvent {
         done: oneshot::Sender<()>,
     },
 }
+
+/// A catalogue game's version and source, to define at a table.
+#[derive(Debug, Clone)]
+pub struct GameScript {
+    /// Which game and version.
+    pub id: GameId,
+    /// Its source.
+    pub source: String,
+}
+
+/// Characters of a player id `who` shows.
+pub const WHO_ID_CHARS: usize = 8;
 
 /// Why an event could not be queued at a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +183,16 @@ impl TableHandle {
             .map_err(|_| TableSendError::Stopped)
     }
 
+    /// Whether the table has stopped (it takes no more events).
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Resolves once the table has stopped.
+    pub async fn stopped(&self) {
+        self.tx.closed().await
+    }
+
     /// Queues an event without waiting.
     pub fn send(&self, event: TableEvent) -> Result<(), TableSendError> {
         self.tx.try_send(event).map_err(|e| match e {
@@ -169,7 +209,7 @@ pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
         TableInit::New(record) => record,
         TableInit::Loaded(loaded) => &loaded.record,
     };
-    let info = Arc::new(TableInfo::new(record.created_ms, record.script.as_deref()));
+    let info = Arc::new(TableInfo::new(record));
     let handle = TableHandle {
         id: id.clone(),
         tx,
@@ -384,6 +424,7 @@ impl Table {
                 outbox,
                 conn,
                 reply,
+                define,
             } => {
                 // A token takes back that player's seat; a connection coming back to a table
                 // it left takes back its own.
@@ -403,9 +444,24 @@ impl Table {
                         (player, event)
                     }
                     None => {
-                        if self.unrecorded && self.record.host.is_none() {
+                        let creator = self.unrecorded && self.record.host.is_none();
+                        if creator {
                             // The creator's hello is a new table's first event.
                             self.record.host = Some(player.to_string());
+                        }
+                        if let Some(script) = define.filter(|_| creator && !self.defined) {
+                            // Defined before the creator sits down: no `defined ok` to send,
+                            // and `playerJoined` already runs in the new script.
+                            let event = Event::Define {
+                                source: script.source.clone(),
+                            };
+                            let outcome = self.run_event(event).await?;
+                            if let Err(e) = &outcome.result {
+                                let error = ServerMessage::new("defined", format!("error {e}"));
+                                step.after_hello = Some(error);
+                            }
+                            let define = (script.source.as_str(), Some(&script.id));
+                            self.apply(outcome, &mut step, None, Some(define));
                         }
                         self.players = None;
                         self.seats.push(Seat {
@@ -424,6 +480,9 @@ impl Table {
                 let _ = reply.send(player.clone());
                 let hello = format!("{player},{},{}", self.defined, self.id);
                 step.deliver(&outbox, ServerMessage::new("hello", hello));
+                if let Some(error) = step.after_hello.take() {
+                    step.deliver(&outbox, error);
+                }
                 let outcome = self.run_event(event).await?;
                 self.apply(outcome, &mut step, Some(&outbox), None);
             }
@@ -437,7 +496,11 @@ impl Table {
                 }
                 return Ok(());
             }
-            TableEvent::Define { player, source } => {
+            TableEvent::Define {
+                player,
+                source,
+                game,
+            } => {
                 let Some(outbox) = self.outbox_of(&player) else {
                     return Ok(());
                 };
@@ -452,8 +515,38 @@ impl Table {
                     source: source.clone(),
                 };
                 let outcome = self.run_event(event).await?;
-                self.apply(outcome, &mut step, Some(&outbox), Some(&source));
+                self.apply(
+                    outcome,
+                    &mut step,
+                    Some(&outbox),
+                    Some((&source, game.as_ref())),
+                );
             }
+            TableEvent::Who { player, outbox } => {
+                let lines: Vec<String> = self
+                    .seats
+                    .iter()
+                    .map(|seat| {
+                        let mut notes = Vec::new();
+                        if seat.player == player {
+                            notes.push("you");
+                        }
+                        if self.record.host.as_deref() == Some(&*seat.player) {
+                            notes.push("host");
+                        }
+                        if seat.outbox.is_none() {
+                            notes.push("away");
+                        }
+                        let short: String = seat.player.chars().take(WHO_ID_CHARS).collect();
+                        match notes.is_empty() {
+                            true => short,
+                            false => format!("{short} ({})", notes.join(", ")),
+                        }
+                    })
+                    .collect();
+                step.deliver(&outbox, ServerMessage::new("who", lines.join("\n")));
+            }
+            TableEvent::Stop { why } => self.stopping = Some(why),
             TableEvent::Reply { outbox, message } => step.deliver(&outbox, message),
             TableEvent::Command {
                 player,
@@ -605,13 +698,14 @@ impl Table {
     }
 
     /// Turns an event's outcome into store changes and deliveries. `sender` gets the error of a
-    /// failed event; `define` is the source when the event was a define.
+    /// failed event; `define` is the source (and its catalogue version, if it is one) when the
+    /// event was a define.
     fn apply(
         &mut self,
         outcome: Outcome,
         step: &mut Step,
         sender: Option<&Outbox>,
-        define: Option<&str>,
+        define: Option<(&str, Option<&GameId>)>,
     ) {
         crate::telemetry::event(outcome.result.as_ref().err());
         self.info.event();
@@ -632,8 +726,12 @@ impl Table {
         if effects.fault {
             panic!("fault injected: the table's task panics");
         }
-        if let Some(source) = define {
-            self.info.defined(source);
+        if let Some((source, game)) = define {
+            self.info.defined(game);
+            if self.record.game.as_ref() != game {
+                self.record.game = game.cloned();
+                step.record_changed = true;
+            }
             self.defined = true;
             self.record.script = Some(source.to_string());
             step.txn.set_script(&self.id, source);
@@ -707,6 +805,8 @@ struct Step {
     deliveries: Vec<Delivery>,
     done: Option<oneshot::Sender<()>>,
     record_changed: bool,
+    /// A reply to send right after the `hello` reply of a join (a failed define of the game).
+    after_hello: Option<ServerMessage>,
 }
 
 impl Step {

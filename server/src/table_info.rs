@@ -10,16 +10,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::games;
+use crate::store::{GameId, TableRecord};
 
-/// What [`TableInfo::summary`] reports as the game of a table whose script is not built in.
+/// What [`TableInfo::summary`] reports as the game of a table whose script is not in the
+/// catalogue.
 pub const CUSTOM_GAME: &str = "custom";
 
 /// Live facts about one table, shared by its actor (writer) and the lobby (readers).
 #[derive(Debug)]
 pub struct TableInfo {
     created_ms: u64,
-    /// `None` while the table has no script.
-    game: Mutex<Option<&'static str>>,
+    /// `None` while the table has no script; the version is `None` for [`CUSTOM_GAME`] and
+    /// for tables from before the catalogue.
+    game: Mutex<Option<(String, Option<u32>)>>,
     seats: AtomicUsize,
     connected: AtomicUsize,
     /// 0 until the first event.
@@ -31,8 +34,10 @@ pub struct TableInfo {
 pub struct TableSummary {
     /// The table id.
     pub id: String,
-    /// The built-in game's name, [`CUSTOM_GAME`], or `None` while the table has no script.
-    pub game: Option<&'static str>,
+    /// The catalogue game's name, [`CUSTOM_GAME`], or `None` while the table has no script.
+    pub game: Option<String>,
+    /// The catalogue version the table runs (`None` with no game or a custom one).
+    pub version: Option<u32>,
     /// Seated players connected now.
     pub players: usize,
     /// Seats, including those held for players who dropped.
@@ -44,20 +49,29 @@ pub struct TableSummary {
 }
 
 impl TableInfo {
-    /// The info of a table created at `created_ms` with `script` (if it has one).
-    pub fn new(created_ms: u64, script: Option<&str>) -> Self {
+    /// The info of a table with this record.
+    pub fn new(record: &TableRecord) -> Self {
+        let game = match (&record.game, &record.script) {
+            (Some(id), _) => Some((id.name.clone(), Some(id.version))),
+            (None, Some(script)) => Some((legacy_game_of(script).to_string(), None)),
+            (None, None) => None,
+        };
         TableInfo {
-            created_ms,
-            game: Mutex::new(script.map(game_of)),
+            created_ms: record.created_ms,
+            game: Mutex::new(game),
             seats: AtomicUsize::new(0),
             connected: AtomicUsize::new(0),
             last_event_ms: AtomicU64::new(0),
         }
     }
 
-    /// The table now runs `source`.
-    pub fn defined(&self, source: &str) {
-        *self.game.lock().unwrap_or_else(|e| e.into_inner()) = Some(game_of(source));
+    /// The table now runs `game` (`None`: a script not in the catalogue).
+    pub fn defined(&self, game: Option<&GameId>) {
+        let game = match game {
+            Some(id) => (id.name.clone(), Some(id.version)),
+            None => (CUSTOM_GAME.to_string(), None),
+        };
+        *self.game.lock().unwrap_or_else(|e| e.into_inner()) = Some(game);
     }
 
     /// An event ran now.
@@ -74,9 +88,15 @@ impl TableInfo {
     /// A snapshot for the lobby.
     pub fn summary(&self, id: &str) -> TableSummary {
         let last = self.last_event_ms.load(Ordering::Relaxed);
+        let game = self.game.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (game, version) = match game {
+            Some((name, version)) => (Some(name), version),
+            None => (None, None),
+        };
         TableSummary {
             id: id.to_string(),
-            game: *self.game.lock().unwrap_or_else(|e| e.into_inner()),
+            game,
+            version,
             players: self.connected.load(Ordering::Relaxed),
             seats: self.seats.load(Ordering::Relaxed),
             created_ms: self.created_ms,
@@ -85,7 +105,8 @@ impl TableInfo {
     }
 }
 
-fn game_of(source: &str) -> &'static str {
+/// The game of a table recorded before the catalogue: a built-in whose source it is exactly.
+fn legacy_game_of(source: &str) -> &'static str {
     games::name_of(source).unwrap_or(CUSTOM_GAME)
 }
 
@@ -102,17 +123,39 @@ mod tests {
 
     #[test]
     fn reports_the_game_players_and_times() {
-        let info = TableInfo::new(1_000, None);
+        let mut record = TableRecord {
+            created_ms: 1_000,
+            tick_ms: 0,
+            host: None,
+            game: None,
+            script: None,
+        };
+        let info = TableInfo::new(&record);
         let s = info.summary("t");
         assert_eq!((s.game, s.players, s.seats), (None, 0, 0));
         assert_eq!((s.created_ms, s.last_event_ms), (1_000, None));
-        info.defined(games::find("chat").unwrap().source);
+        let chat = GameId {
+            name: "chat".into(),
+            version: 3,
+        };
+        info.defined(Some(&chat));
         info.seats(3, 2);
         info.event();
         let s = info.summary("t");
-        assert_eq!((s.game, s.players, s.seats), (Some("chat"), 2, 3));
+        assert_eq!(
+            (s.game.as_deref(), s.version, s.players, s.seats),
+            (Some("chat"), Some(3), 2, 3)
+        );
         assert!(s.last_event_ms.is_some_and(|t| t > 1_000));
-        info.defined("function playerCommand() {}");
-        assert_eq!(info.summary("t").game, Some(CUSTOM_GAME));
+        info.defined(None);
+        assert_eq!(info.summary("t").game.as_deref(), Some(CUSTOM_GAME));
+        // A table from before the catalogue is named by its built-in source.
+        record.script = Some(games::find("pong").unwrap().source.to_string());
+        assert_eq!(
+            TableInfo::new(&record).summary("t").game.as_deref(),
+            Some("pong")
+        );
+        record.game = Some(chat);
+        assert_eq!(TableInfo::new(&record).summary("t").version, Some(3));
     }
 }

@@ -1,16 +1,18 @@
 //! Test support for driving the real `ggs` binary: start and stop it ([`ServerProcess`]) and
 //! talk GGS 1.0 to it ([`Client`]) through an independent implementation of the wire format
-//! ([`wire`]).
+//! ([`wire`]), or line mode as a person would ([`LineClient`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod healthy;
+pub mod line;
 pub mod server;
 pub mod wire;
 
 pub use client::{Client, RecvError};
 pub use healthy::{HealthyTable, RttStats};
+pub use line::LineClient;
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
 pub use wire::{Hello, Reply};
 

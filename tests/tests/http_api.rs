@@ -91,7 +91,7 @@ fn health_games_and_sources() {
         .iter()
         .map(|g| g["name"].as_str().expect("a name"))
         .collect();
-    assert_eq!(names, ["tictactoe", "pong", "chat"]);
+    assert_eq!(names, ["tictactoe", "pong", "chat", "guess"]);
     for game in games.as_array().unwrap() {
         let description = game["description"].as_str().expect("a description");
         assert!(description.len() > 10, "{game}");
@@ -101,11 +101,15 @@ fn health_games_and_sources() {
         .unwrap()
         .starts_with("Chat: a multi-user chat room"));
 
-    let source = get(http, "/api/games/chat");
+    let source = get(http, "/api/games/chat.js");
     assert_eq!(source.status, 200);
     assert!(source.content_type.starts_with("text/javascript"));
     assert_eq!(source.body, game_source("chat.js"));
+    let chat = get(http, "/api/games/chat").json();
+    assert_eq!(chat["source"], game_source("chat.js"));
+    assert_eq!(chat["version"], 1);
     assert_eq!(get(http, "/api/games/nope").status, 404);
+    assert_eq!(get(http, "/api/games/nope.js").status, 404);
 }
 
 #[test]

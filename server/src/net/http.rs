@@ -2,28 +2,35 @@
 //!
 //! - `/`, `/*.html`, `/*.js`, `/*.css`: the web client (`web-client/`, embedded in the binary)
 //! - `GET /ws`: the WebSocket endpoint ([`super::ws`])
-//! - `GET /api/health`, `GET /api/games`, `GET /api/games/{name}` (a game's source),
-//!   `GET /api/tables` (live tables)
+//! - `GET /api/health`, `GET /api/tables` (live tables)
+//! - the catalogue: `GET /api/games`, `GET /api/games/{name}` (source and versions, JSON),
+//!   `GET /api/games/{name}.js` (the latest source), `GET /api/games/{name}/{version}`, and
+//!   `PUT /api/games/{name}` (upload; admin)
+//! - `POST /api/tables/{id}/stop` (admin)
 //! - `GET /metrics`: Prometheus text format
+//!
+//! Admin requests are allowed from loopback, and from anywhere with
+//! `Authorization: Bearer <admin token>` when the server has one (`GGS_ADMIN_TOKEN`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State, WebSocketUpgrade};
-use axum::http::{header, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::limits::ConnectionLimiter;
 use super::{ws, Hub, Phase};
+use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
-use crate::{games, telemetry};
+use crate::telemetry;
 
 /// One file of the web client: its path under `/`, content type and bytes.
 struct Asset {
@@ -75,6 +82,7 @@ struct Web {
     alive: mpsc::WeakSender<()>,
     limiter: Arc<ConnectionLimiter>,
     metrics: PrometheusHandle,
+    admin_token: Option<Arc<str>>,
 }
 
 /// Serves HTTP until the listener fails or the task is dropped.
@@ -87,6 +95,7 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
         alive: hub.alive.downgrade(),
         limiter: hub.limiter,
         metrics: hub.metrics,
+        admin_token: hub.admin_token,
     };
     let app = router(web).into_make_service_with_connect_info::<SocketAddr>();
     tokio::select! {
@@ -100,12 +109,21 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
 }
 
 fn router(web: Web) -> Router {
+    // An uploaded script may be as large as a `define` body.
+    let upload_limit = web.max_body;
     Router::new()
         .route("/ws", get(websocket))
         .route("/api/health", get(health))
         .route("/api/games", get(game_list))
-        .route("/api/games/{name}", get(game_source))
+        .route(
+            "/api/games/{name}",
+            get(game_source)
+                .put(upload)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/games/{name}/{version}", get(game_version))
         .route("/api/tables", get(tables))
+        .route("/api/tables/{id}/stop", post(stop_table))
         .route("/metrics", get(metrics))
         .fallback(get(asset))
         .with_state(web)
@@ -138,6 +156,7 @@ async fn websocket(
         alive,
         limiter: web.limiter,
         metrics: web.metrics,
+        admin_token: web.admin_token,
     };
     let limit = ws::max_message(hub.max_body);
     let upgrade = upgrade.max_message_size(limit).max_frame_size(limit);
@@ -159,30 +178,198 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// One entry of `GET /api/games`.
-#[derive(Serialize)]
-struct GameEntry {
-    name: &'static str,
-    description: String,
+/// An error as JSON: `{"error": code, "message": sentence}`.
+fn failure(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "message": message });
+    (status, Json(body)).into_response()
 }
 
-async fn game_list() -> Json<Vec<GameEntry>> {
-    Json(
-        games::GAMES
-            .iter()
-            .map(|g| GameEntry {
-                name: g.name,
-                description: g.description(),
-            })
-            .collect(),
-    )
+fn catalogue_failure(e: &CatalogueError) -> Response {
+    let status = match e {
+        CatalogueError::NoSuchGame(_) | CatalogueError::NoSuchVersion { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        CatalogueError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        CatalogueError::Store(e) => {
+            tracing::error!("catalogue: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        CatalogueError::BadName(_) | CatalogueError::Compile(_) => StatusCode::BAD_REQUEST,
+    };
+    failure(status, e.code(), &e.to_string())
 }
 
-async fn game_source(Path(name): Path<String>) -> Response {
-    let name = name.strip_suffix(".js").unwrap_or(&name);
-    match games::find(name) {
-        Some(game) => ([(header::CONTENT_TYPE, JS)], game.source).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no game called {name:?}\n")).into_response(),
+/// Why an admin request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A token is set and the request did not carry it.
+    Unauthorized,
+    /// No token is set: only loopback clients may.
+    LoopbackOnly,
+}
+
+/// Whether a client at `peer` with this `Authorization` header may make admin requests.
+fn authorize(
+    peer: std::net::IpAddr,
+    authorization: Option<&str>,
+    token: Option<&str>,
+) -> Result<(), Refusal> {
+    if peer.to_canonical().is_loopback() {
+        return Ok(());
+    }
+    let Some(token) = token else {
+        return Err(Refusal::LoopbackOnly);
+    };
+    let offered = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if same_secret(offered.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Refusal::Unauthorized)
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `None` when the request may go on; else the refusal to answer with.
+fn refuse_unless_admin(web: &Web, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match authorize(peer.ip(), authorization, web.admin_token.as_deref()) {
+        Ok(()) => None,
+        Err(Refusal::Unauthorized) => {
+            let mut response = failure(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this needs Authorization: Bearer <the server's admin token>",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a header value"));
+            Some(response)
+        }
+        Err(Refusal::LoopbackOnly) => Some(failure(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only clients on loopback may do this; set GGS_ADMIN_TOKEN on the server to allow others with that token",
+        )),
+    }
+}
+
+async fn game_list(State(web): State<Web>) -> Response {
+    Json(web.coordinator.catalogue().list()).into_response()
+}
+
+/// `{name}`: the game as JSON (latest source and every version); `{name}.js`: the latest
+/// source alone, for a client to `define`.
+async fn game_source(State(web): State<Web>, Path(name): Path<String>) -> Response {
+    let (name, raw) = match name.strip_suffix(".js") {
+        Some(name) => (name.to_string(), true),
+        None => (name, false),
+    };
+    let catalogue = web.coordinator.catalogue().clone();
+    let found = tokio::task::spawn_blocking(move || catalogue.get(&name, None)).await;
+    match found {
+        Ok(Ok(game)) if raw => ([(header::CONTENT_TYPE, JS)], game.source).into_response(),
+        Ok(Ok(game)) => Json(game).into_response(),
+        Ok(Err(e)) => catalogue_failure(&e),
+        Err(e) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn game_version(
+    State(web): State<Web>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    let Ok(version) = version.parse::<u32>() else {
+        let why = format!("{version:?} is not a version number");
+        return failure(StatusCode::NOT_FOUND, "no_such_game", &why);
+    };
+    let catalogue = web.coordinator.catalogue().clone();
+    match tokio::task::spawn_blocking(move || catalogue.get(&name, Some(version))).await {
+        Ok(Ok(game)) => Json(game).into_response(),
+        Ok(Err(e)) => catalogue_failure(&e),
+        Err(e) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `PUT /api/games/{name}`: the body is the script. 201 with the new version, 200 when the
+/// source is unchanged, 400 with the compile error (`at line L, column C`).
+async fn upload(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&web, peer, &headers) {
+        return refused;
+    }
+    let Ok(source) = String::from_utf8(body.to_vec()) else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "bad_encoding",
+            "a script must be UTF-8 text",
+        );
+    };
+    let catalogue = web.coordinator.catalogue().clone();
+    match tokio::task::spawn_blocking(move || catalogue.upload(&name, &source)).await {
+        Ok(Ok(uploaded)) => {
+            let status = match uploaded.created {
+                true => StatusCode::CREATED,
+                false => StatusCode::OK,
+            };
+            (status, Json(uploaded)).into_response()
+        }
+        Ok(Err(e)) => catalogue_failure(&e),
+        Err(e) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `POST /api/tables/{id}/stop`: stops a live table; its players get `table_stopped`.
+async fn stop_table(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&web, peer, &headers) {
+        return refused;
+    }
+    let no_table = || {
+        let why = format!("no live table {id}");
+        failure(StatusCode::NOT_FOUND, "no_such_table", &why)
+    };
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return no_table();
+    };
+    tracing::info!(table = %uuid, %peer, "an administrator stops the table");
+    if web
+        .coordinator
+        .stop(uuid, "an administrator stopped it")
+        .await
+    {
+        Json(serde_json::json!({ "stopped": uuid.to_string() })).into_response()
+    } else {
+        no_table()
     }
 }
 
@@ -230,6 +417,31 @@ async fn asset(uri: Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_requests_need_loopback_or_the_token() {
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let remote: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(authorize(loopback, None, None), Ok(()));
+        assert_eq!(authorize(mapped, None, Some("s3cret")), Ok(()));
+        assert_eq!(authorize(remote, None, None), Err(Refusal::LoopbackOnly));
+        assert_eq!(
+            authorize(remote, Some("Bearer s3cret"), None),
+            Err(Refusal::LoopbackOnly)
+        );
+        assert_eq!(
+            authorize(remote, Some("Bearer s3cret"), Some("s3cret")),
+            Ok(())
+        );
+        for wrong in [None, Some("Bearer s3cre"), Some("s3cret"), Some("Bearer ")] {
+            assert_eq!(
+                authorize(remote, wrong, Some("s3cret")),
+                Err(Refusal::Unauthorized),
+                "{wrong:?}"
+            );
+        }
+    }
 
     #[test]
     fn every_web_client_file_is_embedded() {

@@ -1,5 +1,5 @@
-//! The connection layer: the TCP accept loop (GGS 1.0), and the HTTP server with the WebSocket
-//! endpoint.
+//! The connection layer: the TCP accept loop (GGS 1.0 and the human line mode), and the HTTP
+//! server with the WebSocket endpoint.
 
 pub mod http;
 pub mod limits;
@@ -41,4 +41,6 @@ pub struct Hub {
     pub limiter: Arc<limits::ConnectionLimiter>,
     /// Renders the metrics on `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The bearer token that lets a non-loopback client upload games and stop tables.
+    pub admin_token: Option<Arc<str>>,
 }

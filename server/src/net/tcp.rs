@@ -1,9 +1,13 @@
-//! The TCP port: accepts connections and runs each as a GGS 1.0 session.
+//! The TCP port: accepts connections and runs each as a session, in GGS 1.0 framing or, for a
+//! person at `telnet` or `nc`, in the human line mode.
 //!
-//! Per connection: a reader loop (bytes -> frames -> client messages -> session) and a writer
-//! task (session outbox -> exact GGS 1.0 replies -> socket). A frame the decoder can skip gets an
-//! `error` reply and the connection carries on; one it cannot resynchronise after gets the
-//! error, then the connection closes. Nothing a connection sends affects another.
+//! The first bytes decide ([`line::detect`]): GGS 1.0 clients always begin with a header line
+//! `Name: value`; anything else is line mode, which is greeted. Per connection: a reader loop
+//! (bytes -> frames or lines -> client messages -> session) and a writer task (session outbox
+//! -> exact GGS 1.0 replies, or readable lines -> socket). A message the decoder can skip gets
+//! an `error` reply and the connection carries on; one it cannot resynchronise after gets the
+//! error, then the connection closes. Nothing a connection sends affects another. Both modes
+//! share the same bounds: rate, frame timeout, outbound queue.
 
 use std::time::Duration;
 
@@ -19,6 +23,7 @@ use super::{Hub, Phase};
 use crate::config::READ_CHUNK;
 use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
 use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
+use crate::protocol::line::{self, Input, LineDecoder, Mode};
 use crate::protocol::message::ClientMessage;
 use crate::session::Session;
 
@@ -68,6 +73,95 @@ async fn refuse(mut stream: TcpStream, message: ServerMessage) {
     let _ = stream.shutdown().await;
 }
 
+/// How the bytes of a connection are split into messages.
+enum Framing {
+    /// The first bytes have not told the mode yet.
+    Detecting,
+    /// GGS 1.0 frames.
+    Ggs10(Decoder),
+    /// Lines, for people.
+    Line(LineDecoder),
+}
+
+/// What the next complete message of a connection is.
+enum Incoming {
+    /// A message, counted against the rate limit: what it asks, or its error code and sentence.
+    Message(Result<Request, (&'static str, String)>),
+    /// A malformed message that was skipped: its error code and sentence.
+    Rejected(&'static str, String),
+    /// The stream cannot be resynchronised: the error, then the connection closes.
+    Fatal(&'static str, String),
+    /// A blank line in line mode.
+    Nothing,
+}
+
+/// What a message asks of the connection.
+enum Request {
+    /// Something for the session.
+    Client(ClientMessage),
+    /// Line mode's `/help`.
+    Help,
+    /// Line mode's `/quit`.
+    Quit,
+}
+
+impl Framing {
+    /// The next complete message in `buf`, deciding the mode first if needed; `None` until more
+    /// bytes arrive. `greet` is told the mode once it is known.
+    fn next(
+        &mut self,
+        buf: &mut BytesMut,
+        max_body: usize,
+        greet: &mut impl FnMut(Mode),
+    ) -> Option<Incoming> {
+        if let Framing::Detecting = self {
+            let mode = line::detect(buf)?;
+            *self = match mode {
+                Mode::Ggs10 => Framing::Ggs10(Decoder::new(max_body)),
+                Mode::Line => Framing::Line(LineDecoder::new()),
+            };
+            greet(mode);
+        }
+        match self {
+            Framing::Detecting => None,
+            Framing::Ggs10(decoder) => Some(match decoder.decode(buf) {
+                Ok(None) => return None,
+                Ok(Some(Decoded::Frame(frame))) => Incoming::Message(
+                    ClientMessage::from_frame(&frame)
+                        .map(Request::Client)
+                        .map_err(|e| (e.code(), e.to_string())),
+                ),
+                Ok(Some(Decoded::Rejected(e))) => Incoming::Rejected(e.code(), e.to_string()),
+                Err(e) => Incoming::Fatal(e.code(), format!("{e}; closing the connection")),
+            }),
+            Framing::Line(decoder) => Some(match decoder.decode(buf)? {
+                Ok(Input::Empty) => Incoming::Nothing,
+                // The body limit bounds a line's arguments as it bounds a GGS 1.0 body.
+                Ok(Input::Message(ClientMessage::Game { args, .. })) if args.len() > max_body => {
+                    let why = format!(
+                        "the arguments of {} bytes are larger than the limit of {max_body} bytes",
+                        args.len()
+                    );
+                    Incoming::Rejected("body_too_large", why)
+                }
+                Ok(Input::Message(message)) => Incoming::Message(Ok(Request::Client(message))),
+                Ok(Input::Help) => Incoming::Message(Ok(Request::Help)),
+                Ok(Input::Quit) => Incoming::Message(Ok(Request::Quit)),
+                Err(e @ line::LineError::TooLong) => Incoming::Rejected(e.code(), e.to_string()),
+                Err(e) => Incoming::Message(Err((e.code(), e.to_string()))),
+            }),
+        }
+    }
+
+    /// Whether a message has begun but not ended (for the frame timeout).
+    fn is_partial(&self, buf: &BytesMut) -> bool {
+        match self {
+            Framing::Line(decoder) => decoder.is_partial() || !buf.is_empty(),
+            _ => !buf.is_empty(),
+        }
+    }
+}
+
 async fn connection(stream: TcpStream, hub: Hub) {
     let _alive = hub.alive.clone();
     let _counted = crate::telemetry::ConnectionGuard::open("tcp");
@@ -77,9 +171,21 @@ async fn connection(stream: TcpStream, hub: Hub) {
     let (mut reader, writer) = stream.into_split();
     let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out));
+    let (mode_tx, mode_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out, mode_rx));
     let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
-    let mut decoder = Decoder::new(hub.max_body);
+    let mut framing = Framing::Detecting;
+    let mut mode_tx = Some(mode_tx);
+    let greeter = session.outbox().clone();
+    let mut greet = move |mode: Mode| {
+        // The writer learns the mode before the first reply reaches the queue.
+        if let Some(tx) = mode_tx.take() {
+            let _ = tx.send(mode);
+        }
+        if mode == Mode::Line {
+            greeter.deliver(line::greeting());
+        }
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let settings = *hub.limiter.settings();
     let mut rate = RateLimiter::new(settings.messages_per_second);
@@ -110,37 +216,42 @@ async fn connection(stream: TcpStream, hub: Hub) {
                 break 'read;
             }
         }
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(None) => break,
-                Ok(Some(Decoded::Frame(_))) if !rate.allow() => session.error(
+        while let Some(incoming) = framing.next(&mut buf, hub.max_body, &mut greet) {
+            match incoming {
+                Incoming::Nothing => {}
+                Incoming::Message(_) if !rate.allow() => session.error(
                     "rate_limited",
                     &format!(
                         "more than {} messages per second; this one was dropped",
                         settings.messages_per_second
                     ),
                 ),
-                Ok(Some(Decoded::Frame(frame))) => match ClientMessage::from_frame(&frame) {
-                    Ok(message) => session.handle(message).await,
-                    Err(e) => session.error(e.code(), &e.to_string()),
-                },
-                Ok(Some(Decoded::Rejected(e))) => session.error(e.code(), &e.to_string()),
-                Err(e) => {
+                Incoming::Message(Ok(Request::Client(message))) => session.handle(message).await,
+                Incoming::Message(Ok(Request::Help)) => session.reply(line::help()),
+                Incoming::Message(Ok(Request::Quit)) => {
+                    session.flushed().await;
+                    session.outbox().deliver(line::bye());
+                    break 'read;
+                }
+                Incoming::Message(Err((code, detail))) | Incoming::Rejected(code, detail) => {
+                    session.error(code, &detail)
+                }
+                Incoming::Fatal(code, detail) => {
                     // Straight to the queue: nothing else will be sent on this connection.
-                    let detail = format!("{e}; closing the connection");
                     session
                         .outbox()
-                        .deliver(ServerMessage::error(e.code(), Some(&detail)));
+                        .deliver(ServerMessage::error(code, Some(&detail)));
                     break 'read;
                 }
             }
         }
-        partial_since = match (buf.is_empty(), partial_since) {
-            (true, _) => None,
-            (false, None) => Some(Instant::now()),
-            (false, since) => since,
+        partial_since = match (framing.is_partial(&buf), partial_since) {
+            (false, _) => None,
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
         };
     }
+    drop(greet);
     if shutting_down {
         // Let the tables commit what this player sent, then say goodbye.
         let _ = phase.wait_for(|p| *p == Phase::Closing).await;
@@ -167,9 +278,13 @@ async fn write_loop(
     mut rx: mpsc::Receiver<ServerMessage>,
     mut close: oneshot::Receiver<()>,
     bytes_out: metrics::Counter,
+    mut mode: oneshot::Receiver<Mode>,
 ) {
     let mut out = BytesMut::with_capacity(WRITE_BATCH);
     let mut closing = false;
+    // Known before the first reply of a detected connection; GGS 1.0 when the connection
+    // ended (a timeout, a shutdown) before its first bytes told.
+    let mut encoder: Option<fn(&ServerMessage, &mut BytesMut)> = None;
     loop {
         let first = if closing {
             match rx.try_recv() {
@@ -182,10 +297,14 @@ async fn write_loop(
                 _ = &mut close => { closing = true; continue; }
             }
         };
-        encode_reply(&first.command, &first.body, &mut out);
+        let encode = *encoder.get_or_insert_with(|| match mode.try_recv() {
+            Ok(Mode::Line) => line::encode,
+            _ => |m: &ServerMessage, out: &mut BytesMut| encode_reply(&m.command, &m.body, out),
+        });
+        encode(&first, &mut out);
         while out.len() < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(m) => encode_reply(&m.command, &m.body, &mut out),
+                Ok(m) => encode(&m, &mut out),
                 Err(_) => break,
             }
         }

@@ -7,7 +7,10 @@
 //! {"type": "hello"}                                         create a table
 //! {"type": "hello", "table": "<table-id>"}                  join one
 //! {"type": "hello", "table": "<table-id>", "token": "<player-id>"}   take back a held seat
+//! {"type": "hello", "game": "<game-name>"}                  create a table running a catalogue game
 //! {"type": "define", "source": "<javascript>"}
+//! {"type": "define", "game": "<game-name>"}                 define a catalogue game
+//! {"type": "games"}, {"type": "tables"}, {"type": "who"}   ask the server
 //! {"type": "command", "command": "set", "args": "{\"x\":1,\"y\":2}"}
 //! ```
 //!
@@ -17,7 +20,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::message::{ClientMessage, TableRef};
+use super::message::{ClientMessage, Query, TableRef};
 use crate::outbox::ServerMessage;
 
 /// Why a WebSocket message means nothing to the server. `code()` is the stable code sent in
@@ -28,10 +31,10 @@ pub enum JsonError {
     #[error("{0}")]
     BadJson(String),
     /// No `type` field.
-    #[error("a message needs a \"type\": hello, define or command")]
+    #[error("a message needs a \"type\": hello, define, command, games, tables or who")]
     MissingType,
     /// A `type` the server does not know.
-    #[error("unknown message type '{0}' (expected hello, define or command)")]
+    #[error("unknown message type '{0}' (expected hello, define, command, games, tables or who)")]
     UnknownType(String),
     /// A binary message that is not UTF-8.
     #[error("a message must be UTF-8 JSON text")]
@@ -88,9 +91,13 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
                 });
             // As with the GGS 1.0 `Token` header, a token that is no player id is ignored.
             let token = string_field(&object, "token")?.and_then(|t| Uuid::parse_str(t).ok());
-            Ok(ClientMessage::Hello { table, token })
+            let game = game_field(&object)?;
+            Ok(ClientMessage::Hello { table, token, game })
         }
         "define" => {
+            if let Some(name) = game_field(&object)? {
+                return Ok(ClientMessage::DefineGame { name });
+            }
             let source = string_field(&object, "source")?
                 .ok_or_else(|| JsonError::BadJson("define needs a \"source\" string".into()))?;
             check_size("source", source, max_body)?;
@@ -114,8 +121,19 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
                 args,
             })
         }
-        other => Err(JsonError::UnknownType(other.to_string())),
+        other => match Query::from_name(other) {
+            Some(query) => Ok(ClientMessage::Query(query)),
+            None => Err(JsonError::UnknownType(other.to_string())),
+        },
     }
+}
+
+/// The `game` field, trimmed; an empty one counts as absent.
+fn game_field(object: &Map<String, Value>) -> Result<Option<String>, JsonError> {
+    Ok(string_field(object, "game")?
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string))
 }
 
 /// The JSON text of a reply: `{"command": .., "body": ..}`. A body that is not UTF-8 (never
@@ -170,14 +188,16 @@ mod tests {
             parse(r#"{"type":"hello"}"#),
             Ok(ClientMessage::Hello {
                 table: None,
-                token: None
+                token: None,
+                game: None
             })
         );
         assert_eq!(
             parse(r#"{"type":"hello","table":""}"#),
             Ok(ClientMessage::Hello {
                 table: None,
-                token: None
+                token: None,
+                game: None
             })
         );
         assert_eq!(
@@ -187,14 +207,42 @@ mod tests {
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Id(Uuid::parse_str(TABLE).unwrap())),
                 token: Some(Uuid::parse_str(PLAYER).unwrap()),
+                game: None,
             })
         );
         assert_eq!(
             parse(r#"{"type":"hello","table":"nope","token":"x"}"#),
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Unknown("nope".into())),
-                token: None
+                token: None,
+                game: None
             })
+        );
+    }
+
+    #[test]
+    fn catalogue_games_and_queries() {
+        assert_eq!(
+            parse(r#"{"type":"hello","game":"chat"}"#),
+            Ok(ClientMessage::Hello {
+                table: None,
+                token: None,
+                game: Some("chat".into())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"define","game":"pong"}"#),
+            Ok(ClientMessage::DefineGame {
+                name: "pong".into()
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"tables"}"#),
+            Ok(ClientMessage::Query(Query::Tables))
+        );
+        assert_eq!(
+            parse(r#"{"type":"hello","game":5}"#).unwrap_err().code(),
+            "bad_json"
         );
     }
 

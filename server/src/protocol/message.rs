@@ -1,4 +1,7 @@
 //! The transport-neutral messages a client sends, and how a GGS 1.0 frame maps onto them.
+//!
+//! Every transport (GGS 1.0 frames, WebSocket JSON, the human line mode) parses into these, so
+//! sessions and tables never see a transport.
 
 use uuid::Uuid;
 
@@ -14,12 +17,22 @@ pub enum ClientMessage {
         table: Option<TableRef>,
         /// A player id from an earlier `hello` reply (the `Token` header).
         token: Option<Uuid>,
+        /// A catalogue game (the `Game` header): a new table runs its latest version from the
+        /// start. Ignored when joining a table.
+        game: Option<String>,
     },
     /// Set the table's game script.
     Define {
         /// JavaScript source.
         source: String,
     },
+    /// Set the table's game script to the latest version of a catalogue game.
+    DefineGame {
+        /// The game's name.
+        name: String,
+    },
+    /// Ask the server something; the reply is one message of the query's name.
+    Query(Query),
     /// A game command for the script's `playerCommand`.
     Game {
         /// The command.
@@ -27,6 +40,53 @@ pub enum ClientMessage {
         /// Its argument string.
         args: String,
     },
+}
+
+/// Longest game name, in bytes.
+pub const MAX_GAME_NAME: usize = 32;
+
+/// Whether `name` may name a catalogue game: 1 to [`MAX_GAME_NAME`] bytes of `a-z`, `0-9`,
+/// `-`, `_`, starting with a letter or digit.
+pub fn valid_game_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_GAME_NAME
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
+/// What a client may ask the server (GGS 1.0 `Server-Command: games|tables|who`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// The catalogue's games: reply `games`, one line per game.
+    Games,
+    /// The live tables: reply `tables`, one line per table.
+    Tables,
+    /// The players at the client's table: reply `who`, one line per seat.
+    Who,
+}
+
+impl Query {
+    /// The query named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Query> {
+        match name {
+            "games" => Some(Query::Games),
+            "tables" => Some(Query::Tables),
+            "who" => Some(Query::Who),
+            _ => None,
+        }
+    }
+
+    /// Its name, which is also the command of its reply.
+    pub fn name(self) -> &'static str {
+        match self {
+            Query::Games => "games",
+            Query::Tables => "tables",
+            Query::Who => "who",
+        }
+    }
 }
 
 /// A table named by a client: a well-formed id, or text that cannot name any table.
@@ -45,7 +105,7 @@ pub enum ProtocolError {
     #[error("a message needs exactly one Server-Command or Game-Command header")]
     MissingCommand,
     /// A `Server-Command` the server does not know.
-    #[error("unknown server command '{0}' (expected hello or define)")]
+    #[error("unknown server command '{0}' (expected hello, define, games, tables or who)")]
     UnknownServerCommand(String),
     /// A body that must be text is not UTF-8.
     #[error("the body of {0} must be UTF-8 text")]
@@ -81,12 +141,22 @@ impl ClientMessage {
                     let token = frame
                         .header("token")
                         .and_then(|t| Uuid::parse_str(t.trim()).ok());
-                    Ok(ClientMessage::Hello { table, token })
+                    Ok(ClientMessage::Hello {
+                        table,
+                        token,
+                        game: game_header(frame),
+                    })
                 }
-                "define" => Ok(ClientMessage::Define {
-                    source: text(frame, "define")?.to_string(),
-                }),
-                other => Err(ProtocolError::UnknownServerCommand(other.to_string())),
+                "define" => match game_header(frame) {
+                    Some(name) => Ok(ClientMessage::DefineGame { name }),
+                    None => Ok(ClientMessage::Define {
+                        source: text(frame, "define")?.to_string(),
+                    }),
+                },
+                other => match Query::from_name(other) {
+                    Some(query) => Ok(ClientMessage::Query(query)),
+                    None => Err(ProtocolError::UnknownServerCommand(other.to_string())),
+                },
             },
             (None, Some(cmd)) => Ok(ClientMessage::Game {
                 command: cmd.to_string(),
@@ -95,6 +165,15 @@ impl ClientMessage {
             _ => Err(ProtocolError::MissingCommand),
         }
     }
+}
+
+/// The `Game` header, trimmed; an empty one counts as absent.
+fn game_header(frame: &Frame) -> Option<String> {
+    frame
+        .header("game")
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
 }
 
 fn text<'a>(frame: &'a Frame, what: &'static str) -> Result<&'a str, ProtocolError> {
@@ -122,7 +201,8 @@ mod tests {
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")),
             Ok(ClientMessage::Hello {
                 table: None,
-                token: None
+                token: None,
+                game: None
             })
         );
         let id = "6f1c2b1e-0000-4000-8000-000000000001";
@@ -130,14 +210,16 @@ mod tests {
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], id.as_bytes())),
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Id(Uuid::parse_str(id).unwrap())),
-                token: None
+                token: None,
+                game: None
             })
         );
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"nope")),
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Unknown("nope".into())),
-                token: None
+                token: None,
+                game: None
             })
         );
         assert_eq!(
@@ -150,6 +232,37 @@ mod tests {
                 args: "alice".into()
             })
         );
+    }
+
+    #[test]
+    fn maps_the_catalogue_and_the_queries() {
+        assert_eq!(
+            ClientMessage::from_frame(&frame(
+                &[("Server-Command", "hello"), ("Game", " chat ")],
+                b""
+            )),
+            Ok(ClientMessage::Hello {
+                table: None,
+                token: None,
+                game: Some("chat".into())
+            })
+        );
+        assert_eq!(
+            ClientMessage::from_frame(&frame(
+                &[("Server-Command", "define"), ("Game", "pong")],
+                b""
+            )),
+            Ok(ClientMessage::DefineGame {
+                name: "pong".into()
+            })
+        );
+        assert_eq!(
+            ClientMessage::from_frame(&frame(&[("Server-Command", "who")], b"")),
+            Ok(ClientMessage::Query(Query::Who))
+        );
+        for q in [Query::Games, Query::Tables, Query::Who] {
+            assert_eq!(Query::from_name(q.name()), Some(q));
+        }
     }
 
     #[test]

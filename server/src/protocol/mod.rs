@@ -1,6 +1,7 @@
-//! Wire protocols: GGS 1.0 framing, the WebSocket JSON mapping, and the transport-neutral
-//! client messages.
+//! Wire protocols: GGS 1.0 framing, the WebSocket JSON mapping, the human line mode, and the
+//! transport-neutral client messages.
 
 pub mod ggs10;
 pub mod json;
+pub mod line;
 pub mod message;

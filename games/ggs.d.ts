@@ -1,0 +1,77 @@
+// Type declarations of the GGS script API, for editors: put
+//   /// <reference path="ggs.d.ts" />
+// at the top of a game script (with this file beside it) to get completion and checks.
+// The API itself is described in games/README.md.
+
+/** A player id: a UUID string. It is also the player's resume token: never show it whole. */
+type PlayerId = string;
+
+/** One storage namespace (Web Storage API). Values are stored as strings. */
+interface GGSStorage {
+  /** The value of `key`, or `null` when there is none. */
+  getItem(key: string): string | null;
+  /** Stores `String(value)` under `key`. Throws a RangeError past the entry or table limit. */
+  setItem(key: string, value: unknown): void;
+  /** Deletes `key`. */
+  removeItem(key: string): void;
+  /** Deletes every key of this namespace. */
+  clear(): void;
+  /** The `index`-th key in sorted order, or `null`. */
+  key(index: number): string | null;
+  /** The number of keys: read it as a property, or call it as GGS 1.0 scripts did. */
+  readonly length: number & (() => number);
+}
+
+/** The `GGS` object every game script sees. */
+interface GGSApi {
+  /** Storage for data independent of the game state; durable and transactional. */
+  readonly localStorage: GGSStorage;
+  /** Storage for the game state; durable and transactional. */
+  readonly world: GGSStorage;
+  /**
+   * The table's state: any JSON-compatible object (at most 1 MiB as JSON), committed with
+   * each event that changes it. Starts as `{}`.
+   */
+  state: Record<string, any>;
+  /** The players seated at the table, including those whose seat is held after a drop. */
+  readonly players: PlayerId[];
+  /** The table's id. */
+  readonly tableToken: string;
+  /** Sends `command` with body `String(args)` (default `""`) to one connected player. */
+  sendCommand(player: PlayerId, command: string, args?: unknown): void;
+  /** Sends `command` with body `String(args)` to every connected player at the table. */
+  sendCommandToAll(command: string, args?: unknown): void;
+  /** The number of players connected to the server. */
+  serverInfo(): number;
+  /** Calls `tick()` every `ms` milliseconds (at least 10); `0` stops. Durable. */
+  setTick(ms: number): void;
+  /** Writes a line to the server log, tagged with the table id. */
+  log(...values: unknown[]): void;
+}
+
+declare const GGS: GGSApi;
+
+/** Runs `fn(...args)` once after `ms` milliseconds, as an event. Not durable: re-arm in `onResume`. */
+declare function setTimeout<A extends unknown[]>(fn: (...args: A) => void, ms?: number, ...args: A): number;
+/** Runs `fn(...args)` every `ms` milliseconds, each run an event. Not durable. */
+declare function setInterval<A extends unknown[]>(fn: (...args: A) => void, ms?: number, ...args: A): number;
+/** Cancels a `setTimeout`. */
+declare function clearTimeout(id: number): void;
+/** Cancels a `setInterval`. */
+declare function clearInterval(id: number): void;
+
+// The hooks: define the ones your game needs as global functions. Only playerCommand is
+// required. Each call is one transaction.
+
+/** A player sent a game command. */
+declare function playerCommand(player: PlayerId, command: string, args: string): void;
+/** A new player sat down (after their `hello` reply). */
+declare function playerJoined(player: PlayerId): void;
+/** A player's seat was freed (after the seat grace, when a dropped player did not return). */
+declare function playerLeft(player: PlayerId): void;
+/** A dropped player took their seat back. */
+declare function playerReconnected(player: PlayerId): void;
+/** The tick set with `GGS.setTick` is due. */
+declare function tick(): void;
+/** The table was rebuilt from its committed state (restart, crash): re-arm timers here. */
+declare function onResume(): void;

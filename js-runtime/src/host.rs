@@ -40,6 +40,12 @@ enum Job {
         cx: EventContext,
         reply: oneshot::Sender<Outcome>,
     },
+    RunBatch {
+        table: Arc<str>,
+        events: Vec<Event>,
+        cx: EventContext,
+        reply: oneshot::Sender<Vec<Outcome>>,
+    },
     Close {
         table: Arc<str>,
     },
@@ -149,6 +155,25 @@ impl TableVm {
     }
 }
 
+impl TableVm {
+    /// Runs several events in order, each its own transaction, in one trip to the VM thread.
+    /// Stops after an event that crashed the runtime: the outcomes may be fewer than the events
+    /// (none at all if the thread is gone); the caller runs the rest again after a rebuild.
+    pub async fn run_batch(&self, events: Vec<Event>, cx: EventContext) -> Vec<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::RunBatch {
+            table: self.table.clone(),
+            events,
+            cx,
+            reply,
+        };
+        if self.tx.send(job).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
 impl Drop for TableVm {
     fn drop(&mut self) {
         let _ = self.tx.send(Job::Close {
@@ -201,6 +226,31 @@ fn worker(rx: Receiver<Job>, limits: Limits) {
                     panic!("fault injected: the VM thread dies");
                 }
                 let _ = reply.send(outcome);
+            }
+            Job::RunBatch {
+                table,
+                events,
+                cx,
+                reply,
+            } => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    let cx = cx.clone();
+                    let outcome = guarded(&mut vms, &table, |vm| Ok(vm.run(event, cx)))
+                        .unwrap_or_else(|e| Outcome {
+                            result: Err(e),
+                            next_timer: None,
+                        });
+                    if vms.get_mut(&table).is_some_and(Vm::thread_fault) {
+                        panic!("fault injected: the VM thread dies");
+                    }
+                    let crashed = outcome.result.is_err() && !vms.contains_key(&table);
+                    outcomes.push(outcome);
+                    if crashed {
+                        break;
+                    }
+                }
+                let _ = reply.send(outcomes);
             }
         }
     }

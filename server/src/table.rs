@@ -23,6 +23,12 @@ use tokio::time::Instant;
 
 use crate::commit::{Commit, Committer, Delivery};
 use crate::config::{TableSettings, TABLE_INBOX};
+
+/// Times an event's table is rebuilt after losing its VM before the table gives up (crashes).
+const REBUILD_ATTEMPTS: usize = 3;
+
+/// Most queued game commands sent to the VM thread in one trip.
+const MAX_BATCH: usize = 64;
 use crate::outbox::{Outbox, ServerMessage};
 use crate::store::{GameId, LoadedTable, Store, TableRecord, Txn};
 use crate::table_info::TableInfo;
@@ -237,6 +243,10 @@ struct Table {
     unrecorded: bool,
     next_tick: Option<Instant>,
     next_timer: Option<Instant>,
+    /// An event taken from the inbox while gathering a batch of commands, to run next.
+    pending: Option<TableEvent>,
+    /// Commands of the current batch not yet applied (see [`Table::commands`]).
+    inflight: VecDeque<(Outbox, Event)>,
     /// `GGS.players`, built once per change of the seats.
     players: Option<Arc<[String]>>,
     /// Recent crashes and limit offences (timeouts, out of memory), for the restart intensity.
@@ -283,6 +293,8 @@ async fn supervise(
         next_timer: None,
         strikes: VecDeque::new(),
         players: None,
+        pending: None,
+        inflight: VecDeque::new(),
         stopping: None,
         deps,
         info,
@@ -342,13 +354,41 @@ impl Table {
             Start::Load(storage) => self.open(storage).await?,
             Start::Rebuild => self.rebuild().await?,
         }
+        // Commands of a batch the last crash interrupted run again on the rebuilt table (the
+        // one being applied when it crashed was dropped from the list first).
+        while let Some((outbox, event)) = self.inflight.pop_front() {
+            let mut step = Step::default();
+            let outcome = self.run_event(event).await?;
+            self.apply(outcome, &mut step, Some(&outbox), None);
+            self.submit(step);
+        }
         loop {
+            if let Some(event) = self.pending.take() {
+                self.handle(event).await?;
+            }
             let wake = [self.next_tick, self.next_timer, self.next_expiry()]
                 .into_iter()
                 .flatten()
                 .min();
             tokio::select! {
                 event = rx.recv() => match event {
+                    Some(TableEvent::Command { player, command, args }) => {
+                        // Game commands queued together run in one trip to the VM thread.
+                        let mut batch = vec![(player, command, args)];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(TableEvent::Command { player, command, args }) => {
+                                    batch.push((player, command, args))
+                                }
+                                Ok(other) => {
+                                    self.pending = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.commands(batch).await?;
+                    }
                     Some(event) => self.handle(event).await?,
                     None => return Ok(()),
                 },
@@ -570,6 +610,68 @@ impl Table {
         Ok(())
     }
 
+    /// Runs game commands that were queued together: one trip to the VM thread for all, each
+    /// still its own transaction and commit. If the VM is lost midway, the rest run one at a
+    /// time through [`Table::run_event`], which rebuilds the table.
+    async fn commands(&mut self, batch: Vec<(Arc<str>, String, String)>) -> Result<(), Crash> {
+        let mut senders = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for (player, command, args) in batch {
+            if let Some(outbox) = self.outbox_of(&player) {
+                senders.push(outbox);
+                events.push(Event::Command {
+                    player: player.to_string(),
+                    command,
+                    args,
+                });
+            }
+        }
+        if events.len() <= 1 {
+            for (outbox, event) in senders.iter().zip(events) {
+                let mut step = Step::default();
+                let outcome = self.run_event(event).await?;
+                self.apply(outcome, &mut step, Some(outbox), None);
+                self.submit(step);
+            }
+            return Ok(());
+        }
+        let cx = self.context();
+        let Some(vm) = &self.vm else {
+            return Err(Crash("no VM".into()));
+        };
+        let outcomes = vm.run_batch(events.clone(), cx).await;
+        // Until applied, the batch's events are in flight: a crash runs them again after the
+        // rebuild (their effects in the lost VM were never committed).
+        self.inflight = senders.into_iter().zip(events).collect();
+        for outcome in outcomes {
+            if matches!(
+                outcome.result,
+                Err(ScriptError::Unavailable | ScriptError::Crashed)
+            ) {
+                break;
+            }
+            let Some((outbox, _)) = self.inflight.pop_front() else {
+                break;
+            };
+            self.next_timer = outcome.next_timer.map(|d| Instant::now() + d);
+            if let Err(e) = &outcome.result {
+                if e.is_offence() && self.strike() {
+                    self.stopping = Some(format!("its script hit its limits too often ({e})"));
+                }
+            }
+            let mut step = Step::default();
+            self.apply(outcome, &mut step, Some(&outbox), None);
+            self.submit(step);
+        }
+        while let Some((outbox, event)) = self.inflight.pop_front() {
+            let mut step = Step::default();
+            let outcome = self.run_event(event).await?;
+            self.apply(outcome, &mut step, Some(&outbox), None);
+            self.submit(step);
+        }
+        Ok(())
+    }
+
     /// Runs whatever is due: expired seats, the tick, a timer.
     async fn wake(&mut self) -> Result<(), Crash> {
         let now = Instant::now();
@@ -648,24 +750,31 @@ impl Table {
     /// is rebuilt and the event fails. Both count toward the restart intensity.
     async fn run_event(&mut self, event: Event) -> Result<Outcome, Crash> {
         let mut outcome = self.run_once(event.clone()).await?;
-        let lost = match &outcome.result {
-            Err(ScriptError::Unavailable) => "its VM thread was lost",
-            Err(ScriptError::Crashed) => "its runtime crashed",
-            _ => "",
-        };
-        if !lost.is_empty() {
+        for _ in 0..REBUILD_ATTEMPTS {
+            let lost = match &outcome.result {
+                Err(ScriptError::Unavailable) => "its VM thread was lost",
+                Err(ScriptError::Crashed) => "its runtime crashed",
+                _ => break,
+            };
             tracing::warn!(table = %self.id, "{lost}; rebuilding from committed state");
             if self.strike() {
                 self.stopping = Some(format!("{lost} too often"));
                 return Ok(outcome);
             }
-            Box::pin(self.rebuild()).await?;
-            if outcome.result == Err(ScriptError::Unavailable) {
-                outcome = self.run_once(event).await?;
-                if outcome.result == Err(ScriptError::Unavailable) {
-                    return Err(Crash("the table's VM was lost again".into()));
-                }
+            // A thread that is dying may still take the rebuilt VM: then try again.
+            if let Err(Crash(why)) = Box::pin(self.rebuild()).await {
+                tracing::warn!(table = %self.id, "rebuild failed: {why}");
+                outcome.result = Err(ScriptError::Unavailable);
+                continue;
             }
+            if outcome.result == Err(ScriptError::Crashed) {
+                // The event itself crashed the runtime: it fails, it is not run again.
+                break;
+            }
+            outcome = self.run_once(event.clone()).await?;
+        }
+        if outcome.result == Err(ScriptError::Unavailable) {
+            return Err(Crash("the table's VM was lost again".into()));
         }
         if let Err(e) = &outcome.result {
             if e.is_offence() && self.strike() {
@@ -675,7 +784,8 @@ impl Table {
         Ok(outcome)
     }
 
-    async fn run_once(&mut self, event: Event) -> Result<Outcome, Crash> {
+    /// What the script is told about the world at the next event.
+    fn context(&mut self) -> EventContext {
         let players = match &self.players {
             Some(players) => players.clone(),
             None => {
@@ -685,10 +795,14 @@ impl Table {
                 players
             }
         };
-        let cx = EventContext {
+        EventContext {
             players,
             server_players: self.deps.connected.load(Ordering::Relaxed),
-        };
+        }
+    }
+
+    async fn run_once(&mut self, event: Event) -> Result<Outcome, Crash> {
+        let cx = self.context();
         let Some(vm) = &self.vm else {
             return Err(Crash("no VM".into()));
         };

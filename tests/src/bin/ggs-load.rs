@@ -407,8 +407,10 @@ impl Counters {
 
 /// What one player's reader and writer share.
 struct PlayerShared {
-    /// Send times (µs) of the commands in flight, oldest first.
-    in_flight: Mutex<VecDeque<u64>>,
+    /// Sequence numbers and send times (µs) of the commands in flight, oldest first.
+    in_flight: Mutex<VecDeque<(u64, u64)>>,
+    /// Commands sent that expect an answer (an acknowledgement or an error).
+    sent: AtomicU64,
     /// Closed loop: free places in the window.
     window: Semaphore,
     /// Pong, the player at seat 1: a game ended, send `start`.
@@ -642,9 +644,16 @@ async fn write_loop(
                 .in_flight
                 .lock()
                 .expect("no panics holding in_flight");
-            q.extend(times.iter().copied());
+            let first = seq + 1 - times.len() as u64;
+            q.extend(
+                times
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| (first + i as u64, t)),
+            );
         }
         let n = times.len() as u64;
+        shared.sent.fetch_add(n, Ordering::Release);
         counters.sent_total.fetch_add(n, Ordering::Relaxed);
         if plan.measured(now) {
             counters.sent.fetch_add(n, Ordering::Relaxed);
@@ -663,6 +672,12 @@ struct ReadStats {
 }
 
 /// The reader half of a player: matches acknowledgements to commands in flight.
+///
+/// A chat acknowledgement carries its sequence number, so it is matched by it: commands before
+/// it still in flight failed (their `error` replies may come before or after it: ggs answers
+/// `overloaded` at once, ahead of replies still in the table's pipeline). Pong's acknowledgements
+/// carry nothing and are matched in order. Every answer, acknowledgement or error, frees a place
+/// in the window.
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
     mut reader: Reader,
@@ -677,16 +692,11 @@ async fn read_loop(
     let mut stats = ReadStats::default();
     let tag = format!("#{index}:");
     let my_paddle = format!("player{seat}_y");
-    // The sequence number of the next own broadcast; a failed command is skipped.
-    let mut next_seq = 1u64;
+    let (mut acked, mut failed) = (0u64, 0u64);
     let drain_until = at_us(plan.drain_until);
     loop {
         if shared.writer_done.load(Ordering::Acquire)
-            && shared
-                .in_flight
-                .lock()
-                .expect("no panics holding in_flight")
-                .is_empty()
+            && acked + failed >= shared.sent.load(Ordering::Acquire)
         {
             break;
         }
@@ -725,86 +735,107 @@ async fn read_loop(
         if plan.measured(now) {
             counters.received.fetch_add(1, Ordering::Relaxed);
         }
-        let ack = match workload {
-            Workload::Chat => {
-                if reply.command == "message" {
-                    match reply.body.rfind(&tag) {
-                        Some(at) => {
-                            let rest = &reply.body[at + tag.len()..];
-                            let digits = rest.split('.').next().unwrap_or("");
-                            match digits.parse::<u64>() {
-                                Ok(seq) => {
-                                    if seq != next_seq {
-                                        counters.error(
-                                            "out_of_order",
-                                            format!(
-                                                "player {index}: got {seq}, expected {next_seq}"
-                                            ),
-                                        );
-                                    }
-                                    next_seq = seq + 1;
-                                    true
-                                }
-                                Err(_) => false,
+        // The send time of the command this reply acknowledges, if it is an acknowledgement.
+        let sent_at = match workload {
+            Workload::Chat if reply.command == "message" => {
+                let seq = reply.body.rfind(&tag).and_then(|at| {
+                    let rest = &reply.body[at + tag.len()..];
+                    rest.split('.').next().unwrap_or("").parse::<u64>().ok()
+                });
+                match seq {
+                    None => None,
+                    Some(seq) => {
+                        let mut q = shared
+                            .in_flight
+                            .lock()
+                            .expect("no panics holding in_flight");
+                        while q.front().is_some_and(|&(s, _)| s < seq) {
+                            q.pop_front();
+                        }
+                        match q.front() {
+                            Some(&(s, t)) if s == seq => {
+                                q.pop_front();
+                                Some(t)
+                            }
+                            _ => {
+                                drop(q);
+                                counters.error(
+                                    "out_of_order",
+                                    format!("player {index}: {seq} acknowledged twice or late"),
+                                );
+                                None
                             }
                         }
-                        None => false,
                     }
-                } else {
-                    false
                 }
             }
+            Workload::Chat => None,
             Workload::Pong => {
                 if reply.command == "winner" && seat == 1 {
                     shared.restart.notify_one();
                 }
-                if seat == 0 {
+                let ack = if seat == 0 {
                     reply.command == "warning"
                 } else {
                     reply.command == my_paddle
+                };
+                let mut q = shared
+                    .in_flight
+                    .lock()
+                    .expect("no panics holding in_flight");
+                match q.pop_front() {
+                    Some((_, t)) if ack => Some(t),
+                    Some(entry) => {
+                        q.push_front(entry);
+                        None
+                    }
+                    None if ack => {
+                        drop(q);
+                        counters.error(
+                            "unexpected_ack",
+                            format!("player {index}: {reply} with nothing in flight"),
+                        );
+                        None
+                    }
+                    None => None,
                 }
             }
         };
-        let failed = reply.command == "error";
-        if failed {
-            next_seq += 1;
+        let answered = if let Some(sent) = sent_at {
+            acked += 1;
+            counters.acked_total.fetch_add(1, Ordering::Relaxed);
+            if plan.measured(now) {
+                counters.acked.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .rtt_us
+                    .push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
+            }
+            true
+        } else if reply.command == "error" {
+            failed += 1;
             let code = reply.body.split(' ').next().unwrap_or("").to_string();
             counters.error(&code, format!("player {index}: error {}", reply.body));
-        }
-        if ack || failed {
-            let sent = shared
-                .in_flight
-                .lock()
-                .expect("no panics holding in_flight")
-                .pop_front();
-            let Some(sent) = sent else {
-                if ack {
-                    counters.error(
-                        "unexpected_ack",
-                        format!("player {index}: {reply} with nothing in flight"),
-                    );
-                }
-                continue;
-            };
+            if workload == Workload::Pong {
+                shared
+                    .in_flight
+                    .lock()
+                    .expect("no panics holding in_flight")
+                    .pop_front();
+            }
+            true
+        } else {
+            false
+        };
+        if answered {
             if let Mode::Closed { .. } = mode {
                 shared.window.add_permits(1);
-            }
-            if ack {
-                counters.acked_total.fetch_add(1, Ordering::Relaxed);
-                if plan.measured(now) {
-                    counters.acked.fetch_add(1, Ordering::Relaxed);
-                    stats
-                        .rtt_us
-                        .push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
-                }
             }
         }
     }
     stats.unanswered = shared
-        .in_flight
-        .lock()
-        .expect("no panics holding in_flight")
-        .len() as u64;
+        .sent
+        .load(Ordering::Acquire)
+        .saturating_sub(acked + failed);
     stats
 }
 
@@ -858,7 +889,23 @@ fn cpu_between(a: &CpuSample, b: &CpuSample, seconds: f64) -> (f64, BTreeMap<Str
         *per_name.entry(name.clone()).or_default() += pct(ticks.saturating_sub(before));
     }
     per_name.retain(|_, v| *v >= 0.5);
+    for v in per_name.values_mut() {
+        *v = round(*v, 1);
+    }
     (pct(b.process.saturating_sub(a.process)), per_name)
+}
+
+/// CPU ticks the whole machine spent busy (user, nice, system, irq, softirq, steal), from
+/// /proc/stat.
+fn machine_busy() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    Some(f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?)
 }
 
 /// VmRSS of a process in KiB.
@@ -944,6 +991,7 @@ async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> Resu
         };
         let shared = Arc::new(PlayerShared {
             in_flight: Mutex::new(VecDeque::new()),
+            sent: AtomicU64::new(0),
             window: Semaphore::new(window),
             restart: Notify::new(),
             writer_done: AtomicBool::new(false),
@@ -1022,9 +1070,9 @@ async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> Resu
         }))
     };
     tokio::time::sleep_until(at_us(plan.from)).await;
-    let cpu_from = (server_pid.and_then(sample_cpu), own_cpu());
+    let cpu_from = (server_pid.and_then(sample_cpu), own_cpu(), machine_busy());
     tokio::time::sleep_until(at_us(plan.to)).await;
-    let cpu_to = (server_pid.and_then(sample_cpu), own_cpu());
+    let cpu_to = (server_pid.and_then(sample_cpu), own_cpu(), machine_busy());
     let rss_under_load = server_pid.and_then(rss_kib);
 
     let mut write_failures = 0;
@@ -1064,6 +1112,16 @@ async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> Resu
         _ => (None, None),
     };
     let loadgen_cpu = 100.0 * cpu_to.1.saturating_sub(cpu_from.1).as_secs_f64() / seconds;
+    let machine_cpu = match (cpu_from.2, cpu_to.2) {
+        (Some(a), Some(b)) => {
+            Some(100.0 * b.saturating_sub(a) as f64 / clock_ticks() as f64 / seconds)
+        }
+        _ => None,
+    };
+    // What the rest of the machine used meanwhile: other processes (and kernel work not
+    // charged to either process).
+    let other_cpu =
+        machine_cpu.map(|m| round((m - loadgen_cpu - server_cpu.unwrap_or(0.0)).max(0.0), 1));
     let mean = if rtt.is_empty() {
         None
     } else {
@@ -1128,6 +1186,8 @@ async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> Resu
         "server_rss_kib": rss_under_load,
         "loadgen_cpu_pct": round(loadgen_cpu, 1),
         "loadgen_threads": args.threads,
+        "machine_cpu_pct": machine_cpu.map(|x| round(x, 1)),
+        "other_cpu_pct": other_cpu,
     }))
 }
 
@@ -1365,13 +1425,14 @@ fn print_summary(r: &Value) {
         rtt["samples"]
     );
     println!(
-        "  errors {} {}; unanswered {}; server CPU {}% (threads {}); RSS {} KiB; load generator CPU {}%",
+        "  errors {} {}; unanswered {}; server CPU {}% (threads {}); RSS {} KiB; load generator CPU {}%; rest of the machine {}%",
         r["errors"],
         r["error_codes"],
         r["unanswered"],
         r["server_cpu_pct"],
         r["server_threads_cpu_pct"],
         r["server_rss_kib"],
-        r["loadgen_cpu_pct"]
+        r["loadgen_cpu_pct"],
+        r["other_cpu_pct"]
     );
 }

@@ -403,8 +403,7 @@ def write_report(res, path):
           f"at RTT p99 {ms(rl['rtt_ms']['p99'])} ms against {ms(st['rtt_ms']['p99'])} ms.")
         w("")
 
-    fixed_bases = [("raw", "Half of the raw baseline's maximum"),
-                   ("ggs", "Half of ggs strict's maximum (TCP), a load every target carries")]
+    fixed_bases = ["raw", "slowest"]
     if any(r["label"].startswith("fixed") for r in runs):
         w("## Latency at a fixed offered load")
         w("")
@@ -412,10 +411,11 @@ def write_report(res, path):
           "was due, so a server that falls behind shows it. RTT percentiles cover the commands "
           "served.")
         w("")
-    for basis, title in fixed_bases:
+    for basis in fixed_bases:
         fixed = [r for r in runs if r.get("fixed_basis") == basis]
         if not fixed:
             continue
+        title = fixed[0]["fixed_title"]
         offered = fixed[0]["offered_commands_per_s"]
         w(f"### {title}")
         w("")
@@ -439,7 +439,9 @@ def write_report(res, path):
     if any(r["label"].startswith("fixed") for r in runs):
         w("A target that serves fewer commands than offered could not keep up: its latencies "
           "are those of a growing queue, and ggs sheds what its table inboxes cannot hold "
-          "(`overloaded` errors, which are replies too, so its msgs/s still look high).")
+          "(`overloaded` errors, which are replies too, so its msgs/s still look high). More "
+          "than 100% served means a backlog from the warm-up was served in the measured "
+          "interval.")
         w("")
 
     pong = [r for r in runs if r["label"].startswith("pong")]
@@ -550,6 +552,10 @@ measurement, on loopback, one after another, and stops it afterwards.
   and `broadcast`s it to every client in the room. Colyseus has no durable store, so it does
   less work per message than ggs (no storage write, no fsync, no script sandbox); it is the
   mainstream alternative, measured as its users run it (one Node process, single-threaded).
+  These two packages are what the `colyseus` meta-package re-exports (with the ws transport
+  as its default); the meta-package itself does not install here, because npm also resolves
+  its optional peers, one of which (uWebSockets.js) is fetched from GitHub, unreachable from
+  this machine.
 - **Load**: `ggs-load` (tests crate) drives ggs over GGS 1.0 TCP and the WebSocket JSON
   mapping, and the raw baseline over TCP. Colyseus is driven by `bench/colyseus/driver.js`,
   which uses Colyseus's own client library (`colyseus.js` 0.16: HTTP matchmaking, then its
@@ -572,7 +578,9 @@ measurement, on loopback, one after another, and stops it afterwards.
 
 Settings (environment variables of `bench/run`, defaults in `bench/compare.py`): """ +
       ", ".join(f"`BENCH_{k.upper()}`={v}" for k, v in s.items()) +
-      "; `BENCH_QUICK=1` for a short smoke run; `GGS_BIN` to benchmark another `ggs` binary.")
+      "; `BENCH_QUICK=1` for a short smoke run; `GGS_BIN` to benchmark another `ggs` binary; "
+      "`BENCH_ONLY=max,fixed,pong,memory,recovery` (any of them) to run only those parts; "
+      "`python3 bench/compare.py --report-only` rewrites this file from `bench/results.json`.")
     w("")
     w(NOTES_MARKER)
     notes = ""
@@ -589,6 +597,14 @@ Settings (environment variables of `bench/run`, defaults in `bench/compare.py`):
 # ---- main ------------------------------------------------------------------------------------
 
 def main():
+    results = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "results.json"))
+    report = os.environ.get("BENCH_REPORT", os.path.join(ROOT, "BENCHMARKS.md"))
+    if "--report-only" in sys.argv[1:]:
+        # Rewrites BENCHMARKS.md from the last results, e.g. after the report's text changed.
+        with open(results) as f:
+            write_report(json.load(f), report)
+        log(f"wrote {report} from {results}")
+        return
     s = SETTINGS
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "settings": s, "machine": machine(), "runs": [], "memory": []}
@@ -615,12 +631,15 @@ def main():
     raw_max = medians.get(("raw", "tcp"))
 
     # 2. Latency at fixed offered loads, open loop: half of the raw baseline's maximum, and half
-    #    of ggs strict's maximum (a load ggs can carry).
+    #    of the slowest target's maximum (a load every target carries).
     if want("fixed"):
-        bases = [("raw", "the raw baseline's maximum", raw_max),
-                 ("ggs", "ggs strict's maximum (TCP)",
-                  medians.get(("ggs-strict", "tcp")))]
-        for basis, _, base in bases:
+        slowest = min(medians.items(), key=lambda kv: kv[1]["msgs_per_s"], default=None)
+        bases = [("raw", "Half of the raw baseline's maximum", raw_max)]
+        if slowest:
+            bases.append(("slowest", "Half of the slowest target's maximum "
+                          f"({NAMES.get(slowest[0], slowest[0])}), a load every target carries",
+                          slowest[1]))
+        for basis, title, base in bases:
             if not base:
                 continue
             rate = base["msgs_per_s"] / 2 / (1 + s["table_size"])
@@ -631,6 +650,7 @@ def main():
                 r = run(target, transport, rate, f"fixed-{basis} {target} {transport}", s)
                 if r:
                     r["fixed_basis"] = basis
+                    r["fixed_title"] = title
                     res["runs"].append(r)
 
     # 3. Pong on ggs.
@@ -672,11 +692,9 @@ def main():
 
     res["uptime_after"] = sh("uptime")
     res["elapsed_seconds"] = round(time.time() - began, 1)
-    results = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "results.json"))
     with open(results, "w") as f:
         json.dump(res, f, indent=2)
         f.write("\n")
-    report = os.environ.get("BENCH_REPORT", os.path.join(ROOT, "BENCHMARKS.md"))
     write_report(res, report)
     log(f"done in {res['elapsed_seconds']:.0f} s: wrote {report}")
 

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::limits::ConnectionLimiter;
 use super::{ws, Hub, Phase};
-use crate::catalogue::CatalogueError;
+use crate::catalogue::{Catalogue, CatalogueError};
 use crate::coordinator::Coordinator;
 use crate::telemetry;
 
@@ -192,6 +192,24 @@ fn failure(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Runs a catalogue call off the async threads (sled reads and writes block); a failure is
+/// already the HTTP response.
+async fn with_catalogue<T: Send + 'static>(
+    web: &Web,
+    call: impl FnOnce(&Catalogue) -> Result<T, CatalogueError> + Send + 'static,
+) -> Result<T, Response> {
+    let catalogue = web.coordinator.catalogue().clone();
+    match tokio::task::spawn_blocking(move || call(&catalogue)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(catalogue_failure(&e)),
+        Err(e) => Err(failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        )),
+    }
+}
+
 fn catalogue_failure(e: &CatalogueError) -> Response {
     let status = match e {
         CatalogueError::NoSuchGame(_) | CatalogueError::NoSuchVersion { .. } => {
@@ -281,17 +299,10 @@ async fn game_source(State(web): State<Web>, Path(name): Path<String>) -> Respon
         Some(name) => (name.to_string(), true),
         None => (name, false),
     };
-    let catalogue = web.coordinator.catalogue().clone();
-    let found = tokio::task::spawn_blocking(move || catalogue.get(&name, None)).await;
-    match found {
-        Ok(Ok(game)) if raw => ([(header::CONTENT_TYPE, JS)], game.source).into_response(),
-        Ok(Ok(game)) => Json(game).into_response(),
-        Ok(Err(e)) => catalogue_failure(&e),
-        Err(e) => failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &e.to_string(),
-        ),
+    match with_catalogue(&web, move |c| c.get(&name, None)).await {
+        Ok(game) if raw => ([(header::CONTENT_TYPE, JS)], game.source).into_response(),
+        Ok(game) => Json(game).into_response(),
+        Err(response) => response,
     }
 }
 
@@ -303,15 +314,9 @@ async fn game_version(
         let why = format!("{version:?} is not a version number");
         return failure(StatusCode::NOT_FOUND, "no_such_game", &why);
     };
-    let catalogue = web.coordinator.catalogue().clone();
-    match tokio::task::spawn_blocking(move || catalogue.get(&name, Some(version))).await {
-        Ok(Ok(game)) => Json(game).into_response(),
-        Ok(Err(e)) => catalogue_failure(&e),
-        Err(e) => failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &e.to_string(),
-        ),
+    match with_catalogue(&web, move |c| c.get(&name, Some(version))).await {
+        Ok(game) => Json(game).into_response(),
+        Err(response) => response,
     }
 }
 
@@ -334,21 +339,15 @@ async fn upload(
             "a script must be UTF-8 text",
         );
     };
-    let catalogue = web.coordinator.catalogue().clone();
-    match tokio::task::spawn_blocking(move || catalogue.upload(&name, &source)).await {
-        Ok(Ok(uploaded)) => {
+    match with_catalogue(&web, move |c| c.upload(&name, &source)).await {
+        Ok(uploaded) => {
             let status = match uploaded.created {
                 true => StatusCode::CREATED,
                 false => StatusCode::OK,
             };
             (status, Json(uploaded)).into_response()
         }
-        Ok(Err(e)) => catalogue_failure(&e),
-        Err(e) => failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &e.to_string(),
-        ),
+        Err(response) => response,
     }
 }
 

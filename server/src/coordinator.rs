@@ -93,6 +93,29 @@ impl Coordinator {
         handle
     }
 
+    /// Loads, in the background, every table whose tick was running, so games go on after a
+    /// restart before any player comes back. Serving does not wait for it.
+    pub fn resume_ticking(self: &Arc<Self>) {
+        let coordinator = self.clone();
+        tokio::spawn(async move {
+            let store = coordinator.store.clone();
+            let ids = match tokio::task::spawn_blocking(move || store.ticking_tables()).await {
+                Ok(Ok(ids)) => ids,
+                Ok(Err(e)) => return tracing::error!("listing ticking tables: {e}"),
+                Err(e) => return tracing::error!("listing ticking tables: {e}"),
+            };
+            let count = ids.len();
+            for id in ids.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
+                if let Err(e) = coordinator.find(id).await {
+                    tracing::error!("loading ticking table {id}: {e}");
+                }
+            }
+            if count > 0 {
+                tracing::info!("resumed {count} ticking tables");
+            }
+        });
+    }
+
     /// The live table `id`, loading it from the store if needed; `None` if it never existed.
     pub async fn find(&self, id: Uuid) -> Result<Option<TableHandle>, StoreError> {
         if let Some(handle) = self.lock().get(&id) {

@@ -156,6 +156,7 @@ impl Server {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
         let http = tokio::spawn(net::http::serve(self.http, self.hub.clone()));
+        self.hub.coordinator.resume_ticking();
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             e = &mut self.fatal => match e {

@@ -104,6 +104,22 @@ impl Store {
         self.db.scan_prefix(b"t/").count()
     }
 
+    /// Ids of the tables whose script set a tick (`GGS.setTick`): they run without players, so
+    /// they are loaded at start instead of on their first `hello`.
+    pub fn ticking_tables(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.db.scan_prefix(b"t/") {
+            let (key, raw) = item?;
+            let ticking = serde_json::from_slice::<TableRecord>(&raw)
+                .map(|r| r.tick_ms > 0)
+                .unwrap_or(false);
+            if ticking {
+                ids.push(String::from_utf8_lossy(&key[2..]).into_owned());
+            }
+        }
+        Ok(ids)
+    }
+
     /// The record of a table, or `None` if no such table was ever committed.
     pub fn table(&self, id: &str) -> Result<Option<TableRecord>, StoreError> {
         let Some(raw) = self.db.get(table_key(id))? else {

@@ -156,3 +156,38 @@ fn sigterm_stops_cleanly_and_keeps_state() {
     b.command("inc", "t");
     b.expect("count", "4");
 }
+
+/// Counts ticks in `GGS.state`; `start` sets a 20 ms tick, `get` reports the count.
+const TICKER: &str = r#"
+function tick() { GGS.state.ticks = (GGS.state.ticks || 0) + 1; }
+function playerCommand(player, command, args) {
+  if (command === "start") GGS.setTick(20);
+  GGS.sendCommand(player, "ticks", String(GGS.state.ticks || 0));
+}
+"#;
+
+#[test]
+fn a_ticking_table_runs_on_after_a_restart_before_anyone_returns() {
+    let mut server = ServerProcess::start();
+    let mut a = server.connect().named("ticker");
+    let created = a.hello(None);
+    a.define_ok(TICKER);
+    a.command("start", "");
+    a.expect_cmd("ticks");
+    std::thread::sleep(Duration::from_millis(300));
+    a.command("get", "");
+    let before: u64 = a.expect_cmd("ticks").parse().expect("a number");
+    assert!(before > 0, "the tick runs");
+    server.kill9();
+    server.restart();
+    // Nobody connects for a while: the table must be ticking on its own.
+    std::thread::sleep(Duration::from_millis(600));
+    let mut a = server.connect().named("back");
+    a.resume(&created.table, &created.player);
+    a.command("get", "");
+    let after: u64 = a.expect_cmd("ticks").parse().expect("a number");
+    assert!(
+        after >= before + 10,
+        "ticks went from {before} to {after}: the table did not tick until its player came back"
+    );
+}

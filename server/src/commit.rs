@@ -15,19 +15,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::sync::oneshot;
 
+use crate::config::Durability;
 use crate::outbox::{Outbox, ServerMessage};
 use crate::store::{Store, StoreError, Txn};
-
-/// How much a release waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// Messages leave only after their event's writes are fsynced (the output gate). Default.
-    #[default]
-    Strict,
-    /// Messages leave once their writes are applied in memory; sled flushes in the background
-    /// (every `RELAXED_FLUSH_EVERY`). A crash may lose acknowledged events of that last moment.
-    Relaxed,
-}
 
 /// How often the store is flushed in the background under [`Durability::Relaxed`].
 pub const RELAXED_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);

@@ -1,14 +1,11 @@
-//! Every setting of the server with its default, in one place.
+//! Every setting of the server with its default, in one place. A leaf: it imports nothing of
+//! the server, so every module may read it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ggs_js::Limits;
-
-use crate::commit::Durability;
-use crate::net::limits::ConnectionSettings;
-use crate::protocol::ggs10::DEFAULT_MAX_BODY;
 
 /// Default TCP (GGS 1.0) listen address.
 pub const DEFAULT_TCP: &str = "0.0.0.0:9000";
@@ -21,6 +18,8 @@ pub const TABLE_INBOX: usize = 1024;
 /// Bytes read from a socket at a time.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Default largest body, in bytes (1 MiB); the server passes its setting to Decoder::new.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// Default time a dropped player's seat is held before `playerLeft` fires.
 pub const DEFAULT_SEAT_GRACE: Duration = Duration::from_secs(60);
 /// Default restart intensity: a table that crashes more than this many times...
@@ -105,4 +104,53 @@ pub fn default_vm_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+/// How much a release waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Messages leave only after their event's writes are fsynced (the output gate). Default.
+    #[default]
+    Strict,
+    /// Messages leave once their writes are applied in memory; sled flushes in the background
+    /// (every `RELAXED_FLUSH_EVERY`). A crash may lose acknowledged events of that last moment.
+    Relaxed,
+}
+
+/// Default most open connections (all transports).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default most open connections from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
+/// Default inbound messages per second one connection may send (sustained; the burst is the same).
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 2_000;
+/// Default most tables one connection may create.
+pub const DEFAULT_TABLES_PER_CONNECTION: usize = 16;
+/// Default longest time one message may take to arrive once it has begun (slow-header defence).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection bounds, as set.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// Open connections in total.
+    pub max_connections: usize,
+    /// Open connections per IP address.
+    pub max_connections_per_ip: usize,
+    /// Inbound messages per second per connection.
+    pub messages_per_second: u32,
+    /// Tables one connection may create.
+    pub tables_per_connection: usize,
+    /// Time one message may take to arrive once begun.
+    pub frame_timeout: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            tables_per_connection: DEFAULT_TABLES_PER_CONNECTION,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+        }
+    }
 }

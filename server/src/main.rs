@@ -12,9 +12,7 @@ use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ggs_js::limits::{self, Limits};
-use ggs_server::commit::Durability;
-use ggs_server::config::{self, Config};
-use ggs_server::net::limits as net_limits;
+use ggs_server::config::{self, Config, Durability};
 use ggs_server::Server;
 
 /// The settings file read from the working directory when `--config` is not given.
@@ -106,7 +104,7 @@ struct ServeArgs {
     #[arg(long, env = "GGS_VM_THREADS")]
     vm_threads: Option<usize>,
     /// Largest message body accepted, in bytes.
-    #[arg(long, env = "GGS_MAX_BODY", default_value_t = ggs_server::protocol::ggs10::DEFAULT_MAX_BODY)]
+    #[arg(long, env = "GGS_MAX_BODY", default_value_t = config::DEFAULT_MAX_BODY)]
     max_body: usize,
     /// Milliseconds a dropped player's seat is held before `playerLeft` fires.
     #[arg(long, env = "GGS_SEAT_GRACE_MS", default_value_t = config::DEFAULT_SEAT_GRACE.as_millis() as u64)]
@@ -127,19 +125,19 @@ struct ServeArgs {
     #[arg(long, env = "GGS_TABLE_STORAGE", default_value_t = limits::DEFAULT_MAX_STORAGE)]
     table_storage: usize,
     /// Most open connections.
-    #[arg(long, env = "GGS_MAX_CONNECTIONS", default_value_t = net_limits::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "GGS_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Most open connections from one IP address.
-    #[arg(long, env = "GGS_MAX_CONNECTIONS_PER_IP", default_value_t = net_limits::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    #[arg(long, env = "GGS_MAX_CONNECTIONS_PER_IP", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_IP)]
     max_connections_per_ip: usize,
     /// Inbound messages per second one connection may send.
-    #[arg(long, env = "GGS_MESSAGES_PER_SECOND", default_value_t = net_limits::DEFAULT_MESSAGES_PER_SECOND)]
+    #[arg(long, env = "GGS_MESSAGES_PER_SECOND", default_value_t = config::DEFAULT_MESSAGES_PER_SECOND)]
     messages_per_second: u32,
     /// Tables one connection may create.
-    #[arg(long, env = "GGS_TABLES_PER_CONNECTION", default_value_t = net_limits::DEFAULT_TABLES_PER_CONNECTION)]
+    #[arg(long, env = "GGS_TABLES_PER_CONNECTION", default_value_t = config::DEFAULT_TABLES_PER_CONNECTION)]
     tables_per_connection: usize,
     /// Milliseconds one message may take to arrive once it has begun.
-    #[arg(long, env = "GGS_FRAME_TIMEOUT_MS", default_value_t = net_limits::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
+    #[arg(long, env = "GGS_FRAME_TIMEOUT_MS", default_value_t = config::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
     frame_timeout_ms: u64,
     /// `strict`: a reply leaves only once its event is on disk (fsync). `relaxed`: once it is
     /// written; the disk catches up within 200 ms, and a crash may lose that last moment.
@@ -317,7 +315,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Limits::default()
         },
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
-        connections: net_limits::ConnectionSettings {
+        connections: config::ConnectionSettings {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
             messages_per_second: args.messages_per_second,

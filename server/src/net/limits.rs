@@ -4,45 +4,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Default most open connections (all transports).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// Default most open connections from one IP address.
-pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
-/// Default inbound messages per second one connection may send (sustained; the burst is the same).
-pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 2_000;
-/// Default most tables one connection may create.
-pub const DEFAULT_TABLES_PER_CONNECTION: usize = 16;
-/// Default longest time one message may take to arrive once it has begun (slow-header defence).
-pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The connection bounds, as set.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionSettings {
-    /// Open connections in total.
-    pub max_connections: usize,
-    /// Open connections per IP address.
-    pub max_connections_per_ip: usize,
-    /// Inbound messages per second per connection.
-    pub messages_per_second: u32,
-    /// Tables one connection may create.
-    pub tables_per_connection: usize,
-    /// Time one message may take to arrive once begun.
-    pub frame_timeout: Duration,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        ConnectionSettings {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
-            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
-            tables_per_connection: DEFAULT_TABLES_PER_CONNECTION,
-            frame_timeout: DEFAULT_FRAME_TIMEOUT,
-        }
-    }
-}
+use crate::config::ConnectionSettings;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +122,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn admits_up_to_the_limits_and_frees_on_drop() {

@@ -15,8 +15,6 @@ use bytes::{Buf, Bytes, BytesMut};
 pub const MAX_HEADER_LINE: usize = 8 * 1024;
 /// Largest header block (all header lines of one message together), in bytes.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
-/// Default largest body, in bytes (1 MiB); the server passes its setting to Decoder::new.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// How many characters of an offending line or value are quoted in an error.
 const QUOTE_CHARS: usize = 80;
@@ -142,13 +140,6 @@ pub struct Decoder {
     length: Option<Result<u64, String>>,
     /// How many bytes at the front of the buffer are known to contain no LF.
     scanned: usize,
-}
-
-impl Default for Decoder {
-    /// A decoder with the default body limit, [`DEFAULT_MAX_BODY`].
-    fn default() -> Self {
-        Self::new(DEFAULT_MAX_BODY)
-    }
 }
 
 impl Decoder {
@@ -436,6 +427,7 @@ pub fn encode_frame(headers: &[(&str, &str)], body: &[u8], out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_MAX_BODY;
     use proptest::prelude::*;
 
     /// Runs the decoder over `buf` until it needs more bytes or fails.

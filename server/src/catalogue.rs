@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::games;
 pub use crate::protocol::message::{valid_game_name as valid_name, MAX_GAME_NAME};
@@ -74,7 +74,7 @@ impl CatalogueError {
 }
 
 /// One game of `GET /api/games` and `/games`: its latest version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameSummary {
     /// The name.
     pub name: String,
@@ -117,7 +117,7 @@ pub struct GameDetail {
 }
 
 /// What an upload did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Uploaded {
     /// The game.
     pub name: String,

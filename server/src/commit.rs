@@ -9,10 +9,11 @@
 //! messages and reports the error; the process exits and a restart recovers the committed state.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 
 use crate::config::Durability;
@@ -123,12 +124,14 @@ fn run(
     store.flush()
 }
 
-/// Number of latency buckets: 8 per doubling from 1 µs, up to about 70 minutes.
-const BUCKETS: usize = 8 * 32;
+/// Slowest commit latency the histogram tells apart (longer ones count as this), in µs: 1 hour.
+const LATENCY_MAX_US: u64 = 3_600_000_000;
+/// Significant decimal digits the latency histogram keeps (1 % resolution).
+const LATENCY_DIGITS: u8 = 2;
 
-/// Commit latency (from submit to release) as a log-scale histogram, plus counters.
+/// Commit latency (from submit to release) as a histogram, plus counters.
 pub struct CommitStats {
-    buckets: [AtomicU64; BUCKETS],
+    latency_us: Mutex<Histogram<u64>>,
     /// Commits released.
     pub commits: AtomicU64,
     /// Flushes (fsyncs) done.
@@ -138,7 +141,10 @@ pub struct CommitStats {
 impl Default for CommitStats {
     fn default() -> Self {
         CommitStats {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_DIGITS)
+                    .expect("valid histogram bounds"),
+            ),
             commits: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
         }
@@ -146,37 +152,20 @@ impl Default for CommitStats {
 }
 
 impl CommitStats {
-    fn bucket(d: Duration) -> usize {
-        let us = d.as_micros().max(1) as f64;
-        ((us.log2() * 8.0) as usize).min(BUCKETS - 1)
-    }
-
     fn record(&self, d: Duration) {
-        self.buckets[Self::bucket(d)].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.latencies().saturating_record(us);
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The latency under which a fraction `q` (0..=1) of commits completed, within about 9 %.
+    fn latencies(&self) -> std::sync::MutexGuard<'_, Histogram<u64>> {
+        self.latency_us.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The latency under which a fraction `q` (0..=1) of commits completed, within about 1 %.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                let upper_us = 2f64.powf((i + 1) as f64 / 8.0);
-                return Some(Duration::from_nanos((upper_us * 1000.0) as u64));
-            }
-        }
-        None
+        let latencies = self.latencies();
+        (!latencies.is_empty()).then(|| Duration::from_micros(latencies.value_at_quantile(q)))
     }
 }
 

@@ -12,7 +12,10 @@ use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ggs_js::limits::{self, Limits};
+use ggs_server::catalogue::{GameSummary, Uploaded};
 use ggs_server::config::{self, Config, Durability};
+use ggs_server::net::http::ApiError;
+use ggs_server::table_info::TableSummary;
 use ggs_server::Server;
 
 /// The settings file read from the working directory when `--config` is not given.
@@ -362,29 +365,37 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A response's status and its body as JSON (`null` when it is not JSON).
-fn answer(
+/// A server's answer: the body as `T` on a success status, its error sentence otherwise.
+fn answer<T: serde::de::DeserializeOwned>(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     server: &str,
-) -> anyhow::Result<(u16, serde_json::Value)> {
+) -> anyhow::Result<Answer<T>> {
     let mut response = response.with_context(|| format!("cannot reach the server at {server}"))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
         .read_to_string()
         .with_context(|| format!("reading the answer of {server}"))?;
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    ))
+    if response.status().is_success() {
+        let body = serde_json::from_str(&text)
+            .with_context(|| format!("the server at {server} answered {status} with {text:?}"))?;
+        return Ok(Answer::Ok(body));
+    }
+    Ok(match serde_json::from_str::<ApiError>(&text) {
+        Ok(error) => Answer::Failed(error),
+        Err(_) => Answer::Failed(ApiError {
+            error: String::new(),
+            message: format!("the server answered {status}"),
+        }),
+    })
 }
 
-/// The sentence of an error answer.
-fn message(status: u16, body: &serde_json::Value) -> String {
-    match body["message"].as_str() {
-        Some(message) => message.to_string(),
-        None => format!("the server answered {status}"),
-    }
+/// What [`answer`] read.
+enum Answer<T> {
+    /// The body of a success.
+    Ok(T),
+    /// An error answer.
+    Failed(ApiError),
 }
 
 fn base(server: &str) -> &str {
@@ -417,58 +428,47 @@ fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let url = format!("{}/api/games/{name}", base(server));
     let request = with_token(agent().put(&url), &args.client.admin_token)
         .header("Content-Type", "text/javascript");
-    let (status, body) = answer(request.send(source.as_str()), server)?;
-    let version = body["version"].as_u64().unwrap_or(0);
-    match status {
-        201 => println!("uploaded {name} version {version}"),
-        200 => println!("{name} is unchanged at version {version}"),
-        _ if body["error"] == "compile_error" => {
-            bail!("{}: {}", args.file.display(), message(status, &body))
+    match answer::<Uploaded>(request.send(source.as_str()), server)? {
+        Answer::Ok(up) if up.created => println!("uploaded {name} version {}", up.version),
+        Answer::Ok(up) => println!("{name} is unchanged at version {}", up.version),
+        Answer::Failed(e) if e.error == "compile_error" => {
+            bail!("{}: {}", args.file.display(), e.message)
         }
-        _ => bail!("uploading {name}: {}", message(status, &body)),
+        Answer::Failed(e) => bail!("uploading {name}: {}", e.message),
     }
     Ok(())
 }
 
 fn games(args: ClientArgs) -> anyhow::Result<()> {
     let url = format!("{}/api/games", base(&args.server));
-    let (status, body) = answer(agent().get(&url).call(), &args.server)?;
-    let Some(games) = body.as_array().filter(|_| status == 200) else {
-        bail!("listing the games: {}", message(status, &body));
+    let games: Vec<GameSummary> = match answer(agent().get(&url).call(), &args.server)? {
+        Answer::Ok(games) => games,
+        Answer::Failed(e) => bail!("listing the games: {}", e.message),
     };
-    let width = games
-        .iter()
-        .filter_map(|g| g["name"].as_str())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let width = games.iter().map(|g| g.name.len()).max().unwrap_or(0);
     for game in games {
-        let name = game["name"].as_str().unwrap_or("?");
-        let version = format!("v{}", game["version"].as_u64().unwrap_or(0));
-        let description = game["description"].as_str().unwrap_or("");
-        println!("{name:width$}  {version:>4}  {description}");
+        let version = format!("v{}", game.version);
+        println!("{:width$}  {version:>4}  {}", game.name, game.description);
     }
     Ok(())
 }
 
 fn tables(args: ClientArgs) -> anyhow::Result<()> {
     let url = format!("{}/api/tables", base(&args.server));
-    let (status, body) = answer(agent().get(&url).call(), &args.server)?;
-    let Some(tables) = body.as_array().filter(|_| status == 200) else {
-        bail!("listing the tables: {}", message(status, &body));
+    let tables: Vec<TableSummary> = match answer(agent().get(&url).call(), &args.server)? {
+        Answer::Ok(tables) => tables,
+        Answer::Failed(e) => bail!("listing the tables: {}", e.message),
     };
     if tables.is_empty() {
         println!("no live tables");
     }
     for table in tables {
-        let id = table["id"].as_str().unwrap_or("?");
-        let game = match (table["game"].as_str(), table["version"].as_u64()) {
+        let game = match (&table.game, table.version) {
             (Some(game), Some(v)) => format!("{game} v{v}"),
-            (Some(game), None) => game.to_string(),
+            (Some(game), None) => game.clone(),
             (None, _) => "-".to_string(),
         };
-        let players = table["players"].as_u64().unwrap_or(0);
-        let seats = table["seats"].as_u64().unwrap_or(0);
+        let (id, players, seats) = (&table.id, table.players, table.seats);
         println!("{id}  {game:<16}  {players} connected, {seats} seats");
     }
     Ok(())
@@ -478,9 +478,8 @@ fn stop_table(args: StopTableArgs) -> anyhow::Result<()> {
     let server = &args.client.server;
     let url = format!("{}/api/tables/{}/stop", base(server), args.id);
     let request = with_token(agent().post(&url), &args.client.admin_token);
-    let (status, body) = answer(request.send_empty(), server)?;
-    if status != 200 {
-        bail!("stopping table {}: {}", args.id, message(status, &body));
+    if let Answer::Failed(e) = answer::<serde_json::Value>(request.send_empty(), server)? {
+        bail!("stopping table {}: {}", args.id, e.message);
     }
     println!("stopped table {}", args.id);
     Ok(())

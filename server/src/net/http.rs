@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -186,9 +187,21 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// The body of every error answer of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The stable code.
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
 /// An error as JSON: `{"error": code, "message": sentence}`.
 fn failure(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": code, "message": message });
+    let body = ApiError {
+        error: code.to_string(),
+        message: message.to_string(),
+    };
     (status, Json(body)).into_response()
 }
 

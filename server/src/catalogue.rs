@@ -14,13 +14,12 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::games;
 pub use crate::protocol::message::{valid_game_name as valid_name, MAX_GAME_NAME};
-use crate::store::{GameId, Store, StoreError, StoredGame};
+use crate::store::{now_ms, GameId, Store, StoreError, StoredGame};
 
 /// `origin` of a version seeded from the binary's `games/`.
 pub const ORIGIN_BUILTIN: &str = "builtin";
@@ -347,13 +346,6 @@ fn hash(source: &str) -> u64 {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -7,12 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
-use crate::store::{Store, StoreError, TableRecord};
+use crate::store::{now_ms, Store, StoreError, TableRecord};
 use crate::table::{self, TableDeps, TableEvent, TableHandle, TableInit};
 
 /// The registry of live tables.
@@ -180,11 +179,4 @@ impl Coordinator {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, TableHandle>> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ggs_js::{Namespace, Storage, Write};
 use serde::{Deserialize, Serialize};
@@ -355,6 +356,14 @@ fn storage_prefix(id: &str, ns: Namespace) -> Vec<u8> {
         Namespace::World => 'w',
     };
     format!("{tag}/{id}/").into_bytes()
+}
+
+/// Now, in milliseconds since the Unix epoch: how the store records times.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

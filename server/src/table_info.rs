@@ -5,12 +5,11 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::games;
-use crate::store::{GameId, TableRecord};
+use crate::store::{now_ms, GameId, TableRecord};
 
 /// What [`TableInfo::summary`] reports as the game of a table whose script is not in the
 /// catalogue.
@@ -108,13 +107,6 @@ impl TableInfo {
 /// The game of a table recorded before the catalogue: a built-in whose source it is exactly.
 fn legacy_game_of(source: &str) -> &'static str {
     games::name_of(source).unwrap_or(CUSTOM_GAME)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

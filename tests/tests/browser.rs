@@ -255,6 +255,14 @@ fn two_pages_play_pong() {
 }
 
 #[test]
+fn the_lobby_lists_the_servers_games_and_an_uploaded_one_plays_in_the_console() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("lobby", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}
+
+#[test]
 fn the_games_type_check_against_their_declarations() {
     let tsc = browser_dir().join("node_modules/typescript/bin/tsc");
     assert!(

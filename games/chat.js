@@ -22,6 +22,8 @@
  *   nick:<player>    the player's nick (absent: the default nick)
  *   messages         number of chat messages sent at this table
  */
+// @ts-check
+/// <reference path="ggs.d.ts" />
 
 var MAX_NICK_LENGTH = 32;
 
@@ -72,15 +74,18 @@ function say(player, text) {
   GGS.sendCommandToAll("message", nickOf(player) + "> " + text);
 }
 
+/** @type {GGSHooks["playerJoined"]} */
 function playerJoined(player) {
   noticeAll(nickOf(player) + " joined");
 }
 
+/** @type {GGSHooks["playerLeft"]} */
 function playerLeft(player) {
   noticeAll(nickOf(player) + " left");
   GGS.world.removeItem("nick:" + player);
 }
 
+/** @type {GGSHooks["playerCommand"]} */
 function playerCommand(player, command, args) {
   args = args == null ? "" : String(args);
   switch (command) {

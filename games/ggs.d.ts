@@ -1,7 +1,12 @@
-// Type declarations of the GGS script API, for editors: put
+// Type declarations of the GGS script API, for editors and for `tsc`: put
+//   // @ts-check
 //   /// <reference path="ggs.d.ts" />
-// at the top of a game script (with this file beside it) to get completion and checks.
-// The API itself is described in games/README.md.
+// at the top of a game script (after its opening comment, with this file beside it) to get
+// completion and checks, and mark each hook with its type from `GGSHooks`:
+//   /** @type {GGSHooks["playerCommand"]} */
+//   function playerCommand(player, command, args) { ... }
+// The API itself is described in games/README.md. CI checks the shipped games against this
+// file (`tsc -p games`, see games/tsconfig.json).
 
 /** A player id: a UUID string. It is also the player's resume token: never show it whole. */
 type PlayerId = string;
@@ -60,18 +65,22 @@ declare function clearTimeout(id: number): void;
 /** Cancels a `setInterval`. */
 declare function clearInterval(id: number): void;
 
-// The hooks: define the ones your game needs as global functions. Only playerCommand is
-// required. Each call is one transaction.
-
-/** A player sent a game command. */
-declare function playerCommand(player: PlayerId, command: string, args: string): void;
-/** A new player sat down (after their `hello` reply). */
-declare function playerJoined(player: PlayerId): void;
-/** A player's seat was freed (after the seat grace, when a dropped player did not return). */
-declare function playerLeft(player: PlayerId): void;
-/** A dropped player took their seat back. */
-declare function playerReconnected(player: PlayerId): void;
-/** The tick set with `GGS.setTick` is due. */
-declare function tick(): void;
-/** The table was rebuilt from its committed state (restart, crash): re-arm timers here. */
-declare function onResume(): void;
+/**
+ * The hooks: define the ones your game needs as global functions with these names (they are
+ * the script's own functions, so they are not declared globally here). Only playerCommand is
+ * required. Each call is one transaction.
+ */
+interface GGSHooks {
+  /** A player sent a game command; `args` is `""` when there were none. */
+  playerCommand(player: PlayerId, command: string, args: string): void;
+  /** A new player sat down (after their `hello` reply). */
+  playerJoined(player: PlayerId): void;
+  /** A player's seat was freed (after the seat grace, when a dropped player did not return). */
+  playerLeft(player: PlayerId): void;
+  /** A dropped player took their seat back. */
+  playerReconnected(player: PlayerId): void;
+  /** The tick set with `GGS.setTick` is due. */
+  tick(): void;
+  /** The table was rebuilt from its committed state (restart, crash): re-arm timers here. */
+  onResume(): void;
+}

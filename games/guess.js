@@ -29,6 +29,8 @@
  * GGS.state, so a round survives a restart; the 5-minute round timer is not
  * durable, so onResume() arms it again.
  */
+// @ts-check
+/// <reference path="ggs.d.ts" />
 
 var ROUND_MS = 5 * 60 * 1000;
 var timer = null;
@@ -105,6 +107,7 @@ function scores(player) {
   GGS.sendCommand(player, "scores", lines.join("\n"));
 }
 
+/** @type {GGSHooks["playerCommand"]} */
 function playerCommand(player, command, args) {
   if (command === "pick") pick(player, args);
   else if (command === "guess") guess(player, args);
@@ -112,14 +115,17 @@ function playerCommand(player, command, args) {
   else GGS.sendCommand(player, "warning", "unknown command: " + command);
 }
 
+/** @type {GGSHooks["playerJoined"]} */
 function playerJoined(player) {
   welcome(player);
 }
 
+/** @type {GGSHooks["playerReconnected"]} */
 function playerReconnected(player) {
   welcome(player);
 }
 
+/** @type {GGSHooks["playerLeft"]} */
 function playerLeft(player) {
   var s = state();
   if (s.round && s.round.picker === player) {
@@ -129,6 +135,7 @@ function playerLeft(player) {
   }
 }
 
+/** @type {GGSHooks["onResume"]} */
 function onResume() {
   armTimer();
 }

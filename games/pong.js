@@ -59,6 +59,8 @@
  *     "games": n,               games started at this table
  *     "ticks": n }              ticks played at this table
  */
+// @ts-check
+/// <reference path="ggs.d.ts" />
 
 var TICK_MS = 50;
 var WINNING_POINTS = 5;
@@ -297,6 +299,7 @@ function fillSeats(state) {
 
 // ---- hooks ---------------------------------------------------------------
 
+/** @type {GGSHooks["playerJoined"]} */
 function playerJoined(player) {
   var state = st();
   var free = state.seats.indexOf(null);
@@ -307,6 +310,7 @@ function playerJoined(player) {
   sendSnapshot(state, player);
 }
 
+/** @type {GGSHooks["playerCommand"]} */
 function playerCommand(player, command, args) {
   var state = st();
   switch (command) {
@@ -327,6 +331,7 @@ function playerCommand(player, command, args) {
   }
 }
 
+/** @type {GGSHooks["tick"]} */
 function tick() {
   var state = st();
   if (!state.playing) {
@@ -339,6 +344,7 @@ function tick() {
   if (!scored || state.playing) GGS.sendCommandToAll("ball", ballBody(state));
 }
 
+/** @type {GGSHooks["playerLeft"]} */
 function playerLeft(player) {
   var state = st();
   var seat = seatOf(state, player);
@@ -349,10 +355,12 @@ function playerLeft(player) {
   GGS.sendCommandToAll("game", "wait");
 }
 
+/** @type {GGSHooks["playerReconnected"]} */
 function playerReconnected(player) {
   sendSnapshot(st(), player);
 }
 
+/** @type {GGSHooks["onResume"]} */
 function onResume() {
   var state = st();
   GGS.log(

@@ -40,6 +40,8 @@
  *   { "seats": [player1 | null, player2 | null],
  *     "board": "         ", "turn": 1 | 2, "finished": false }
  */
+// @ts-check
+/// <reference path="ggs.d.ts" />
 
 var MARKS = ["X", "O"];
 var EMPTY_BOARD = "         ";
@@ -224,6 +226,7 @@ function newGame(state, player) {
 
 // ---- hooks ---------------------------------------------------------------
 
+/** @type {GGSHooks["playerCommand"]} */
 function playerCommand(player, command, args) {
   var state = loadState();
   args = args == null ? "" : String(args);
@@ -242,6 +245,7 @@ function playerCommand(player, command, args) {
   }
 }
 
+/** @type {GGSHooks["playerLeft"]} */
 function playerLeft(player) {
   var state = loadState();
   var seat = seatOf(state, player);

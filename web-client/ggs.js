@@ -1,12 +1,14 @@
 // ggs.js: a GGS client for the browser, over the server's WebSocket endpoint (/ws).
 //
 //   import { connect } from "/ggs.js";
-//   const game = connect({ table });          // no table: create one
+//   const game = connect({ table });          // join a table
+//   const game = connect({ game: "chat" });   // create a table running a catalogue game
+//   const game = connect();                   // create a table without a script
 //   game.onHello(({ player, table, defined, resumed }) => ...);
 //   game.on("welcome", (body) => ...);        // a command the script sends
 //   game.onStatus((status) => ...);           // "connecting" | "connected" | "reconnecting" | "closed"
 //   game.send("set", '{"x":1,"y":2}');
-//   game.define(source);
+//   game.define(source);                      // set the script of a table you created
 //
 // The player id the server gives is the player's resume token. It is kept in sessionStorage
 // (per tab) for each table; after a dropped connection or a server restart the client
@@ -32,6 +34,14 @@ export function parseError(body) {
   return space === -1
     ? { code: body, message: "" }
     : { code: body.slice(0, space), message: body.slice(space + 1) };
+}
+
+/** Errors to a hello that no reconnection can cure. */
+const FINAL_REFUSALS = new Set(["no_such_table", "no_such_game", "bad_game_name"]);
+
+/** Whether an `error` body before the seat is one of `FINAL_REFUSALS`. */
+function isFinalRefusal(body) {
+  return FINAL_REFUSALS.has(parseError(body).code);
 }
 
 function tokenFor(table) {
@@ -185,10 +195,10 @@ export class Connection {
       for (const fn of this.helloHandlers) fn({ player, table, defined: this.defined, resumed });
       const queued = this.queue.splice(0);
       for (const message of queued) this.socket.send(JSON.stringify(message));
-    } else if (command === "error" && !this.seated && body === "no_such_table") {
-      // The table is gone (or never was): nothing to come back to.
+    } else if (command === "error" && !this.seated && isFinalRefusal(body)) {
+      // The table is gone (or never was), or the game to create one with: nothing to retry.
       this.closedByUser = true;
-      this.socket.close(1000, "no such table");
+      this.socket.close(1000, parseError(body).code);
       this.setStatus("closed");
     }
     if (command === "defined" && body === "ok") this.defined = true;

@@ -1,19 +1,34 @@
-// lobby.js: the lobby page: the built-in games, the open tables, join by link.
+// lobby.js: the lobby page: the server's games (GET /api/games), the open tables, join by
+// link. A game with a page of its own opens there; any other (an uploaded one) plays in the
+// console.
 
-import { $, el, notice } from "/page.js";
+import { $, el, GAME_PAGES, hasPage, notice, pageOf } from "/page.js";
 
 /** How often the table list is refreshed, in ms. */
 const REFRESH_MS = 3000;
-/** The pages of the built-in games; other tables open in the console. */
-const PAGES = new Set(["tictactoe", "pong", "chat"]);
-const TITLES = { tictactoe: "Tic-tac-toe", pong: "Pong", chat: "Chat", guess: "Guess" };
+/** `game` of a table whose script is not a catalogue game (`GET /api/tables`). */
+const CUSTOM_GAME = "custom";
 
-const pageOf = (game) => (PAGES.has(game) ? `/${game}.html` : "/console.html");
-const titleOf = (game) => TITLES[game] || game || "No game yet";
+/** The server's games by name, once loaded: `{ name, description, version, updated_ms }`. */
+const games = new Map();
+
+/** A description's leading "Name: ", as in "Chat: a multi-user chat room". */
+const NAMED = /^([^\s:]+):\s*/;
+
+/** What the lobby calls a game: its page's title, the name its description opens with, or
+ * its catalogue name. */
+function titleOf(game) {
+  if (!game) return "No game yet";
+  if (hasPage(game)) return GAME_PAGES[game];
+  const named = NAMED.exec(games.get(game)?.description ?? "");
+  if (named) return named[1];
+  if (game === CUSTOM_GAME && !games.has(game)) return "Custom script";
+  return game;
+}
 
 /** A game's description without a leading "Name: ". */
 function blurb(description) {
-  const text = description.replace(/^[^\s:]+:\s*/, "");
+  const text = description.replace(NAMED, "");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -24,26 +39,34 @@ function ago(ms) {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+/** The link that creates a table of `game`. */
+function createLink(game) {
+  return hasPage(game) ? pageOf(game) : `/console.html?game=${encodeURIComponent(game)}`;
+}
+
+function gameCard(g) {
+  return el(
+    "div",
+    { class: "card game-card", "data-game": g.name },
+    el("h3", {}, titleOf(g.name), " ", el("span", { class: "version" }, `v${g.version}`)),
+    el("p", {}, blurb(g.description)),
+    hasPage(g.name) ? "" : el("p", { class: "small muted console-note" }, "Plays in the console: every message raw."),
+    el("a", { class: "button", href: createLink(g.name), "data-create": g.name }, "Create table"),
+  );
+}
+
 async function loadGames() {
-  const games = await (await fetch("/api/games")).json();
+  let list;
+  try {
+    list = await (await fetch("/api/games")).json();
+  } catch {
+    $("#games").replaceChildren(el("p", { class: "muted" }, "The games could not be loaded."));
+    return;
+  }
+  games.clear();
+  for (const g of list) games.set(g.name, g);
   $("#games").replaceChildren(
-    ...games.map((g) =>
-      el(
-        "div",
-        { class: "card game-card", "data-game": g.name },
-        el("h3", {}, titleOf(g.name)),
-        el("p", {}, blurb(g.description)),
-        el(
-          "a",
-          {
-            class: "button",
-            href: PAGES.has(g.name) ? pageOf(g.name) : `/console.html?game=${encodeURIComponent(g.name)}`,
-            "data-create": g.name,
-          },
-          "Create table",
-        ),
-      ),
-    ),
+    ...(list.length ? list.map(gameCard) : [el("p", { class: "muted" }, "The server has no games yet.")]),
   );
 }
 
@@ -95,6 +118,7 @@ $("#join").addEventListener("submit", async (event) => {
   else notice("That is neither an invite link nor a table id");
 });
 
-loadGames();
+// The games first: the table list names its tables' games by them.
+await loadGames();
 loadTables();
 setInterval(loadTables, REFRESH_MS);

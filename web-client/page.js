@@ -1,6 +1,7 @@
-// page.js: what every game page shares: the connection status badge, creating or joining the
-// table named in the URL (?table=<id>), defining a built-in game on a new table, the invite
-// link, and short notices.
+// page.js: what every page shares: the connection status badge, creating or joining the
+// table named in the URL (?table=<id>), the invite link, short notices, and which games have
+// a page of their own. A new table is created with the catalogue game it runs (hello with
+// `game`), so it has its script from its first event.
 
 import { connect, parseError } from "/ggs.js";
 
@@ -13,6 +14,15 @@ const STATUS_TEXT = {
 
 /** How long a notice stays on screen, in ms. */
 const NOTICE_MS = 3500;
+
+/** The catalogue games with a page of their own (`/<game>.html`), and their titles. */
+export const GAME_PAGES = { tictactoe: "Tic-tac-toe", pong: "Pong", chat: "Chat" };
+
+/** Whether `game` has a page of its own. */
+export const hasPage = (game) => Object.hasOwn(GAME_PAGES, game ?? "");
+
+/** The page that plays `game`: its own, else the console, which shows any table raw. */
+export const pageOf = (game) => (hasPage(game) ? `/${game}.html` : "/console.html");
 
 /** Shorthand for document.querySelector. */
 export const $ = (selector) => document.querySelector(selector);
@@ -66,16 +76,49 @@ function showInvite(table) {
 }
 
 /**
- * Creates or joins the table named in the URL and keeps the page connected.
+ * Joins the table named in the URL, or creates one running `game` (a catalogue game's name;
+ * none: a table without a script), and keeps the page in step with it: the status badge, the
+ * URL and invite link (`?table=<id>`), `data-player` and `data-table` on the body, and notices
+ * for errors and a server restart.
+ */
+export function openTable({ game = null } = {}) {
+  const conn = connect({ table: new URLSearchParams(location.search).get("table"), game });
+  conn.onStatus(showStatus);
+  conn.onHello(({ player, table }) => {
+    if (new URLSearchParams(location.search).get("table") !== table) {
+      history.replaceState(null, "", `${location.pathname}?table=${table}`);
+    }
+    document.body.dataset.player = player;
+    document.body.dataset.table = table;
+    showInvite(table);
+  });
+  conn.on("error", (body) => {
+    const { code, message } = parseError(body);
+    if (code === "no_such_table") {
+      notice("This table does not exist (any more).");
+      $("#status").textContent = "No such table";
+    } else if (code === "no_such_game" || code === "bad_game_name") {
+      notice(`There is no game ${game} on this server.`);
+      $("#status").textContent = "No such game";
+    } else {
+      notice(message ? `${code}: ${message}` : code);
+    }
+  });
+  conn.on("shutdown", () => notice("The server is restarting…"));
+  return conn;
+}
+
+/**
+ * A game page: joins the table named in the URL, or creates one running the catalogue game
+ * `game`, and keeps the page connected (see `openTable`).
  *
- * `game` is the built-in game a new table is defined with. `onReady({ player, table,
- * resumed, created })` runs once the table has its script, again after every reconnection
- * (`resumed: true`): the place to ask the script for its state. `created` is true when this
- * page made the table and defined its game.
+ * `onReady({ player, table, resumed, created })` runs once the table has its script, again
+ * after every reconnection (`resumed: true`): the place to ask the script for its state.
+ * `created` is true when this page made the table.
  */
 export function startTable(game, { onReady = () => {} } = {}) {
   const requested = new URLSearchParams(location.search).get("table");
-  const conn = connect({ table: requested });
+  const conn = openTable({ game });
   let hello = null;
   let readyFor = null;
 
@@ -86,40 +129,15 @@ export function startTable(game, { onReady = () => {} } = {}) {
     onReady({ ...hello, created: !requested && !hello.resumed });
   };
 
-  conn.onStatus(showStatus);
-  conn.onHello(async (h) => {
+  conn.onHello((h) => {
     hello = h;
-    if (new URLSearchParams(location.search).get("table") !== h.table) {
-      history.replaceState(null, "", `${location.pathname}?table=${h.table}`);
-    }
-    document.body.dataset.player = h.player;
-    document.body.dataset.table = h.table;
-    showInvite(h.table);
-    if (h.defined) return ready();
-    if (requested) {
-      notice("Waiting for the table's game to be set up");
-      return;
-    }
-    const response = await fetch(`/api/games/${game}.js`);
-    if (!response.ok) {
-      notice(`Cannot load the game ${game}`);
-      return;
-    }
-    conn.define(await response.text());
+    if (h.defined) ready();
+    else notice("Waiting for the table's game to be set up");
   });
+  // A table joined before its host defined a script gets it later.
   conn.on("defined", (body) => {
     if (body === "ok") ready();
     else notice(`The game failed to load: ${body.replace(/^error /, "")}`);
   });
-  conn.on("error", (body) => {
-    const { code, message } = parseError(body);
-    if (code === "no_such_table") {
-      notice("This table does not exist (any more).");
-      $("#status").textContent = "No such table";
-    } else {
-      notice(message ? `${code}: ${message}` : code);
-    }
-  });
-  conn.on("shutdown", () => notice("The server is restarting…"));
   return conn;
 }

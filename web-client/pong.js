@@ -102,7 +102,8 @@ function draw(now) {
 requestAnimationFrame(draw);
 
 const conn = startTable("pong", {
-  // Whoever made the table defined its game before any seat existed: ready takes seat 1.
+  // Whoever made the table sat down first (seat 1) and is ready at once; a later player
+  // presses Ready.
   onReady: ({ created }) => {
     if (created) conn.send("ready");
     else if (!seat) setState("Press Ready to play");

@@ -9,6 +9,13 @@ await scenario(async (browser) => {
   await waitStatus(page, "connected");
   await page.waitForFunction(() => document.body.dataset.ready === "true");
   const table = await page.evaluate(() => document.body.dataset.table);
+  // The page created the table with the chat running from its first event (hello with the
+  // game), so the chat greeted the page's own player as it sat down.
+  const me = await page.evaluate(() => document.body.dataset.player.slice(0, 4));
+  await page.waitForFunction(
+    (nick) => [...document.querySelectorAll("#log p.notice")].some((p) => p.textContent === `${nick} joined`),
+    `guest-${me}`,
+  );
 
   // The TCP player joins, takes a nick and says something.
   await ask("table", table);

@@ -8,7 +8,7 @@ await scenario(async (browser) => {
   const right = await newPage(browser, "right", PHONE);
   await left.goto(`${BASE}/pong.html`);
   await waitStatus(left, "connected");
-  // The page that made the table defined the game, then took seat 1 by saying ready.
+  // The page that made the table (running pong from its first event) took seat 1 and said ready.
   await left.waitForFunction(() => document.body.dataset.seat === "1");
   await right.goto(await left.inputValue("#invite-link"));
   await waitStatus(right, "connected");

@@ -4,6 +4,9 @@
 //! the scenario's requests (kill and restart the server, join over TCP). Screenshots go to
 //! `target/browser-screenshots/`. Needs `/usr/bin/chromium` (or `$CHROMIUM`) and
 //! `tests/browser/node_modules`: `.ci/run` installs both.
+//!
+//! The same npm package brings TypeScript, which checks `games/ggs.d.ts` and the shipped games
+//! against it (`tsc -p games`, configured by `games/tsconfig.json`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -23,6 +26,10 @@ static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+fn games_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../games")
 }
 
 fn screenshots_dir() -> PathBuf {
@@ -245,4 +252,38 @@ fn two_pages_play_pong() {
     let _one = lock();
     let server = ServerProcess::start();
     Scenario::start("pong", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}
+
+#[test]
+fn the_lobby_lists_the_servers_games_and_an_uploaded_one_plays_in_the_console() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("lobby", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}
+
+#[test]
+fn the_games_type_check_against_their_declarations() {
+    let tsc = browser_dir().join("node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.exists(),
+        "the type check needs TypeScript in {}: run `bash .ci/run` once, or \
+         `npm ci --prefix tests/browser`",
+        browser_dir().join("node_modules").display()
+    );
+    let output = Command::new("node")
+        .arg(&tsc)
+        .arg("-p")
+        .arg(games_dir())
+        .arg("--pretty")
+        .arg("false")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    assert!(
+        output.status.success(),
+        "tsc -p games found errors in games/ggs.d.ts or the games ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
-use crate::outbox::{Outbox, ServerMessage};
-use crate::protocol::message::{ClientMessage, Query, TableRef};
+use crate::outbox::Outbox;
+use crate::protocol::message::{ClientMessage, Query, ServerMessage, TableRef};
 use crate::table::{GameScript, TableEvent, TableHandle};
 
 /// Longest wait for a table to send what a leaving player's messages caused.

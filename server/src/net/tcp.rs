@@ -21,10 +21,10 @@ use tokio::time::{sleep_until, Instant};
 use super::limits::RateLimiter;
 use super::{Hub, Phase};
 use crate::config::READ_CHUNK;
-use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
+use crate::outbox::{Outbox, OUTBOUND_QUEUE};
 use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
 use crate::protocol::line::{self, Input, LineDecoder, Mode};
-use crate::protocol::message::ClientMessage;
+use crate::protocol::message::{ClientMessage, ServerMessage};
 use crate::session::Session;
 
 /// Bytes of replies gathered into one socket write.

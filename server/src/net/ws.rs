@@ -16,8 +16,9 @@ use tokio::time::Instant;
 
 use super::limits::RateLimiter;
 use super::{Hub, Phase};
-use crate::outbox::{Outbox, ServerMessage, OUTBOUND_QUEUE};
+use crate::outbox::{Outbox, OUTBOUND_QUEUE};
 use crate::protocol::json;
+use crate::protocol::message::ServerMessage;
 use crate::session::Session;
 use crate::telemetry;
 

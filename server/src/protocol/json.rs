@@ -20,8 +20,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::message::{ClientMessage, Query, TableRef};
-use crate::outbox::ServerMessage;
+use super::message::{ClientMessage, Query, ServerMessage, TableRef};
 
 /// Why a WebSocket message means nothing to the server. `code()` is the stable code sent in
 /// the `error` reply; Display is the sentence after it.

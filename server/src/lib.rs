@@ -73,6 +73,8 @@ pub struct Server {
     http: TcpListener,
     hub: Hub,
     phase: watch::Sender<Phase>,
+    /// The strong end of the hub's `alive` channel, dropped when the shutdown begins.
+    holder: mpsc::Sender<()>,
     alive: mpsc::Receiver<()>,
     shutdown_timeout: std::time::Duration,
     store: Store,
@@ -121,12 +123,13 @@ impl Server {
                 connected,
                 max_body: config.max_body,
                 phase: phase_rx,
-                alive: alive_tx,
+                alive: alive_tx.downgrade(),
                 limiter: ConnectionLimiter::new(config.connections),
                 metrics,
                 admin_token: config.admin_token.map(Arc::from),
             },
             phase,
+            holder: alive_tx,
             alive,
             shutdown_timeout: config.shutdown_timeout,
             store,
@@ -171,6 +174,7 @@ impl Server {
             let phase = self.phase;
             let mut alive = self.alive;
             drop(self.hub);
+            drop(self.holder);
             let graceful = async move {
                 let _ = phase.send(Phase::Draining);
                 coordinator.flush_all().await;

@@ -157,17 +157,18 @@ pub async fn run<R: Reader, W: Writer>(
             Input::Nothing => {}
             Input::End(ending) => break ending,
             Input::Message(_) if !rate.allow() => {
-                session.error("rate_limited", &rate_limited(per_second))
+                let why = rate_limited(per_second);
+                session.error("rate_limited", &why).await
             }
             Input::Message(Ok(Request::Client(message))) => session.handle(message).await,
-            Input::Message(Ok(Request::Answer(message))) => session.reply(message),
+            Input::Message(Ok(Request::Answer(message))) => session.reply(message).await,
             Input::Message(Ok(Request::Quit(bye))) => {
                 session.flushed().await;
                 session.outbox().deliver(bye);
                 break Ending::Closed;
             }
             Input::Message(Err((code, detail))) | Input::Rejected(code, detail) => {
-                session.error(code, &detail)
+                session.error(code, &detail).await
             }
             Input::Fatal(code, detail) => {
                 // Straight to the queue: nothing else will be sent on this connection.

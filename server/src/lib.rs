@@ -2,10 +2,11 @@
 //! state is committed to sled.
 //!
 //! Codemap, in the order a message travels:
-//! - [`net`]: accept loops; [`net::tcp`] runs a GGS 1.0 connection, [`net::http`] the web port.
+//! - [`net`]: accept loops; [`net::conn`] runs every connection, [`net::tcp`] (GGS 1.0 and
+//!   line mode) and [`net::ws`] supply its framing, [`net::http`] serves the web port.
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
-//!   transport-neutral client messages.
+//!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
 //! - [`session`]: one connected player: identity, seat, what each message does.
 //! - [`coordinator`]: the lobby: create, find and load tables; never on a game command's path.
 //! - [`catalogue`]: named games and their versions, which `hello` and `define` can name.
@@ -15,6 +16,7 @@
 //! - [`outbox`]: a connection's bounded outbound queue; [`config`]: every setting.
 //!
 //! Arrows point down only: net -> session -> coordinator -> table -> (ggs-js, commit -> store).
+//! `protocol` and `config` are leaves; `outbox` imports only `protocol` (the message it carries).
 
 pub mod catalogue;
 pub mod commit;

@@ -17,7 +17,7 @@ use crate::outbox::Outbox;
 use crate::protocol::message::{ClientMessage, Query, ServerMessage, TableRef};
 use crate::table::{GameScript, TableEvent, TableHandle};
 
-/// Longest wait for a table to send what a leaving player's messages caused.
+/// Longest wait for a table to send what a leaving (or table-switching) player's messages caused.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Source of connection numbers, so a table can tell an old connection's leave from a new one's.
@@ -86,7 +86,7 @@ impl Session {
     }
 
     /// Waits (a bounded time) until the table has sent everything this player's earlier
-    /// messages caused, so a goodbye comes after all of it.
+    /// messages caused, so a goodbye, or the `hello` of another table, comes after all of it.
     pub async fn flushed(&self) {
         let Some(table) = &self.seat else { return };
         let (done, rx) = oneshot::channel();
@@ -225,6 +225,8 @@ impl Session {
             },
         };
         if self.seat.as_ref().is_some_and(|s| s.id() != handle.id()) {
+            // The new table's replies come after everything the old one still has to send.
+            self.flushed().await;
             self.leave();
         }
         let (reply, player) = oneshot::channel();

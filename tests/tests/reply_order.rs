@@ -1,8 +1,8 @@
 //! Replies and errors to a seated player keep the order of the commands that caused them, even
 //! when the table's inbox is full: commands pipelined behind a slow one into a full inbox get
 //! `overloaded` or `rate_limited` exactly where they were sent, between the echoes of the
-//! commands before and after them, over GGS 1.0 and over a WebSocket.
-
+//! commands before and after them, over GGS 1.0 and over a WebSocket. A `hello` to another
+//! table is answered after the first table's replies.
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -188,4 +188,23 @@ fn websocket_errors_keep_their_place_among_the_replies() {
     let limited = assert_in_command_order(&replies, "rate_limited");
     println!("{PIPELINED} websocket commands at 50/s: {limited} rate_limited, all in order");
     assert!(limited >= PIPELINED - 100, "only {limited} rate limited");
+}
+
+#[test]
+fn a_hello_to_another_table_comes_after_the_replies_at_the_first() {
+    let server = server("100000");
+    let mut other = server.connect().named("other");
+    let elsewhere = other.hello(None).table;
+    let mut c: Client = server.connect().named("hopper");
+    c.hello(None);
+    c.define_ok(ECHO_SEQ);
+    let mut batch = encode_message(&[("Game-Command", "slow")], b"0");
+    batch.extend(encode_message(&[("Game-Command", "f")], b"1"));
+    batch.extend(encode_message(
+        &[("Server-Command", "hello")],
+        elsewhere.as_bytes(),
+    ));
+    c.send_raw(&batch);
+    let replies: Vec<_> = (0..3).map(|_| c.recv().command).collect();
+    assert_eq!(replies, ["echo", "echo", "hello"]);
 }

@@ -394,30 +394,35 @@ mod tests {
             why(r#"{"type":"launch","table":5}"#),
             JsonError::UnknownType("launch".into()).to_string()
         );
-        assert_eq!(
-            why(r#"{"type":"hello","token":[1]}"#),
-            r#""token" must be a string"#
-        );
-        assert_eq!(
-            why(r#"{"type":"hello","game":{}}"#),
-            r#""game" must be a string"#
-        );
-        assert_eq!(
-            why(r#"{"type":"define","game":" "}"#),
-            r#"define needs a "source" string"#
-        );
-        assert_eq!(
-            why(r#"{"type":"define","source":1}"#),
-            r#""source" must be a string"#
-        );
-        assert_eq!(
-            why(r#"{"type":"command","command":5}"#),
-            r#""command" must be a string"#
-        );
-        assert_eq!(
-            why(r#"{"type":"command","args":"x"}"#),
-            r#"command needs a "command" string"#
-        );
+        let wrong_fields = [
+            (
+                r#"{"type":"hello","token":[1]}"#,
+                r#""token" must be a string"#,
+            ),
+            (
+                r#"{"type":"hello","game":{}}"#,
+                r#""game" must be a string"#,
+            ),
+            (
+                r#"{"type":"define","game":" "}"#,
+                r#"define needs a "source" string"#,
+            ),
+            (
+                r#"{"type":"define","source":1}"#,
+                r#""source" must be a string"#,
+            ),
+            (
+                r#"{"type":"command","command":5}"#,
+                r#""command" must be a string"#,
+            ),
+            (
+                r#"{"type":"command","args":"x"}"#,
+                r#"command needs a "command" string"#,
+            ),
+        ];
+        for (text, sentence) in wrong_fields {
+            assert_eq!(why(text), sentence, "{text}");
+        }
         assert_eq!(
             why(&format!(
                 r#"{{"type":"command","command":"c","args":"{}"}}"#,

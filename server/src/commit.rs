@@ -17,7 +17,8 @@ use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 
 use crate::config::Durability;
-use crate::outbox::{Outbox, ServerMessage};
+use crate::outbox::Outbox;
+use crate::protocol::message::ServerMessage;
 use crate::store::{Store, StoreError, Txn};
 
 /// How often the store is flushed in the background under [`Durability::Relaxed`].

@@ -2,10 +2,11 @@
 //! state is committed to sled.
 //!
 //! Codemap, in the order a message travels:
-//! - [`net`]: accept loops; [`net::tcp`] runs a GGS 1.0 connection, [`net::http`] the web port.
+//! - [`net`]: accept loops; [`net::conn`] runs every connection, [`net::tcp`] (GGS 1.0 and
+//!   line mode) and [`net::ws`] supply its framing, [`net::http`] serves the web port.
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
-//!   transport-neutral client messages.
+//!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
 //! - [`session`]: one connected player: identity, seat, what each message does.
 //! - [`coordinator`]: the lobby: create, find and load tables; never on a game command's path.
 //! - [`catalogue`]: named games and their versions, which `hello` and `define` can name.
@@ -15,6 +16,7 @@
 //! - [`outbox`]: a connection's bounded outbound queue; [`config`]: every setting.
 //!
 //! Arrows point down only: net -> session -> coordinator -> table -> (ggs-js, commit -> store).
+//! `protocol` and `config` are leaves; `outbox` imports only `protocol` (the message it carries).
 
 pub mod catalogue;
 pub mod commit;
@@ -73,6 +75,8 @@ pub struct Server {
     http: TcpListener,
     hub: Hub,
     phase: watch::Sender<Phase>,
+    /// The strong end of the hub's `alive` channel, dropped when the shutdown begins.
+    holder: mpsc::Sender<()>,
     alive: mpsc::Receiver<()>,
     shutdown_timeout: std::time::Duration,
     store: Store,
@@ -121,12 +125,13 @@ impl Server {
                 connected,
                 max_body: config.max_body,
                 phase: phase_rx,
-                alive: alive_tx,
+                alive: alive_tx.downgrade(),
                 limiter: ConnectionLimiter::new(config.connections),
                 metrics,
                 admin_token: config.admin_token.map(Arc::from),
             },
             phase,
+            holder: alive_tx,
             alive,
             shutdown_timeout: config.shutdown_timeout,
             store,
@@ -171,6 +176,7 @@ impl Server {
             let phase = self.phase;
             let mut alive = self.alive;
             drop(self.hub);
+            drop(self.holder);
             let graceful = async move {
                 let _ = phase.send(Phase::Draining);
                 coordinator.flush_all().await;

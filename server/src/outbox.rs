@@ -1,42 +1,14 @@
-//! A connection's bounded outbound queue, and the transport-neutral message it carries.
+//! A connection's bounded outbound queue of [`ServerMessage`]s.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
+
+use crate::protocol::message::ServerMessage;
 
 /// Messages queued for one connection before it is considered too slow and disconnected.
 pub const OUTBOUND_QUEUE: usize = 4096;
-
-/// One message to a client: `Client-Command` and body in GGS 1.0 terms. Cheap to clone, so a
-/// broadcast shares one body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerMessage {
-    /// The command, e.g. `hello`, `defined`, `error`, or a script's command.
-    pub command: Arc<str>,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl ServerMessage {
-    /// A message from a command and a body.
-    pub fn new(command: &str, body: impl Into<Bytes>) -> Self {
-        ServerMessage {
-            command: Arc::from(command),
-            body: body.into(),
-        }
-    }
-
-    /// An `error` reply: the stable code, then a space and a sentence when there is one.
-    pub fn error(code: &str, detail: Option<&str>) -> Self {
-        let body = match detail {
-            Some(d) if !d.is_empty() => format!("{code} {d}"),
-            _ => code.to_string(),
-        };
-        ServerMessage::new("error", body)
-    }
-}
 
 /// The sending side of a connection's queue. Never blocks: a full queue marks the connection
 /// as overflowed, and its session closes it.

@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
-use crate::outbox::{Outbox, ServerMessage};
-use crate::protocol::message::{ClientMessage, Query, TableRef};
+use crate::outbox::Outbox;
+use crate::protocol::message::{ClientMessage, Query, ServerMessage, TableRef};
 use crate::table::{GameScript, TableEvent, TableHandle};
 
-/// Longest wait for a table to send what a leaving player's messages caused.
+/// Longest wait for a table to send what a leaving (or table-switching) player's messages caused.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Source of connection numbers, so a table can tell an old connection's leave from a new one's.
@@ -60,28 +60,33 @@ impl Session {
         &self.outbox
     }
 
-    /// Replies with an error to this player only. When seated, the reply goes through the
-    /// table so it keeps its place after the replies to the player's earlier messages.
-    pub fn error(&self, code: &str, detail: &str) {
-        self.reply(ServerMessage::error(code, Some(detail)));
+    /// Replies with an error to this player only, in order with the table's messages to them
+    /// (see [`Session::reply`]).
+    pub async fn error(&self, code: &str, detail: &str) {
+        self.reply(ServerMessage::error(code, Some(detail))).await;
     }
 
-    /// Replies to this player only, in order with the table's messages to them (see `error`).
-    pub fn reply(&self, message: ServerMessage) {
+    /// Replies to this player only. When seated, the reply goes through the table's inbox, so it
+    /// keeps its place after the replies to the player's earlier messages (still in the inbox
+    /// or waiting for their flush). A full inbox makes this connection wait for room, as the
+    /// backpressure a full inbox means: an error to a refused command (`overloaded`,
+    /// `rate_limited`) must not overtake the replies to the commands before it.
+    pub async fn reply(&self, message: ServerMessage) {
         if let Some(table) = &self.seat {
             let reply = TableEvent::Reply {
                 outbox: self.outbox.clone(),
                 message: message.clone(),
             };
-            if table.send(reply).is_ok() {
+            if table.send_wait(reply).await.is_ok() {
                 return;
             }
         }
+        // Not seated, or the table has stopped: nothing of the table's is still to come.
         self.outbox.deliver(message);
     }
 
     /// Waits (a bounded time) until the table has sent everything this player's earlier
-    /// messages caused, so a goodbye comes after all of it.
+    /// messages caused, so a goodbye, or the `hello` of another table, comes after all of it.
     pub async fn flushed(&self) {
         let Some(table) = &self.seat else { return };
         let (done, rx) = oneshot::channel();
@@ -99,7 +104,7 @@ impl Session {
             ClientMessage::Hello { table, token, game } => self.hello(table, token, game).await,
             ClientMessage::Define { source } => {
                 if self.seat.is_none() {
-                    return self.not_seated();
+                    return self.not_seated().await;
                 }
                 let player = self.player.clone();
                 // A script that is exactly a catalogue version runs under that game's name.
@@ -108,41 +113,44 @@ impl Session {
                     player,
                     source,
                     game,
-                });
+                })
+                .await;
             }
             ClientMessage::DefineGame { name } => {
                 if self.seat.is_none() {
-                    return self.not_seated();
+                    return self.not_seated().await;
                 }
                 let (id, source) = match self.coordinator.catalogue().latest(&name) {
                     Ok(found) => found,
-                    Err(e) => return self.catalogue_error(e),
+                    Err(e) => return self.catalogue_error(e).await,
                 };
                 let player = self.player.clone();
                 self.to_table(TableEvent::Define {
                     player,
                     source,
                     game: Some(id),
-                });
+                })
+                .await;
             }
-            ClientMessage::Query(query) => self.query(query),
+            ClientMessage::Query(query) => self.query(query).await,
             ClientMessage::Game { command, args } => {
                 let player = self.player.clone();
                 self.to_table(TableEvent::Command {
                     player,
                     command,
                     args,
-                });
+                })
+                .await;
             }
         }
     }
 
     /// Answers a query: the catalogue, the live tables, or (from the table) its players.
-    fn query(&self, query: Query) {
+    async fn query(&self, query: Query) {
         let body = match query {
             Query::Who => {
                 let (player, outbox) = (self.player.clone(), self.outbox.clone());
-                return self.to_table(TableEvent::Who { player, outbox });
+                return self.to_table(TableEvent::Who { player, outbox }).await;
             }
             Query::Games => self
                 .coordinator
@@ -166,14 +174,16 @@ impl Session {
                 })
                 .collect(),
         };
-        self.reply(ServerMessage::new(query.name(), body.join("\n")));
+        self.reply(ServerMessage::new(query.name(), body.join("\n")))
+            .await;
     }
 
-    fn not_seated(&self) {
-        self.error("not_seated", "say hello to create or join a table first");
+    async fn not_seated(&self) {
+        self.error("not_seated", "say hello to create or join a table first")
+            .await;
     }
 
-    fn catalogue_error(&self, e: CatalogueError) {
+    async fn catalogue_error(&self, e: CatalogueError) {
         if let CatalogueError::Store(e) = &e {
             tracing::error!("reading the catalogue: {e}");
         }
@@ -181,7 +191,7 @@ impl Session {
             CatalogueError::NoSuchGame(_) => format!("{e}; /games lists them"),
             _ => e.to_string(),
         };
-        self.error(e.code(), &detail);
+        self.error(e.code(), &detail).await;
     }
 
     async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>, game: Option<String>) {
@@ -189,7 +199,7 @@ impl Session {
         let define = match (&table, game) {
             (None, Some(name)) => match self.coordinator.catalogue().latest(&name) {
                 Ok((id, source)) => Some(GameScript { id, source }),
-                Err(e) => return self.catalogue_error(e),
+                Err(e) => return self.catalogue_error(e).await,
             },
             _ => None,
         };
@@ -197,23 +207,26 @@ impl Session {
             None if self.created >= self.coordinator.tables_per_connection() => {
                 let max = self.coordinator.tables_per_connection();
                 let why = format!("a connection may create at most {max} tables");
-                return self.error("too_many_tables", &why);
+                return self.error("too_many_tables", &why).await;
             }
             None => {
                 self.created += 1;
                 self.coordinator.create()
             }
-            Some(TableRef::Unknown(_)) => return self.no_such_table(),
+            Some(TableRef::Unknown(_)) => return self.no_such_table().await,
             Some(TableRef::Id(id)) => match self.coordinator.find(id).await {
                 Ok(Some(handle)) => handle,
-                Ok(None) => return self.no_such_table(),
+                Ok(None) => return self.no_such_table().await,
                 Err(e) => {
                     tracing::error!("loading table {id}: {e}");
-                    return self.error("store_error", "the table could not be loaded");
+                    let why = "the table could not be loaded";
+                    return self.error("store_error", why).await;
                 }
             },
         };
         if self.seat.as_ref().is_some_and(|s| s.id() != handle.id()) {
+            // The new table's replies come after everything the old one still has to send.
+            self.flushed().await;
             self.leave();
         }
         let (reply, player) = oneshot::channel();
@@ -226,7 +239,7 @@ impl Session {
             define,
         };
         if let Err(e) = handle.send(join) {
-            return self.error(e.code(), &e.to_string());
+            return self.error(e.code(), &e.to_string()).await;
         }
         // The table says which player this connection now is (a resumed seat keeps its id).
         if let Ok(player) = player.await {
@@ -235,18 +248,21 @@ impl Session {
         }
     }
 
-    /// The 2011 reply to a hello naming no table we have: exactly `no_such_table`.
-    fn no_such_table(&self) {
-        self.outbox
-            .deliver(ServerMessage::error("no_such_table", None));
+    /// The 2011 reply to a hello naming no table we have: exactly `no_such_table` (through the
+    /// table when seated, like every error).
+    async fn no_such_table(&self) {
+        self.reply(ServerMessage::error("no_such_table", None))
+            .await;
     }
 
-    fn to_table(&self, event: TableEvent) {
+    /// Queues an event at the player's table without waiting; a full inbox refuses it with
+    /// `overloaded` (which itself waits for its place, see [`Session::reply`]).
+    async fn to_table(&self, event: TableEvent) {
         let Some(table) = &self.seat else {
-            return self.not_seated();
+            return self.not_seated().await;
         };
         if let Err(e) = table.send(event) {
-            self.error(e.code(), &e.to_string());
+            self.error(e.code(), &e.to_string()).await;
         }
     }
 

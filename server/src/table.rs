@@ -29,7 +29,8 @@ const REBUILD_ATTEMPTS: usize = 3;
 
 /// Most queued game commands sent to the VM thread in one trip.
 const MAX_BATCH: usize = 64;
-use crate::outbox::{Outbox, ServerMessage};
+use crate::outbox::Outbox;
+use crate::protocol::message::ServerMessage;
 use crate::store::{GameId, LoadedTable, Store, TableRecord, Txn};
 use crate::table_info::TableInfo;
 

@@ -13,8 +13,7 @@
 //! `Authorization: Bearer <admin token>` when the server has one (`GGS_ADMIN_TOKEN`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
@@ -22,15 +21,11 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
 
-use super::limits::ConnectionLimiter;
 use super::{ws, Hub, Phase};
 use crate::catalogue::{Catalogue, CatalogueError};
-use crate::coordinator::Coordinator;
 use crate::telemetry;
 
 /// Bytes of a WebSocket connection's read buffer (messages larger than this still arrive whole).
@@ -75,33 +70,11 @@ const ASSETS: &[Asset] = &[
     asset!("console.js", JS),
 ];
 
-/// What the HTTP handlers share. It holds only a weak handle on the server's `alive` channel:
-/// idle HTTP keep-alive connections must not delay a shutdown, open WebSockets do.
-#[derive(Clone)]
-struct Web {
-    coordinator: Arc<Coordinator>,
-    connected: Arc<AtomicU64>,
-    max_body: usize,
-    phase: watch::Receiver<Phase>,
-    alive: mpsc::WeakSender<()>,
-    limiter: Arc<ConnectionLimiter>,
-    metrics: PrometheusHandle,
-    admin_token: Option<Arc<str>>,
-}
-
 /// Serves HTTP until the listener fails or the task is dropped.
+/// The handlers share the [`Hub`]. It holds the server's `alive` channel only weakly: idle
+/// HTTP keep-alive connections must not delay a shutdown; open WebSockets hold it.
 pub async fn serve(listener: TcpListener, hub: Hub) {
-    let web = Web {
-        coordinator: hub.coordinator,
-        connected: hub.connected,
-        max_body: hub.max_body,
-        phase: hub.phase,
-        alive: hub.alive.downgrade(),
-        limiter: hub.limiter,
-        metrics: hub.metrics,
-        admin_token: hub.admin_token,
-    };
-    let app = router(web).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(hub).into_make_service_with_connect_info::<SocketAddr>();
     tokio::select! {
         result = axum::serve(listener, app) => {
             if let Err(e) = result {
@@ -112,9 +85,9 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
     }
 }
 
-fn router(web: Web) -> Router {
+fn router(hub: Hub) -> Router {
     // An uploaded script may be as large as a `define` body.
-    let upload_limit = web.max_body;
+    let upload_limit = hub.max_body;
     Router::new()
         .route("/ws", get(websocket))
         .route("/api/health", get(health))
@@ -130,37 +103,23 @@ fn router(web: Web) -> Router {
         .route("/api/tables/{id}/stop", post(stop_table))
         .route("/metrics", get(metrics))
         .fallback(get(asset))
-        .with_state(web)
+        .with_state(hub)
 }
 
 async fn websocket(
-    State(web): State<Web>,
+    State(hub): State<Hub>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Some(alive) = web.alive.upgrade() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        )
-            .into_response();
-    };
-    if *web.phase.borrow() != Phase::Running {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        )
-            .into_response();
-    }
-    let hub = Hub {
-        coordinator: web.coordinator,
-        connected: web.connected,
-        max_body: web.max_body,
-        phase: web.phase,
-        alive,
-        limiter: web.limiter,
-        metrics: web.metrics,
-        admin_token: web.admin_token,
+    let alive = match hub.hold() {
+        Some(alive) if *hub.phase.borrow() == Phase::Running => alive,
+        _ => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            )
+                .into_response()
+        }
     };
     let limit = ws::max_message(hub.max_body);
     // A small read buffer: the default (128 KiB) is zero-filled on every read, which showed as
@@ -172,13 +131,13 @@ async fn websocket(
     match hub.limiter.admit(peer.ip()) {
         Ok(admission) => upgrade.on_upgrade(move |socket| async move {
             tracing::debug!(%peer, "websocket connected");
-            ws::connection(socket, hub).await;
+            ws::connection(socket, hub, alive).await;
             drop(admission);
             tracing::debug!(%peer, "websocket disconnected");
         }),
         Err(e) => {
             tracing::info!(%peer, "websocket refused: {e}");
-            upgrade.on_upgrade(move |socket| ws::refuse(socket, e.code(), e.to_string()))
+            upgrade.on_upgrade(move |socket| ws::refuse(socket, e))
         }
     }
 }
@@ -208,10 +167,10 @@ fn failure(status: StatusCode, code: &str, message: &str) -> Response {
 /// Runs a catalogue call off the async threads (sled reads and writes block); a failure is
 /// already the HTTP response.
 async fn with_catalogue<T: Send + 'static>(
-    web: &Web,
+    hub: &Hub,
     call: impl FnOnce(&Catalogue) -> Result<T, CatalogueError> + Send + 'static,
 ) -> Result<T, Response> {
-    let catalogue = web.coordinator.catalogue().clone();
+    let catalogue = hub.coordinator.catalogue().clone();
     match tokio::task::spawn_blocking(move || call(&catalogue)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(catalogue_failure(&e)),
@@ -276,11 +235,11 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `None` when the request may go on; else the refusal to answer with.
-fn refuse_unless_admin(web: &Web, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+fn refuse_unless_admin(hub: &Hub, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match authorize(peer.ip(), authorization, web.admin_token.as_deref()) {
+    match authorize(peer.ip(), authorization, hub.admin_token.as_deref()) {
         Ok(()) => None,
         Err(Refusal::Unauthorized) => {
             let mut response = failure(
@@ -301,18 +260,18 @@ fn refuse_unless_admin(web: &Web, peer: SocketAddr, headers: &HeaderMap) -> Opti
     }
 }
 
-async fn game_list(State(web): State<Web>) -> Response {
-    Json(web.coordinator.catalogue().list()).into_response()
+async fn game_list(State(hub): State<Hub>) -> Response {
+    Json(hub.coordinator.catalogue().list()).into_response()
 }
 
 /// `{name}`: the game as JSON (latest source and every version); `{name}.js`: the latest
 /// source alone, for a client to `define`.
-async fn game_source(State(web): State<Web>, Path(name): Path<String>) -> Response {
+async fn game_source(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
     let (name, raw) = match name.strip_suffix(".js") {
         Some(name) => (name.to_string(), true),
         None => (name, false),
     };
-    match with_catalogue(&web, move |c| c.get(&name, None)).await {
+    match with_catalogue(&hub, move |c| c.get(&name, None)).await {
         Ok(game) if raw => ([(header::CONTENT_TYPE, JS)], game.source).into_response(),
         Ok(game) => Json(game).into_response(),
         Err(response) => response,
@@ -320,14 +279,14 @@ async fn game_source(State(web): State<Web>, Path(name): Path<String>) -> Respon
 }
 
 async fn game_version(
-    State(web): State<Web>,
+    State(hub): State<Hub>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
     let Ok(version) = version.parse::<u32>() else {
         let why = format!("{version:?} is not a version number");
         return failure(StatusCode::NOT_FOUND, "no_such_game", &why);
     };
-    match with_catalogue(&web, move |c| c.get(&name, Some(version))).await {
+    match with_catalogue(&hub, move |c| c.get(&name, Some(version))).await {
         Ok(game) => Json(game).into_response(),
         Err(response) => response,
     }
@@ -336,13 +295,13 @@ async fn game_version(
 /// `PUT /api/games/{name}`: the body is the script. 201 with the new version, 200 when the
 /// source is unchanged, 400 with the compile error (`at line L, column C`).
 async fn upload(
-    State(web): State<Web>,
+    State(hub): State<Hub>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refuse_unless_admin(&web, peer, &headers) {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
         return refused;
     }
     let Ok(source) = String::from_utf8(body.to_vec()) else {
@@ -352,7 +311,7 @@ async fn upload(
             "a script must be UTF-8 text",
         );
     };
-    match with_catalogue(&web, move |c| c.upload(&name, &source)).await {
+    match with_catalogue(&hub, move |c| c.upload(&name, &source)).await {
         Ok(uploaded) => {
             let status = match uploaded.created {
                 true => StatusCode::CREATED,
@@ -366,12 +325,12 @@ async fn upload(
 
 /// `POST /api/tables/{id}/stop`: stops a live table; its players get `table_stopped`.
 async fn stop_table(
-    State(web): State<Web>,
+    State(hub): State<Hub>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refuse_unless_admin(&web, peer, &headers) {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
         return refused;
     }
     let no_table = || {
@@ -382,7 +341,7 @@ async fn stop_table(
         return no_table();
     };
     tracing::info!(table = %uuid, %peer, "an administrator stops the table");
-    if web
+    if hub
         .coordinator
         .stop(uuid, "an administrator stopped it")
         .await
@@ -393,26 +352,26 @@ async fn stop_table(
     }
 }
 
-async fn tables(State(web): State<Web>) -> Response {
-    Json(web.coordinator.tables()).into_response()
+async fn tables(State(hub): State<Hub>) -> Response {
+    Json(hub.coordinator.tables()).into_response()
 }
 
-async fn metrics(State(web): State<Web>) -> Response {
-    let coordinator = web.coordinator.clone();
+async fn metrics(State(hub): State<Hub>) -> Response {
+    let coordinator = hub.coordinator.clone();
     let stored = tokio::task::spawn_blocking(move || coordinator.stored_tables())
         .await
         .unwrap_or(0);
     telemetry::set_scrape_gauges(
-        web.coordinator.live_tables(),
+        hub.coordinator.live_tables(),
         stored,
-        web.connected.load(Ordering::Relaxed),
+        hub.connected.load(Ordering::Relaxed),
     );
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        web.metrics.render(),
+        hub.metrics.render(),
     )
         .into_response()
 }

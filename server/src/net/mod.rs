@@ -1,6 +1,7 @@
-//! The connection layer: the TCP accept loop (GGS 1.0 and the human line mode), and the HTTP
-//! server with the WebSocket endpoint.
+//! The connection layer: the TCP accept loop (GGS 1.0 and the human line mode), the HTTP
+//! server with the WebSocket endpoint, and what every connection shares ([`conn`]).
 
+pub mod conn;
 pub mod http;
 pub mod limits;
 pub mod tcp;
@@ -24,7 +25,7 @@ pub enum Phase {
     Closing,
 }
 
-/// What every connection needs from the server.
+/// What every connection and every HTTP handler needs from the server.
 #[derive(Clone)]
 pub struct Hub {
     /// The lobby.
@@ -35,12 +36,22 @@ pub struct Hub {
     pub max_body: usize,
     /// The server's phase.
     pub phase: watch::Receiver<Phase>,
-    /// Held by every open connection; the server waits for all clones to drop.
-    pub alive: mpsc::Sender<()>,
+    /// The server's `alive` channel, weakly: an open connection holds it ([`Hub::hold`]) and
+    /// the server waits until every hold is dropped. Weak, so that the hub itself (and idle
+    /// HTTP keep-alive connections, which share it) never delay a shutdown.
+    pub alive: mpsc::WeakSender<()>,
     /// Connection counts and the per-connection bounds.
     pub limiter: Arc<limits::ConnectionLimiter>,
     /// Renders the metrics on `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The bearer token that lets a non-loopback client upload games and stop tables.
     pub admin_token: Option<Arc<str>>,
+}
+
+impl Hub {
+    /// A hold on the server's shutdown for one open connection, to keep until it closes;
+    /// `None` once the server is shutting down.
+    pub fn hold(&self) -> Option<mpsc::Sender<()>> {
+        self.alive.upgrade()
+    }
 }

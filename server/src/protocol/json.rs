@@ -17,11 +17,15 @@
 //! Server to client: `{"command": "<Client-Command>", "body": "<body>"}`, exactly the command
 //! and body a GGS 1.0 client would get.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::message::{ClientMessage, Query, TableRef};
-use crate::outbox::ServerMessage;
+use super::message::{ClientMessage, Query, ServerMessage, TableRef};
 
 /// Why a WebSocket message means nothing to the server. `code()` is the stable code sent in
 /// the `error` reply; Display is the sentence after it.
@@ -64,99 +68,177 @@ impl JsonError {
     }
 }
 
+/// A client message as it arrives: `type` names the variant. Fields that must be strings
+/// arrive as [`Text`], so a value of the wrong JSON type is told apart from a missing one with
+/// the field's name ([`text`]).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Incoming {
+    Hello {
+        table: Option<Text>,
+        token: Option<Text>,
+        game: Option<Text>,
+    },
+    Define {
+        source: Option<Text>,
+        game: Option<Text>,
+    },
+    Command {
+        command: Option<Text>,
+        /// Any JSON value: a string is the argument string itself, anything else its JSON text.
+        args: Option<Value>,
+    },
+    Games,
+    Tables,
+    Who,
+}
+
+/// A field that should be a string: the string, or whatever else arrived.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Other(IgnoredAny),
+}
+
+/// The `type` of a message that did not parse, to say why ([`explain`]): a JSON object is
+/// read for its `type` alone; anything else is refused.
+struct Tag(Option<Text>);
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tag, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Tag;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Tag, M::Error> {
+                let mut tag = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        // As in a JSON object, the last of repeated keys counts.
+                        "type" => tag = map.next_value::<Option<Text>>()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Tag(tag))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 /// Parses one WebSocket message. `max_body` bounds `source` and `args` in bytes, as the GGS 1.0
 /// body limit does.
 pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonError> {
     let text = std::str::from_utf8(text).map_err(|_| JsonError::NotText)?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| JsonError::BadJson(format!("the message is not JSON: {e}")))?;
-    let Value::Object(object) = value else {
-        return Err(JsonError::BadJson(
-            "the message must be a JSON object".into(),
-        ));
-    };
-    let kind = match object.get("type") {
-        None | Some(Value::Null) => return Err(JsonError::MissingType),
-        Some(Value::String(kind)) => kind.as_str(),
-        Some(_) => return Err(JsonError::BadJson("\"type\" must be a string".into())),
-    };
-    match kind {
-        "hello" => {
-            let table = string_field(&object, "table")?
-                .map(str::trim)
+    let incoming = serde_json::from_str::<Incoming>(text).map_err(|e| explain(text, e))?;
+    match incoming {
+        Incoming::Hello { table, token, game } => {
+            let table = text_field(table, "table")?
+                .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
-                .map(|t| match Uuid::parse_str(t) {
+                .map(|t| match Uuid::parse_str(&t) {
                     Ok(id) => TableRef::Id(id),
-                    Err(_) => TableRef::Unknown(t.to_string()),
+                    Err(_) => TableRef::Unknown(t),
                 });
             // As with the GGS 1.0 `Token` header, a token that is no player id is ignored.
-            let token = string_field(&object, "token")?.and_then(|t| Uuid::parse_str(t).ok());
-            let game = game_field(&object)?;
+            let token = text_field(token, "token")?.and_then(|t| Uuid::parse_str(&t).ok());
+            let game = game_field(game)?;
             Ok(ClientMessage::Hello { table, token, game })
         }
-        "define" => {
-            if let Some(name) = game_field(&object)? {
+        Incoming::Define { source, game } => {
+            if let Some(name) = game_field(game)? {
                 return Ok(ClientMessage::DefineGame { name });
             }
-            let source = string_field(&object, "source")?
+            let source = text_field(source, "source")?
                 .ok_or_else(|| JsonError::BadJson("define needs a \"source\" string".into()))?;
-            check_size("source", source, max_body)?;
-            Ok(ClientMessage::Define {
-                source: source.to_string(),
-            })
+            check_size("source", &source, max_body)?;
+            Ok(ClientMessage::Define { source })
         }
-        "command" => {
-            let command = string_field(&object, "command")?
+        Incoming::Command { command, args } => {
+            let command = text_field(command, "command")?
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| JsonError::BadJson("command needs a \"command\" string".into()))?;
-            let args = match object.get("args") {
+            let args = match args {
                 None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => s,
                 // Any other JSON value is passed on as its compact JSON text.
                 Some(other) => other.to_string(),
             };
             check_size("args", &args, max_body)?;
-            Ok(ClientMessage::Game {
-                command: command.to_string(),
-                args,
-            })
+            Ok(ClientMessage::Game { command, args })
         }
-        other => match Query::from_name(other) {
-            Some(query) => Ok(ClientMessage::Query(query)),
-            None => Err(JsonError::UnknownType(other.to_string())),
-        },
+        Incoming::Games => Ok(ClientMessage::Query(Query::Games)),
+        Incoming::Tables => Ok(ClientMessage::Query(Query::Tables)),
+        Incoming::Who => Ok(ClientMessage::Query(Query::Who)),
     }
 }
 
+/// Says why a message did not parse as an [`Incoming`]: not JSON, not an object, no `type` or
+/// one that is not a string or no message type; else what serde said (a repeated field).
+fn explain(text: &str, error: serde_json::Error) -> JsonError {
+    if let Err(e) = serde_json::from_str::<IgnoredAny>(text) {
+        return JsonError::BadJson(format!("the message is not JSON: {e}"));
+    }
+    let Ok(Tag(tag)) = serde_json::from_str::<Tag>(text) else {
+        return JsonError::BadJson("the message must be a JSON object".into());
+    };
+    match tag {
+        None => JsonError::MissingType,
+        Some(Text::Other(_)) => JsonError::BadJson("\"type\" must be a string".into()),
+        Some(Text::Str(kind)) if !is_type(&kind) => JsonError::UnknownType(kind),
+        Some(Text::Str(_)) => {
+            // serde's sentence, without the position serde_json appends to it.
+            let at = format!(" at line {} column {}", error.line(), error.column());
+            let sentence = error.to_string();
+            let sentence = sentence.strip_suffix(&at).unwrap_or(&sentence);
+            JsonError::BadJson(sentence.to_string())
+        }
+    }
+}
+
+/// Whether `kind` names a client message.
+fn is_type(kind: &str) -> bool {
+    matches!(kind, "hello" | "define" | "command") || Query::from_name(kind).is_some()
+}
+
 /// The `game` field, trimmed; an empty one counts as absent.
-fn game_field(object: &Map<String, Value>) -> Result<Option<String>, JsonError> {
-    Ok(string_field(object, "game")?
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_string))
+fn game_field(game: Option<Text>) -> Result<Option<String>, JsonError> {
+    Ok(text_field(game, "game")?
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty()))
+}
+
+/// A field that must be a string when present.
+fn text_field(field: Option<Text>, name: &str) -> Result<Option<String>, JsonError> {
+    match field {
+        None => Ok(None),
+        Some(Text::Str(s)) => Ok(Some(s)),
+        Some(Text::Other(_)) => Err(JsonError::BadJson(format!("\"{name}\" must be a string"))),
+    }
+}
+
+/// A reply as it leaves: exactly the command and body a GGS 1.0 client would get.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    command: &'a str,
+    body: Cow<'a, str>,
 }
 
 /// The JSON text of a reply: `{"command": .., "body": ..}`. A body that is not UTF-8 (never
 /// produced by scripts, whose strings are text) is sent with replacement characters.
 pub fn encode_server(message: &ServerMessage) -> String {
-    let quote = |s: &str| Value::String(s.to_string()).to_string();
-    let body = String::from_utf8_lossy(&message.body);
-    format!(
-        r#"{{"command":{},"body":{}}}"#,
-        quote(&message.command),
-        quote(&body)
-    )
-}
-
-fn string_field<'a>(
-    object: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, JsonError> {
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(JsonError::BadJson(format!("\"{name}\" must be a string"))),
-    }
+    let reply = Outgoing {
+        command: &message.command,
+        body: String::from_utf8_lossy(&message.body),
+    };
+    serde_json::to_string(&reply).expect("two strings always serialize")
 }
 
 fn check_size(what: &'static str, text: &str, limit: usize) -> Result<(), JsonError> {
@@ -295,6 +377,96 @@ mod tests {
         assert_eq!(
             parse_client(&[0xff, 0xfe], LIMIT).unwrap_err().code(),
             "bad_encoding"
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let why = |t: &str| parse(t).unwrap_err().to_string();
+        assert!(why(r#"{"type":"hello", oops}"#)
+            .starts_with("the message is not JSON: key must be a string at line 1 column"));
+        assert!(why(r#"{"type":"launch", "#).starts_with("the message is not JSON: "));
+        assert_eq!(why("[1,2]"), "the message must be a JSON object");
+        assert_eq!(why(r#""hello""#), "the message must be a JSON object");
+        assert_eq!(why(r#"{"type":null}"#), JsonError::MissingType.to_string());
+        assert_eq!(why(r#"{"type":5}"#), r#""type" must be a string"#);
+        assert_eq!(
+            why(r#"{"type":"launch","table":5}"#),
+            JsonError::UnknownType("launch".into()).to_string()
+        );
+        let wrong_fields = [
+            (
+                r#"{"type":"hello","token":[1]}"#,
+                r#""token" must be a string"#,
+            ),
+            (
+                r#"{"type":"hello","game":{}}"#,
+                r#""game" must be a string"#,
+            ),
+            (
+                r#"{"type":"define","game":" "}"#,
+                r#"define needs a "source" string"#,
+            ),
+            (
+                r#"{"type":"define","source":1}"#,
+                r#""source" must be a string"#,
+            ),
+            (
+                r#"{"type":"command","command":5}"#,
+                r#""command" must be a string"#,
+            ),
+            (
+                r#"{"type":"command","args":"x"}"#,
+                r#"command needs a "command" string"#,
+            ),
+        ];
+        for (text, sentence) in wrong_fields {
+            assert_eq!(why(text), sentence, "{text}");
+        }
+        assert_eq!(
+            why(&format!(
+                r#"{{"type":"command","command":"c","args":"{}"}}"#,
+                "y".repeat(LIMIT + 1)
+            )),
+            format!(
+                "the args of {} bytes is larger than the limit of {LIMIT} bytes",
+                LIMIT + 1
+            )
+        );
+    }
+
+    #[test]
+    fn a_repeated_field_is_bad_json() {
+        let e = parse(r#"{"type":"hello","table":"a","table":"b"}"#).unwrap_err();
+        assert_eq!(e, JsonError::BadJson("duplicate field `table`".into()));
+        assert_eq!(
+            parse(r#"{"type":"hello","type":"who"}"#)
+                .unwrap_err()
+                .code(),
+            "bad_json"
+        );
+    }
+
+    #[test]
+    fn other_fields_are_ignored() {
+        assert_eq!(
+            parse(r#"{"type":"who","x":[1,{"y":2}]}"#),
+            Ok(ClientMessage::Query(Query::Who))
+        );
+        assert_eq!(
+            parse(r#"{"type":"command","command":"c","args":null,"source":5}"#),
+            Ok(ClientMessage::Game {
+                command: "c".into(),
+                args: String::new()
+            })
+        );
+        assert_eq!(
+            parse(r#"{"command":"c","type":"hello","table":" "}"#),
+            Ok(ClientMessage::Hello {
+                table: None,
+                token: None,
+                game: None
+            })
         );
     }
 

@@ -23,8 +23,7 @@
 use bytes::{Buf, BytesMut};
 use uuid::Uuid;
 
-use super::message::{valid_game_name, ClientMessage, Query, TableRef};
-use crate::outbox::ServerMessage;
+use super::message::{valid_game_name, ClientMessage, Query, ServerMessage, TableRef};
 
 /// Longest line accepted, in bytes (after telnet sequences are removed). A longer line is
 /// skipped up to its end and answered with `line_too_long`; the connection stays open.

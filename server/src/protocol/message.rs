@@ -1,11 +1,45 @@
-//! The transport-neutral messages a client sends, and how a GGS 1.0 frame maps onto them.
+//! The transport-neutral messages: what a client sends (and how a GGS 1.0 frame maps onto it)
+//! and what the server sends back.
 //!
-//! Every transport (GGS 1.0 frames, WebSocket JSON, the human line mode) parses into these, so
-//! sessions and tables never see a transport.
+//! Every transport (GGS 1.0 frames, WebSocket JSON, the human line mode) parses into a
+//! [`ClientMessage`] and renders a [`ServerMessage`], so sessions and tables never see a
+//! transport.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::ggs10::Frame;
+
+/// One message to a client: `Client-Command` and body in GGS 1.0 terms. Cheap to clone, so a
+/// broadcast shares one body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMessage {
+    /// The command, e.g. `hello`, `defined`, `error`, or a script's command.
+    pub command: Arc<str>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl ServerMessage {
+    /// A message from a command and a body.
+    pub fn new(command: &str, body: impl Into<Bytes>) -> Self {
+        ServerMessage {
+            command: Arc::from(command),
+            body: body.into(),
+        }
+    }
+
+    /// An `error` reply: the stable code, then a space and a sentence when there is one.
+    pub fn error(code: &str, detail: Option<&str>) -> Self {
+        let body = match detail {
+            Some(d) if !d.is_empty() => format!("{code} {d}"),
+            _ => code.to_string(),
+        };
+        ServerMessage::new("error", body)
+    }
+}
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,14 +6,14 @@
 //! once, and the committer keeps commits in order.
 //!
 //! Codemap:
-//! - this file: the handle ([`TableHandle`]), what a table is told ([`TableEvent`]), [`spawn`].
-//! - [`actor`]: the event loop: takes events from the inbox (queued game commands together, as
+//! - `mod.rs`: the handle ([`TableHandle`]), what a table is told ([`TableEvent`]), [`spawn`].
+//! - `actor.rs`: the event loop: takes events from the inbox (queued game commands together, as
 //!   one batch), wakes for the tick, the timer and expired seats.
-//! - [`step`]: the one transaction step every event takes: run it on the VM, turn its outcome
+//! - `step.rs`: the one transaction step every event takes: run it on the VM, turn its outcome
 //!   into a `Txn` and deliveries, submit them. A batch is a sequence of events through it.
-//! - [`supervise`]: crash and rebuild from committed state, the restart intensity, the retry
+//! - `supervise.rs`: crash and rebuild from committed state, the restart intensity, the retry
 //!   policy for an event whose VM was lost.
-//! - [`seats`]: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
+//! - `seats.rs`: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
 //!
 //! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
 //! state (fresh runtime, script evaluated again, storage and state restored, `onResume()`); its

@@ -229,3 +229,6 @@ pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
     tokio::spawn(supervise::supervise(id, init, deps, rx, info));
     handle
 }
+
+#[cfg(test)]
+mod tests;

@@ -163,13 +163,13 @@ impl Table {
                     return Ok(());
                 };
                 let host = self.record.host.as_deref();
-                if !self.deps.settings.open_define && host.is_some_and(|h| h != &*player) {
-                    let why = "only the player who created the table may define its script";
-                    step.deliver(&outbox, ServerMessage::error("not_host", Some(why)));
-                } else {
+                let not_host = host.is_some_and(|h| h != &*player);
+                if self.deps.settings.open_define || !not_host {
                     let define = Pending::new(Event::Define { source });
-                    return self.run(vec![define.from(&outbox).game(game)]).await;
+                    return self.run(vec![define.sent_by(&outbox).game(game)]).await;
                 }
+                let why = "only the player who created the table may define its script";
+                step.deliver(&outbox, ServerMessage::error("not_host", Some(why)));
             }
             TableEvent::Who { player, outbox } => {
                 let who = self.seats.who(&player, self.record.host.as_deref());
@@ -222,7 +222,7 @@ impl Table {
                     let event = Event::Define {
                         source: script.source,
                     };
-                    let define = Pending::new(event).from(&outbox).game(Some(script.id));
+                    let define = Pending::new(event).sent_by(&outbox).game(Some(script.id));
                     step = self.run_uncommitted(define).await?;
                     after_hello = std::mem::take(&mut step.deliveries);
                 }
@@ -238,7 +238,7 @@ impl Table {
         let hello = format!("{player},{},{}", self.defined(), self.id);
         step.deliver(&outbox, ServerMessage::new("hello", hello));
         step.deliveries.extend(after_hello);
-        self.run(vec![Pending::new(event).from(&outbox).after(step)])
+        self.run(vec![Pending::new(event).sent_by(&outbox).in_step(step)])
             .await
     }
 
@@ -254,7 +254,7 @@ impl Table {
                     command,
                     args,
                 };
-                Some(Pending::new(event).from(outbox))
+                Some(Pending::new(event).sent_by(outbox))
             })
             .collect();
         self.run(batch).await
@@ -273,7 +273,7 @@ impl Table {
                 txn,
                 ..Step::default()
             };
-            self.run(vec![Pending::new(left).after(step)]).await?;
+            self.run(vec![Pending::new(left).in_step(step)]).await?;
         }
         if self.next_tick.is_some_and(|t| t <= now) {
             let period = Duration::from_millis(self.record.tick_ms as u64);

@@ -77,7 +77,7 @@ impl Pending {
     }
 
     /// The event came from the player of `outbox`, who gets its error.
-    pub(super) fn from(mut self, outbox: &Outbox) -> Self {
+    pub(super) fn sent_by(mut self, outbox: &Outbox) -> Self {
         self.sender = Some(outbox.clone());
         self
     }
@@ -89,7 +89,7 @@ impl Pending {
     }
 
     /// The event's transaction begins with `step`.
-    pub(super) fn after(mut self, step: Step) -> Self {
+    pub(super) fn in_step(mut self, step: Step) -> Self {
         self.step = step;
         self
     }
@@ -362,7 +362,7 @@ mod tests {
     fn a_successful_event_becomes_its_writes_then_its_messages_in_order() {
         let (seats, mut receivers) = seated();
         let sender = seats.outbox_of("a").unwrap().clone();
-        let mut pending = Pending::new(command("a")).from(&sender);
+        let mut pending = Pending::new(command("a")).sent_by(&sender);
         pending.step.txn.seat(TABLE, "a", true);
         let writes = vec![
             Write {
@@ -428,7 +428,7 @@ mod tests {
     fn a_failed_event_tells_only_its_sender_and_writes_nothing() {
         let (seats, mut receivers) = seated();
         let sender = seats.outbox_of("b").unwrap().clone();
-        let mut pending = Pending::new(command("b")).from(&sender);
+        let mut pending = Pending::new(command("b")).sent_by(&sender);
         let error = ScriptError::Exception("boom".into());
         let mut record = record();
         let settled = settle(TABLE, &mut record, &seats, &mut pending, Err(error));
@@ -462,7 +462,9 @@ mod tests {
         let event = Event::Define {
             source: "new".into(),
         };
-        let mut pending = Pending::new(event).from(&sender).game(Some(chat.clone()));
+        let mut pending = Pending::new(event)
+            .sent_by(&sender)
+            .game(Some(chat.clone()));
         let effects = Effects {
             messages: vec![message(Recipient::All, "welcome", "")],
             ..Effects::default()
@@ -494,7 +496,7 @@ mod tests {
         let event = Event::Define {
             source: "bad(".into(),
         };
-        let mut pending = Pending::new(event).from(&sender);
+        let mut pending = Pending::new(event).sent_by(&sender);
         let mut record = record();
         let error = ScriptError::Exception("SyntaxError".into());
         let settled = settle(TABLE, &mut record, &seats, &mut pending, Err(error));

@@ -35,7 +35,12 @@ const PLAYER: &str = "0c0ffee0-0000-4000-8000-000000000001";
 
 /// A new table with the counter, fault injection on, and its player's queue. The store's
 /// directory lives as long as the returned guard.
-fn table() -> (tempfile::TempDir, TableHandle, Outbox, mpsc::Receiver<ServerMessage>) {
+fn table() -> (
+    tempfile::TempDir,
+    TableHandle,
+    Outbox,
+    mpsc::Receiver<ServerMessage>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (committer, _) = Committer::start(store.clone(), Durability::Strict).unwrap();
@@ -98,8 +103,15 @@ fn join_and_queue(handle: &TableHandle, outbox: &Outbox, commands: &[(&str, &str
 async fn next(rx: &mut mpsc::Receiver<ServerMessage>, n: usize) -> Vec<String> {
     let mut got = Vec::new();
     for _ in 0..n {
-        let m = tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap();
-        got.push(format!("{} {}", m.command, String::from_utf8_lossy(&m.body)));
+        let m = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push(format!(
+            "{} {}",
+            m.command,
+            String::from_utf8_lossy(&m.body)
+        ));
     }
     got
 }
@@ -125,7 +137,10 @@ async fn an_event_that_crashes_the_runtime_fails_and_the_rest_of_its_batch_runs(
     let commands = [("inc", ""), ("fault", "panic"), ("inc", "")];
     join_and_queue(&handle, &outbox, &commands);
     let got = next(&mut rx, 4).await;
-    assert_eq!(got[..2], [format!("hello {PLAYER},true,t-batch"), "n 1 0".into()]);
+    assert_eq!(
+        got[..2],
+        [format!("hello {PLAYER},true,t-batch"), "n 1 0".into()]
+    );
     assert!(got[2].starts_with("error script_crashed "), "{}", got[2]);
     // It is not run again; the command after it runs once, after the one rebuild.
     assert_eq!(got[3], "n 2 1");

@@ -3,7 +3,8 @@
 //! A table is pinned to one thread when it is opened; every job for it goes through that
 //! thread's channel, so its events run in order and its runtime never changes thread
 //! (QuickJS runtimes are not `Send`). The server talks to a table through a [`TableVm`], whose
-//! `run` is async: the caller's task waits, the VM thread works.
+//! `run_batch` is async: the caller's task waits, the VM thread works. Events travel in batches
+//! (a single event is a batch of one), so queued events cost one trip to the thread.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -34,13 +35,8 @@ enum Job {
         source: String,
         reply: oneshot::Sender<Result<(), ScriptError>>,
     },
+    /// Events run in order, each its own transaction.
     Run {
-        table: Arc<str>,
-        event: Event,
-        cx: EventContext,
-        reply: oneshot::Sender<Outcome>,
-    },
-    RunBatch {
         table: Arc<str>,
         events: Vec<Event>,
         cx: EventContext,
@@ -135,33 +131,21 @@ impl TableVm {
         rx.await.unwrap_or(Err(ScriptError::Unavailable))
     }
 
-    /// Runs one event as a transaction and returns its outcome.
+    /// Runs one event as a transaction and returns its outcome: a batch of one.
     pub async fn run(&self, event: Event, cx: EventContext) -> Outcome {
-        let unavailable = || Outcome {
-            result: Err(ScriptError::Unavailable),
-            next_timer: None,
-        };
-        let (reply, rx) = oneshot::channel();
-        let job = Job::Run {
-            table: self.table.clone(),
-            event,
-            cx,
-            reply,
-        };
-        if self.tx.send(job).is_err() {
-            return unavailable();
-        }
-        rx.await.unwrap_or_else(|_| unavailable())
+        self.run_batch(vec![event], cx)
+            .await
+            .pop()
+            .unwrap_or_else(|| Outcome::failed(ScriptError::Unavailable))
     }
-}
 
-impl TableVm {
     /// Runs several events in order, each its own transaction, in one trip to the VM thread.
-    /// Stops after an event that crashed the runtime: the outcomes may be fewer than the events
-    /// (none at all if the thread is gone); the caller runs the rest again after a rebuild.
+    /// Stops after an event the VM lost ([`ScriptError::is_lost`]): the outcomes may be fewer
+    /// than the events (none at all if the thread is gone); the caller runs the rest again
+    /// after a rebuild.
     pub async fn run_batch(&self, events: Vec<Event>, cx: EventContext) -> Vec<Outcome> {
         let (reply, rx) = oneshot::channel();
-        let job = Job::RunBatch {
+        let job = Job::Run {
             table: self.table.clone(),
             events,
             cx,
@@ -211,24 +195,6 @@ fn worker(rx: Receiver<Job>, limits: Limits) {
             }
             Job::Run {
                 table,
-                event,
-                cx,
-                reply,
-            } => {
-                let outcome =
-                    guarded(&mut vms, &table, |vm| Ok(vm.run(event, cx))).unwrap_or_else(|e| {
-                        Outcome {
-                            result: Err(e),
-                            next_timer: None,
-                        }
-                    });
-                if vms.get_mut(&table).is_some_and(Vm::thread_fault) {
-                    panic!("fault injected: the VM thread dies");
-                }
-                let _ = reply.send(outcome);
-            }
-            Job::RunBatch {
-                table,
                 events,
                 cx,
                 reply,
@@ -237,16 +203,14 @@ fn worker(rx: Receiver<Job>, limits: Limits) {
                 for event in events {
                     let cx = cx.clone();
                     let outcome = guarded(&mut vms, &table, |vm| Ok(vm.run(event, cx)))
-                        .unwrap_or_else(|e| Outcome {
-                            result: Err(e),
-                            next_timer: None,
-                        });
+                        .unwrap_or_else(Outcome::failed);
                     if vms.get_mut(&table).is_some_and(Vm::thread_fault) {
                         panic!("fault injected: the VM thread dies");
                     }
-                    let crashed = outcome.result.is_err() && !vms.contains_key(&table);
+                    // Without its VM (it crashed, or is not here) the rest cannot run.
+                    let lost = outcome.result.as_ref().is_err_and(ScriptError::is_lost);
                     outcomes.push(outcome);
-                    if crashed {
+                    if lost {
                         break;
                     }
                 }

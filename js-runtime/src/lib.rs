@@ -2,7 +2,7 @@
 //!
 //! Codemap:
 //! - [`host`]: the fixed pool of long-lived OS threads that own the runtimes; the async
-//!   handle ([`TableVm`]) the server uses to run one event of one table.
+//!   handle ([`TableVm`]) the server uses to run a table's events, a batch per trip.
 //! - [`compile`]: compile a script without running it (the catalogue's upload check).
 //! - [`vm`]: one table's runtime: evaluate (define or restore) a script, run one event as a
 //!   transaction over the table's storage.

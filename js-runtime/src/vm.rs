@@ -132,6 +132,12 @@ impl ScriptError {
         }
     }
 
+    /// Whether the VM lost the event (its runtime crashed, or its thread is gone): the table
+    /// must be rebuilt from its committed state.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, ScriptError::Crashed | ScriptError::Unavailable)
+    }
+
     /// Whether the table's limits were abused (CPU or memory): repeated offences stop a table.
     pub fn is_offence(&self) -> bool {
         matches!(self, ScriptError::Timeout(_) | ScriptError::OutOfMemory(_))
@@ -228,6 +234,16 @@ pub struct Outcome {
     pub result: Result<Effects, ScriptError>,
     /// Time until the earliest `setTimeout`/`setInterval` callback is due.
     pub next_timer: Option<Duration>,
+}
+
+impl Outcome {
+    /// The outcome of an event that failed before it ran (no timer is known).
+    pub fn failed(error: ScriptError) -> Self {
+        Outcome {
+            result: Err(error),
+            next_timer: None,
+        }
+    }
 }
 
 /// One table's script runtime and storage.

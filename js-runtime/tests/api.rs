@@ -331,6 +331,77 @@ async fn the_host_runs_tables_on_its_threads() {
     }
 }
 
+fn command_event(command: &str) -> Event {
+    Event::Command {
+        player: "a".into(),
+        command: command.into(),
+        args: "".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_runs_each_event_as_its_own_transaction_in_one_trip() {
+    let host = VmHost::new(1, Limits::default()).unwrap();
+    let t = host.open("batch", Storage::default()).unwrap();
+    let script = "function playerCommand(p, c) { GGS.world.setItem(c, '1'); if (c === 'bad') throw new Error('no'); GGS.sendCommand(p, 'did', c); }";
+    let events = vec![
+        Event::Define {
+            source: script.into(),
+        },
+        command_event("x"),
+        command_event("bad"),
+        command_event("y"),
+    ];
+    let outcomes = t.run_batch(events, cx()).await;
+    assert_eq!(outcomes.len(), 4, "every event ran");
+    let did = |o: &ggs_js::Outcome| replies(o.result.as_ref().unwrap());
+    assert_eq!(did(&outcomes[1]), vec![("did".into(), "x".into())]);
+    let error = outcomes[2].result.clone().unwrap_err();
+    assert!(
+        matches!(&error, ScriptError::Exception(m) if m.starts_with("Error: no")),
+        "{error:?}"
+    );
+    let y = outcomes[3].result.as_ref().unwrap();
+    assert_eq!(replies(y), vec![("did".into(), "y".into())]);
+    assert_eq!(
+        y.writes.len(),
+        1,
+        "the failed event's write was rolled back alone"
+    );
+    // A single event is a batch of one.
+    let one = t.run(command_event("z"), cx()).await.result.unwrap();
+    assert_eq!(replies(&one), vec![("did".into(), "z".into())]);
+}
+
+#[tokio::test]
+async fn a_batch_stops_at_an_event_that_crashes_the_runtime() {
+    let limits = Limits {
+        fault_injection: true,
+        ..Limits::default()
+    };
+    let host = VmHost::new(1, limits).unwrap();
+    let t = host.open("crashing", Storage::default()).unwrap();
+    let script =
+        "function playerCommand(p, c) { if (c === 'panic') GGS.__fault('panic'); GGS.sendCommand(p, 'did', c); }";
+    let events = vec![
+        Event::Define {
+            source: script.into(),
+        },
+        command_event("x"),
+        command_event("panic"),
+        command_event("y"),
+    ];
+    let outcomes = t.run_batch(events, cx()).await;
+    assert_eq!(outcomes.len(), 3, "the event after the crash did not run");
+    assert!(outcomes[1].result.is_ok());
+    let crashed = outcomes[2].result.clone().unwrap_err();
+    assert_eq!(crashed, ScriptError::Crashed);
+    assert!(crashed.is_lost());
+    // The runtime is gone: the table must be rebuilt before it runs again.
+    let after = t.run(command_event("y"), cx()).await.result;
+    assert_eq!(after, Err(ScriptError::Unavailable));
+}
+
 #[test]
 fn state_is_committed_when_changed_and_rolled_back_on_failure() {
     let mut vm = vm_with(

@@ -1,0 +1,314 @@
+//! The table actor's event loop: takes events from the inbox one at a time (queued game
+//! commands together, as one batch), wakes for the tick, the timer and expired seats, and
+//! turns each into events for the one transaction step ([`Table::run`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ggs_js::{Event, TableVm};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::seats::Seats;
+use super::step::{Pending, Step};
+use super::supervise::{Crash, Start};
+use super::{GameScript, TableDeps, TableEvent, TableInit};
+use crate::outbox::Outbox;
+use crate::protocol::message::ServerMessage;
+use crate::store::{TableRecord, Txn};
+use crate::table_info::TableInfo;
+
+/// Most queued game commands sent to the VM thread in one trip.
+const MAX_BATCH: usize = 64;
+
+/// One live table, as its actor holds it.
+pub(super) struct Table {
+    pub(super) id: Arc<str>,
+    pub(super) vm: Option<TableVm>,
+    pub(super) seats: Seats,
+    /// The record; its script is the one the table runs (`None`: not defined yet).
+    pub(super) record: TableRecord,
+    /// The record of a new table, not yet committed: it goes with the first event.
+    pub(super) unrecorded: bool,
+    pub(super) next_tick: Option<Instant>,
+    pub(super) next_timer: Option<Instant>,
+    /// An event taken from the inbox while gathering a batch of commands, to run next.
+    pub(super) next_event: Option<TableEvent>,
+    /// Events taken for the VM and not yet settled (see [`Table::drain`]).
+    pub(super) inflight: VecDeque<Pending>,
+    /// Recent crashes and limit offences (timeouts, out of memory), for the restart intensity.
+    pub(super) strikes: VecDeque<Instant>,
+    /// Set when offences passed the restart intensity: the table stops after this event.
+    pub(super) stopping: Option<String>,
+    pub(super) deps: TableDeps,
+    pub(super) info: Arc<TableInfo>,
+}
+
+impl Table {
+    /// The table `init` describes, and how its first [`Table::serve`] begins.
+    pub(super) fn new(
+        id: Arc<str>,
+        init: TableInit,
+        deps: TableDeps,
+        info: Arc<TableInfo>,
+    ) -> (Table, Start) {
+        let until = Instant::now() + deps.settings.seat_grace;
+        let (record, seats, start, unrecorded) = match init {
+            TableInit::New(record) => (record, Seats::default(), Start::Fresh, true),
+            TableInit::Loaded(loaded) => {
+                let seats = Seats::held(loaded.seats, until);
+                (loaded.record, seats, Start::Load(loaded.storage), false)
+            }
+        };
+        let table = Table {
+            id,
+            vm: None,
+            seats,
+            record,
+            unrecorded,
+            next_tick: None,
+            next_timer: None,
+            next_event: None,
+            inflight: VecDeque::new(),
+            strikes: VecDeque::new(),
+            stopping: None,
+            deps,
+            info,
+        };
+        (table, start)
+    }
+
+    /// Whether the table has a script.
+    pub(super) fn defined(&self) -> bool {
+        self.record.script.is_some()
+    }
+
+    /// Runs events until the inbox closes (Ok) or the table crashes (Err, or a panic).
+    pub(super) async fn serve(
+        &mut self,
+        rx: &mut mpsc::Receiver<TableEvent>,
+        start: Start,
+    ) -> Result<(), Crash> {
+        match start {
+            Start::Fresh => self.open(ggs_js::Storage::default()).await?,
+            Start::Load(storage) => self.open(storage).await?,
+            Start::Rebuild => self.rebuild().await?,
+        }
+        // Events the last crash interrupted run again on the rebuilt table.
+        self.drain(self.inflight.len()).await?;
+        loop {
+            if let Some(event) = self.next_event.take() {
+                self.handle(event).await?;
+            }
+            let wake = [self.next_tick, self.next_timer, self.seats.next_expiry()]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(TableEvent::Command { player, command, args }) => {
+                        // Game commands queued together run in one trip to the VM thread.
+                        let mut batch = vec![(player, command, args)];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(TableEvent::Command { player, command, args }) => {
+                                    batch.push((player, command, args))
+                                }
+                                Ok(other) => {
+                                    self.next_event = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.commands(batch).await?;
+                    }
+                    Some(event) => self.handle(event).await?,
+                    None => return Ok(()),
+                },
+                _ = sleep_until(wake), if wake.is_some() => self.wake().await?,
+            }
+            if let Some(why) = self.stopping.take() {
+                tracing::error!(table = %self.id, "stopping: {why}");
+                self.stop(&format!("the table was stopped: {why}"));
+                return Ok(());
+            }
+            let connected = self.seats.connected().count();
+            self.info.seats(self.seats.len(), connected);
+        }
+    }
+
+    async fn handle(&mut self, event: TableEvent) -> Result<(), Crash> {
+        let mut step = Step::default();
+        match event {
+            TableEvent::Join {
+                player,
+                token,
+                outbox,
+                conn,
+                reply,
+                define,
+            } => return self.join(player, token, outbox, conn, reply, define).await,
+            TableEvent::Leave { player, conn } => {
+                let until = Instant::now() + self.deps.settings.seat_grace;
+                self.seats.leave(&player, conn, until);
+                return Ok(());
+            }
+            TableEvent::Define {
+                player,
+                source,
+                game,
+            } => {
+                let Some(outbox) = self.seats.outbox_of(&player).cloned() else {
+                    return Ok(());
+                };
+                let host = self.record.host.as_deref();
+                let not_host = host.is_some_and(|h| h != &*player);
+                if self.deps.settings.open_define || !not_host {
+                    let define = Pending::new(Event::Define { source });
+                    return self.run(vec![define.sent_by(&outbox).game(game)]).await;
+                }
+                let why = "only the player who created the table may define its script";
+                step.deliver(&outbox, ServerMessage::error("not_host", Some(why)));
+            }
+            TableEvent::Who { player, outbox } => {
+                let who = self.seats.who(&player, self.record.host.as_deref());
+                step.deliver(&outbox, ServerMessage::new("who", who));
+            }
+            TableEvent::Stop { why } => self.stopping = Some(why),
+            TableEvent::Reply { outbox, message } => step.deliver(&outbox, message),
+            TableEvent::Command {
+                player,
+                command,
+                args,
+            } => return self.commands(vec![(player, command, args)]).await,
+            TableEvent::Flush { done } => step.done = Some(done),
+        }
+        self.submit(step);
+        Ok(())
+    }
+
+    /// A player sits down or takes back a seat: they get the `hello` reply, then whatever
+    /// `playerJoined` (or `playerReconnected`) sends, in one transaction with their seat.
+    async fn join(
+        &mut self,
+        player: Arc<str>,
+        token: Option<Arc<str>>,
+        outbox: Outbox,
+        conn: u64,
+        reply: oneshot::Sender<Arc<str>>,
+        define: Option<GameScript>,
+    ) -> Result<(), Crash> {
+        let mut step = Step::default();
+        let mut after_hello = Vec::new();
+        let (player, event) = match self.seats.retake(token.as_deref(), &player, &outbox, conn) {
+            Some(player) => {
+                let event = Event::Reconnected {
+                    player: player.to_string(),
+                };
+                (player, event)
+            }
+            None => {
+                let creator = self.unrecorded && self.record.host.is_none();
+                if creator {
+                    // The creator's hello is a new table's first event.
+                    self.record.host = Some(player.to_string());
+                }
+                if let Some(script) = define.filter(|_| creator && !self.defined()) {
+                    // Defined before the creator sits down, in the same transaction, so
+                    // `playerJoined` already runs in the new script. Nobody is seated to be
+                    // told `defined ok`: its only message can be its error, which follows
+                    // the `hello` reply.
+                    let event = Event::Define {
+                        source: script.source,
+                    };
+                    let define = Pending::new(event).sent_by(&outbox).game(Some(script.id));
+                    step = self.run_uncommitted(define).await?;
+                    after_hello = std::mem::take(&mut step.deliveries);
+                }
+                self.seats.sit(player.clone(), outbox.clone(), conn);
+                step.txn.seat(&self.id, &player, true);
+                let event = Event::Joined {
+                    player: player.to_string(),
+                };
+                (player, event)
+            }
+        };
+        let _ = reply.send(player.clone());
+        let hello = format!("{player},{},{}", self.defined(), self.id);
+        step.deliver(&outbox, ServerMessage::new("hello", hello));
+        step.deliveries.extend(after_hello);
+        self.run(vec![Pending::new(event).sent_by(&outbox).in_step(step)])
+            .await
+    }
+
+    /// Runs game commands that were queued together as one batch (see [`Table::run`]). A
+    /// command from a player no longer seated is dropped.
+    async fn commands(&mut self, batch: Vec<(Arc<str>, String, String)>) -> Result<(), Crash> {
+        let batch = batch
+            .into_iter()
+            .filter_map(|(player, command, args)| {
+                let outbox = self.seats.outbox_of(&player)?;
+                let event = Event::Command {
+                    player: player.to_string(),
+                    command,
+                    args,
+                };
+                Some(Pending::new(event).sent_by(outbox))
+            })
+            .collect();
+        self.run(batch).await
+    }
+
+    /// Runs whatever is due: an expired seat, the tick, a timer.
+    async fn wake(&mut self) -> Result<(), Crash> {
+        let now = Instant::now();
+        if let Some(player) = self.seats.expire(now) {
+            let mut txn = Txn::default();
+            txn.seat(&self.id, &player, false);
+            let left = Event::Left {
+                player: player.to_string(),
+            };
+            let step = Step {
+                txn,
+                ..Step::default()
+            };
+            self.run(vec![Pending::new(left).in_step(step)]).await?;
+        }
+        if self.next_tick.is_some_and(|t| t <= now) {
+            let period = Duration::from_millis(self.record.tick_ms as u64);
+            let due = self.next_tick.unwrap_or(now) + period;
+            // Fixed rate; a table that fell behind skips ticks rather than bursting.
+            self.next_tick = Some(if due <= now { now + period } else { due });
+            self.run(vec![Pending::new(Event::Tick)]).await?;
+        }
+        if self.next_timer.is_some_and(|t| t <= now) {
+            self.next_timer = None;
+            self.run(vec![Pending::new(Event::Timer)]).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the tick interval (0: none) and when the next tick is due.
+    pub(super) fn set_tick(&mut self, ms: u32) {
+        self.record.tick_ms = ms;
+        self.next_tick = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms as u64));
+    }
+
+    /// Tells every connected player the table stopped.
+    pub(super) fn stop(&mut self, why: &str) {
+        let mut step = Step::default();
+        for outbox in self.seats.connected() {
+            step.deliver(outbox, ServerMessage::error("table_stopped", Some(why)));
+        }
+        self.submit(step);
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,235 @@
+//! The table actor: one task per live table that runs its events one at a time, supervised.
+//!
+//! Every event (join, leave, define, game command, tick, timer) goes through the table's VM as
+//! one transaction; its writes and messages go to the committer as one [`Commit`], released only
+//! once durable (the output gate). The actor does not wait for the flush: the next event runs at
+//! once, and the committer keeps commits in order.
+//!
+//! Codemap:
+//! - `mod.rs`: the handle ([`TableHandle`]), what a table is told ([`TableEvent`]), [`spawn`].
+//! - `actor.rs`: the event loop: takes events from the inbox (queued game commands together, as
+//!   one batch), wakes for the tick, the timer and expired seats.
+//! - `step.rs`: the one transaction step every event takes: run it on the VM, turn its outcome
+//!   into a `Txn` and deliveries, submit them. A batch is a sequence of events through it.
+//! - `supervise.rs`: crash and rebuild from committed state, the restart intensity, the retry
+//!   policy for an event whose VM was lost.
+//! - `seats.rs`: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
+//!
+//! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
+//! state (fresh runtime, script evaluated again, storage and state restored, `onResume()`); its
+//! players stay connected. More than `max_restarts` crashes within `restart_window` stop the
+//! table and tell its players why.
+//!
+//! [`Commit`]: crate::commit::Commit
+
+mod actor;
+mod seats;
+mod step;
+mod supervise;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use ggs_js::VmHost;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::commit::Committer;
+use crate::config::{TableSettings, TABLE_INBOX};
+use crate::outbox::Outbox;
+use crate::protocol::message::ServerMessage;
+use crate::store::{GameId, LoadedTable, Store, TableRecord};
+use crate::table_info::TableInfo;
+
+pub use seats::WHO_ID_CHARS;
+
+/// What the server shares with every table.
+#[derive(Clone)]
+pub struct TableDeps {
+    /// The VM threads.
+    pub host: Arc<VmHost>,
+    /// Group commit.
+    pub committer: Committer,
+    /// The store, to rebuild a table from its committed state.
+    pub store: Store,
+    /// Players connected to the server now (`GGS.serverInfo()`).
+    pub connected: Arc<AtomicU64>,
+    /// Grace period and restart intensity.
+    pub settings: TableSettings,
+}
+
+/// How a table actor starts.
+pub enum TableInit {
+    /// A brand-new table; its record is committed with its first event.
+    New(TableRecord),
+    /// A table loaded from the store.
+    Loaded(LoadedTable),
+}
+
+/// Something for a table to do.
+#[derive(Debug)]
+pub enum TableEvent {
+    /// A player sits down, or takes back the seat of `token`. They get the `hello` reply, then
+    /// whatever `playerJoined` (or `playerReconnected`) sends. `reply` learns the player id.
+    Join {
+        /// The id for a new seat.
+        player: Arc<str>,
+        /// A player id whose held seat to take back.
+        token: Option<Arc<str>>,
+        /// Their queue.
+        outbox: Outbox,
+        /// The connection, so a late leave of an older connection is ignored.
+        conn: u64,
+        /// Told the player id the connection now has.
+        reply: oneshot::Sender<Arc<str>>,
+        /// A catalogue game for a new table: when this join creates the table, the game is
+        /// defined first, so the `hello` reply already says `defined=true`.
+        define: Option<GameScript>,
+    },
+    /// A player's connection closed: the seat is held for the grace period.
+    Leave {
+        /// The player id.
+        player: Arc<str>,
+        /// The connection that closed.
+        conn: u64,
+    },
+    /// A seated player sets the script.
+    Define {
+        /// The player id.
+        player: Arc<str>,
+        /// JavaScript source.
+        source: String,
+        /// The catalogue version the source is, if it is one.
+        game: Option<GameId>,
+    },
+    /// A seated player asks who is at the table: they get `who`, one line per seat (the first
+    /// 8 characters of each player id, never a whole one: ids are resume tokens).
+    Who {
+        /// The player asking.
+        player: Arc<str>,
+        /// Their queue.
+        outbox: Outbox,
+    },
+    /// Stop the table (an administrator's request): its players get `table_stopped`.
+    Stop {
+        /// Why, for the players and the log.
+        why: String,
+    },
+    /// A reply to a seated player from their session (an error about a message they sent),
+    /// released in order with the table's own messages to them.
+    Reply {
+        /// Their queue.
+        outbox: Outbox,
+        /// The reply.
+        message: ServerMessage,
+    },
+    /// A seated player sends a game command.
+    Command {
+        /// The player id.
+        player: Arc<str>,
+        /// Command name.
+        command: String,
+        /// Argument string.
+        args: String,
+    },
+    /// Told once every event queued before this one is durable.
+    Flush {
+        /// Fires after the flush.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A catalogue game's version and source, to define at a table.
+#[derive(Debug, Clone)]
+pub struct GameScript {
+    /// Which game and version.
+    pub id: GameId,
+    /// Its source.
+    pub source: String,
+}
+
+/// Why an event could not be queued at a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TableSendError {
+    /// The inbox is full.
+    #[error("the table is overloaded; try again")]
+    Overloaded,
+    /// The table has stopped.
+    #[error("the table has stopped")]
+    Stopped,
+}
+
+impl TableSendError {
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TableSendError::Overloaded => "overloaded",
+            TableSendError::Stopped => "table_stopped",
+        }
+    }
+}
+
+/// The address of a live table.
+#[derive(Debug, Clone)]
+pub struct TableHandle {
+    id: Arc<str>,
+    tx: mpsc::Sender<TableEvent>,
+    info: Arc<TableInfo>,
+}
+
+impl TableHandle {
+    /// The table id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// What the lobby may know of the table (game, players, times).
+    pub fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
+    /// Queues an event, waiting for room in the inbox (for events that must not be refused).
+    pub async fn send_wait(&self, event: TableEvent) -> Result<(), TableSendError> {
+        self.tx
+            .send(event)
+            .await
+            .map_err(|_| TableSendError::Stopped)
+    }
+
+    /// Whether the table has stopped (it takes no more events).
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Resolves once the table has stopped.
+    pub async fn stopped(&self) {
+        self.tx.closed().await
+    }
+
+    /// Queues an event without waiting.
+    pub fn send(&self, event: TableEvent) -> Result<(), TableSendError> {
+        self.tx.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => TableSendError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => TableSendError::Stopped,
+        })
+    }
+}
+
+/// Starts the actor of table `id`.
+pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
+    let (tx, rx) = mpsc::channel(TABLE_INBOX);
+    let record = match &init {
+        TableInit::New(record) => record,
+        TableInit::Loaded(loaded) => &loaded.record,
+    };
+    let info = Arc::new(TableInfo::new(record));
+    let handle = TableHandle {
+        id: id.clone(),
+        tx,
+        info: info.clone(),
+    };
+    tokio::spawn(supervise::supervise(id, init, deps, rx, info));
+    handle
+}
+
+#[cfg(test)]
+mod tests;

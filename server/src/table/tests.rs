@@ -1,0 +1,168 @@
+//! A table actor with a real VM host, committer and store, and no sockets: what a batch of
+//! queued game commands does when its VM is lost or its task panics midway.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ggs_js::{Limits, VmHost};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{spawn, GameScript, TableDeps, TableEvent, TableHandle, TableInit};
+use crate::commit::Committer;
+use crate::config::Durability;
+use crate::config::TableSettings;
+use crate::outbox::Outbox;
+use crate::protocol::message::ServerMessage;
+use crate::store::{GameId, Store, TableRecord};
+
+/// Longest wait for one message before a test fails.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Messages a test player's queue holds.
+const QUEUE: usize = 64;
+
+/// A counter in `GGS.state`; `fault <kind>` increments, then fails the way it is told to (a
+/// thread fault only before the first rebuild). `onResume` counts rebuilds.
+const COUNTER: &str = r#"
+function playerCommand(player, command, args) {
+  GGS.state.n = (GGS.state.n || 0) + 1;
+  if (command === "fault" && !(args === "thread" && GGS.state.resumes)) GGS.__fault(args);
+  GGS.sendCommand(player, "n", GGS.state.n + " " + (GGS.state.resumes || 0));
+}
+function onResume() { GGS.state.resumes = (GGS.state.resumes || 0) + 1; }
+"#;
+
+const PLAYER: &str = "0c0ffee0-0000-4000-8000-000000000001";
+
+/// A new table with the counter, fault injection on, and its player's queue. The store's
+/// directory lives as long as the returned guard.
+fn table() -> (
+    tempfile::TempDir,
+    TableHandle,
+    Outbox,
+    mpsc::Receiver<ServerMessage>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (committer, _) = Committer::start(store.clone(), Durability::Strict).unwrap();
+    let limits = Limits {
+        fault_injection: true,
+        ..Limits::default()
+    };
+    let deps = TableDeps {
+        host: Arc::new(VmHost::new(1, limits).unwrap()),
+        committer,
+        store,
+        connected: Arc::new(AtomicU64::new(1)),
+        settings: TableSettings::default(),
+    };
+    let record = TableRecord {
+        created_ms: 1,
+        tick_ms: 0,
+        host: None,
+        game: None,
+        script: None,
+    };
+    let handle = spawn(Arc::from("t-batch"), TableInit::New(record), deps);
+    let (outbox, rx, _) = Outbox::new(QUEUE);
+    (dir, handle, outbox, rx)
+}
+
+/// Queues the creator's join (the game defined with it), then `commands` right behind it: the
+/// actor is busy with the join when they arrive, so they run as one batch.
+fn join_and_queue(handle: &TableHandle, outbox: &Outbox, commands: &[(&str, &str)]) {
+    let (reply, _) = oneshot::channel();
+    let game = GameScript {
+        id: GameId {
+            name: "counter".into(),
+            version: 1,
+        },
+        source: COUNTER.into(),
+    };
+    handle
+        .send(TableEvent::Join {
+            player: Arc::from(PLAYER),
+            token: None,
+            outbox: outbox.clone(),
+            conn: 1,
+            reply,
+            define: Some(game),
+        })
+        .unwrap();
+    for (command, args) in commands {
+        handle
+            .send(TableEvent::Command {
+                player: Arc::from(PLAYER),
+                command: command.to_string(),
+                args: args.to_string(),
+            })
+            .unwrap();
+    }
+}
+
+/// The next `n` messages, as `command body`.
+async fn next(rx: &mut mpsc::Receiver<ServerMessage>, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let m = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push(format!(
+            "{} {}",
+            m.command,
+            String::from_utf8_lossy(&m.body)
+        ));
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_batch_whose_vm_thread_died_runs_again_once_in_order() {
+    let (_dir, handle, outbox, mut rx) = table();
+    let commands = [("inc", ""), ("inc", ""), ("fault", "thread"), ("inc", "")];
+    join_and_queue(&handle, &outbox, &commands);
+    let hello = format!("hello {PLAYER},true,t-batch");
+    // The thread died before answering for any of the batch: none of it was committed, and
+    // all of it ran again on the rebuilt table, each command once.
+    assert_eq!(
+        next(&mut rx, 5).await,
+        vec![hello.as_str(), "n 1 1", "n 2 1", "n 3 1", "n 4 1"]
+    );
+    assert!(!handle.is_stopped());
+}
+
+#[tokio::test]
+async fn an_event_that_crashes_the_runtime_fails_and_the_rest_of_its_batch_runs() {
+    let (_dir, handle, outbox, mut rx) = table();
+    let commands = [("inc", ""), ("fault", "panic"), ("inc", "")];
+    join_and_queue(&handle, &outbox, &commands);
+    let got = next(&mut rx, 4).await;
+    assert_eq!(
+        got[..2],
+        [format!("hello {PLAYER},true,t-batch"), "n 1 0".into()]
+    );
+    assert!(got[2].starts_with("error script_crashed "), "{}", got[2]);
+    // It is not run again; the command after it runs once, after the one rebuild.
+    assert_eq!(got[3], "n 2 1");
+    assert!(!handle.is_stopped());
+}
+
+#[tokio::test]
+async fn a_batch_interrupted_by_a_panicking_task_goes_on_after_the_rebuild() {
+    let (_dir, handle, outbox, mut rx) = table();
+    let commands = [("inc", ""), ("fault", "actor"), ("inc", ""), ("inc", "")];
+    join_and_queue(&handle, &outbox, &commands);
+    // The command that panicked the task left nothing; the ones behind it ran once each.
+    assert_eq!(
+        next(&mut rx, 4).await,
+        vec![
+            format!("hello {PLAYER},true,t-batch"),
+            "n 1 0".into(),
+            "n 2 1".into(),
+            "n 3 1".into(),
+        ]
+    );
+    assert!(!handle.is_stopped());
+}

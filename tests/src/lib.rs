@@ -18,9 +18,15 @@ pub use wire::{Hello, Reply};
 
 use std::path::PathBuf;
 
+/// The `tests/` directory (this crate's root). The end-to-end tests are built as targets of
+/// `ggs-server`, so their own `CARGO_MANIFEST_DIR` is `server/`: they find their files here.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The repository's `games/` directory, where the sample game scripts live.
 pub fn games_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../games")
+    tests_dir().join("../games")
 }
 
 /// Reads a sample game script from `games/`, e.g. `game_source("chat.js")`.

@@ -83,7 +83,7 @@ impl Rng {
     }
 }
 
-/// `$GGS_BIN`, else the release `ggs` if one was built, else the debug one (built if missing).
+/// `$GGS_BIN`, else the release `ggs` if one was built, else the debug one ([`ggs_binary`]).
 fn default_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("GGS_BIN") {
         return PathBuf::from(bin);

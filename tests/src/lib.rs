@@ -1,20 +1,25 @@
-//! Test support for driving the real `ggs` binary: start and stop it ([`ServerProcess`]) and
-//! talk GGS 1.0 to it ([`Client`]) through an independent implementation of the wire format
-//! ([`wire`]), or line mode as a person would ([`LineClient`]).
+//! Test support for driving the real `ggs` binary: start and stop it ([`ServerProcess`]), talk
+//! to it as players do through one client ([`client::Conn`]) in three framings — GGS 1.0
+//! ([`Client`], through an independent implementation of the wire format in [`wire`]), line
+//! mode as a person would ([`LineClient`]) and WebSocket JSON ([`WsClient`]) — and call its
+//! HTTP API ([`http`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod healthy;
+pub mod http;
 pub mod line;
 pub mod server;
 pub mod wire;
+pub mod ws;
 
-pub use client::{Client, RecvError};
+pub use client::{Client, RecvError, Request};
 pub use healthy::{HealthyTable, RttStats};
 pub use line::LineClient;
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
 pub use wire::{Hello, Reply};
+pub use ws::WsClient;
 
 use std::path::PathBuf;
 

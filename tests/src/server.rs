@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::client::Client;
+use crate::line::LineClient;
+use crate::ws::WsClient;
 
 /// How long a starting server may take to print its `ggs listening` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -253,9 +255,19 @@ impl ServerProcess {
         self.child.as_ref().map(Child::id)
     }
 
-    /// A new client connected to the TCP port.
+    /// A new GGS 1.0 client connected to the TCP port.
     pub fn connect(&self) -> Client {
         Client::connect(self.tcp)
+    }
+
+    /// A new line-mode client connected to the TCP port.
+    pub fn connect_line(&self) -> LineClient {
+        LineClient::connect(self.tcp)
+    }
+
+    /// A new WebSocket client connected to `/ws` on the HTTP port.
+    pub fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self.http)
     }
 
     /// What the server wrote to stderr since its last start.

@@ -55,8 +55,8 @@ fn every_rust_file_opens_with_a_module_doc_line() {
 #[test]
 fn every_end_to_end_test_file_is_a_test_target_of_ggs_server() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = std::fs::read_to_string(root.join("server/Cargo.toml"))
-        .expect("reading server/Cargo.toml");
+    let manifest =
+        std::fs::read_to_string(root.join("server/Cargo.toml")).expect("reading server/Cargo.toml");
     let mut files: Vec<String> = std::fs::read_dir(root.join("tests/tests"))
         .expect("reading tests/tests")
         .flatten()

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::wire::{encode_message, parse_reply, Hello, Reply, WireError};
+use crate::wire::{encode_message, encode_message_into, parse_reply, Hello, Reply, WireError};
 
 /// How long [`Conn::recv`] and the `expect` helpers wait for a message.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,8 +74,15 @@ pub trait Framing {
 /// A framing whose messages are replies (`command` + `body`): GGS 1.0 and WebSocket JSON, both
 /// carrying the same client messages.
 pub trait ReplyFraming: Framing<Message = Reply> {
+    /// Appends the bytes of one client message to `out`.
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>);
+
     /// The bytes of one client message.
-    fn encode(message: &Request<'_>) -> Vec<u8>;
+    fn encode(message: &Request<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        Self::encode_into(message, &mut out);
+        out
+    }
 }
 
 /// A message from a player, in the terms both reply framings share.
@@ -421,18 +428,18 @@ impl Framing for Ggs10 {
 }
 
 impl ReplyFraming for Ggs10 {
-    fn encode(message: &Request<'_>) -> Vec<u8> {
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
         match *message {
             Request::Hello { table, token } => {
                 let mut headers = vec![("Server-Command", "hello")];
                 headers.extend(token.map(|t| ("Token", t)));
-                encode_message(&headers, table.unwrap_or("").as_bytes())
+                encode_message_into(&headers, table.unwrap_or("").as_bytes(), out)
             }
             Request::Define(source) => {
-                encode_message(&[("Server-Command", "define")], source.as_bytes())
+                encode_message_into(&[("Server-Command", "define")], source.as_bytes(), out)
             }
             Request::Command(command, args) => {
-                encode_message(&[("Game-Command", command)], args.as_bytes())
+                encode_message_into(&[("Game-Command", command)], args.as_bytes(), out)
             }
         }
     }
@@ -449,5 +456,11 @@ impl Client {
     pub fn send(&mut self, headers: &[(&str, &str)], body: &[u8]) {
         let bytes = encode_message(headers, body);
         self.send_raw(&bytes);
+    }
+
+    /// The plain socket, for a test that goes on writing raw bytes and never reads (whatever
+    /// was received and not yet taken is dropped).
+    pub fn into_stream(self) -> TcpStream {
+        self.framing.0.stream
     }
 }

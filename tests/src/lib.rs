@@ -9,13 +9,16 @@
 pub mod client;
 pub mod healthy;
 pub mod http;
+pub mod latency;
 pub mod line;
+pub mod procstat;
 pub mod server;
 pub mod wire;
 pub mod ws;
 
 pub use client::{Client, RecvError, Request};
 pub use healthy::{HealthyTable, RttStats};
+pub use latency::Latencies;
 pub use line::LineClient;
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
 pub use wire::{Hello, Reply};

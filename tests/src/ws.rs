@@ -29,7 +29,8 @@ struct JsonReply {
     body: String,
 }
 
-fn parse(text: &str) -> Result<Reply, WireError> {
+/// Parses one WebSocket reply (`{"command": ..., "body": ...}`).
+pub fn parse_reply(text: &str) -> Result<Reply, WireError> {
     serde_json::from_str::<JsonReply>(text)
         .map(|r| Reply {
             command: r.command,
@@ -61,7 +62,7 @@ impl Framing for Ws {
     fn fill(&mut self) -> io::Result<bool> {
         match self.socket.read() {
             Ok(Message::Text(text)) => {
-                self.pending.push_back(parse(text.as_str()));
+                self.pending.push_back(parse_reply(text.as_str()));
                 Ok(true)
             }
             Ok(Message::Close(_)) => Ok(false),
@@ -93,7 +94,7 @@ impl Framing for Ws {
 }
 
 impl ReplyFraming for Ws {
-    fn encode(message: &Request<'_>) -> Vec<u8> {
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
         let value = match *message {
             Request::Hello { table, token } => {
                 let mut hello = json!({ "type": "hello" });
@@ -110,7 +111,7 @@ impl ReplyFraming for Ws {
                 json!({ "type": "command", "command": command, "args": args })
             }
         };
-        value.to_string().into_bytes()
+        serde_json::to_writer(out, &value).expect("a JSON value always serializes");
     }
 }
 

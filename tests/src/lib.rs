@@ -26,6 +26,17 @@ pub use ws::WsClient;
 
 use std::path::PathBuf;
 
+/// A game script for protocol tests: echoes every command to its sender as
+/// `echo <command>:<args>`, and tells everyone `left <player>` when a player leaves.
+pub const ECHO_SCRIPT: &str = r#"
+function playerCommand(player, command, args) {
+  GGS.sendCommand(player, "echo", command + ":" + args);
+}
+function playerLeft(player) {
+  GGS.sendCommandToAll("left", player);
+}
+"#;
+
 /// The `tests/` directory (this crate's root). The end-to-end tests are built as targets of
 /// `ggs-server`, so their own `CARGO_MANIFEST_DIR` is `server/`: they find their files here.
 pub fn tests_dir() -> PathBuf {

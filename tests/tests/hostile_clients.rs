@@ -19,15 +19,8 @@ use ggs_tests::{procstat, Client, HealthyTable, RecvError, ServerOptions, Server
 /// The most a healthy table's round trip may take during an attack (debug build, shared machine).
 const HEALTHY_BOUND: Duration = Duration::from_secs(2);
 
-/// Echoes every command; tells everyone when a player leaves.
-const ECHO: &str = r#"
-function playerCommand(player, command, args) {
-  GGS.sendCommand(player, "echo", command + ":" + args);
-}
-function playerLeft(player) {
-  GGS.sendCommandToAll("left", player);
-}
-"#;
+/// Echoes every command back to its sender; tells everyone when a player leaves.
+const ECHO: &str = ggs_tests::ECHO_SCRIPT;
 
 /// A client seated at a new table running `script`, and the table id.
 fn table(server: &ServerProcess, name: &str, script: &str) -> (Client, String) {

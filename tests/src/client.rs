@@ -1,15 +1,15 @@
 //! One blocking test client for every way a player reaches the server: GGS 1.0 frames
-//! ([`Client`]), line mode ([`LineClient`](crate::LineClient)) and the WebSocket JSON mapping
+//! ([`Client`](crate::Client)), line mode ([`LineClient`](crate::LineClient)) and the WebSocket JSON mapping
 //! ([`WsClient`](crate::WsClient)). A [`Framing`] turns bytes into messages; everything else —
 //! the timed read, the names in assertion messages, the `expect*` vocabulary — is written once
 //! here, and it explains what arrived instead of what was expected.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::wire::{encode_message, encode_message_into, parse_reply, Hello, Reply, WireError};
+use crate::wire::{Hello, Reply, WireError};
 
 /// How long [`Conn::recv`] and the `expect` helpers wait for a message.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,9 +107,6 @@ pub struct Conn<F> {
     framing: F,
     name: String,
 }
-
-/// A GGS 1.0 connection.
-pub type Client = Conn<Ggs10>;
 
 impl<F: Framing> Conn<F> {
     /// Wraps a connected framing; `name` is used in assertion messages.
@@ -229,6 +226,11 @@ impl<F: Framing> Conn<F> {
     /// Closes the connection so the server sees the player leave.
     pub fn close(mut self) {
         self.framing.close();
+    }
+
+    /// The framing, for a test that goes on below the client.
+    pub fn into_framing(self) -> F {
+        self.framing
     }
 }
 
@@ -357,6 +359,11 @@ impl TcpBytes {
         &mut self.stream
     }
 
+    /// The socket itself (whatever was received and not yet taken is dropped).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// The bytes received and not yet taken.
     pub fn buffered(&self) -> &[u8] {
         &self.buf
@@ -378,89 +385,5 @@ impl TcpBytes {
     /// Shuts the connection down in both directions.
     pub fn close(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Both);
-    }
-}
-
-/// GGS 1.0 framing: client messages with headers and `Content-Length`, replies parsed strictly
-/// by [`parse_reply`].
-pub struct Ggs10(TcpBytes);
-
-impl Framing for Ggs10 {
-    type Message = Reply;
-    const WHAT: &'static str = "a reply";
-
-    fn socket(&self) -> &TcpStream {
-        self.0.socket()
-    }
-
-    fn take(&mut self) -> Result<Option<Reply>, RecvError> {
-        match parse_reply(self.0.buffered()).map_err(RecvError::Wire)? {
-            Some((reply, used)) => {
-                self.0.consume(used);
-                Ok(Some(reply))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn fill(&mut self) -> io::Result<bool> {
-        self.0.fill()
-    }
-
-    fn ended(&self) -> RecvError {
-        if self.0.buffered().is_empty() {
-            RecvError::Closed
-        } else {
-            RecvError::Wire(WireError(format!(
-                "the connection closed in the middle of a reply: {:?}",
-                String::from_utf8_lossy(self.0.buffered())
-            )))
-        }
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.stream().write_all(bytes)
-    }
-
-    fn close(&mut self) {
-        self.0.close();
-    }
-}
-
-impl ReplyFraming for Ggs10 {
-    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
-        match *message {
-            Request::Hello { table, token } => {
-                let mut headers = vec![("Server-Command", "hello")];
-                headers.extend(token.map(|t| ("Token", t)));
-                encode_message_into(&headers, table.unwrap_or("").as_bytes(), out)
-            }
-            Request::Define(source) => {
-                encode_message_into(&[("Server-Command", "define")], source.as_bytes(), out)
-            }
-            Request::Command(command, args) => {
-                encode_message_into(&[("Game-Command", command)], args.as_bytes(), out)
-            }
-        }
-    }
-}
-
-impl Client {
-    /// Connects to a GGS 1.0 port.
-    #[track_caller]
-    pub fn connect(addr: SocketAddr) -> Client {
-        Conn::with_framing(Ggs10(TcpBytes::connect(addr)), format!("client {addr}"))
-    }
-
-    /// Sends a message: the headers, then `Content-Length` of `body` in bytes, then the body.
-    pub fn send(&mut self, headers: &[(&str, &str)], body: &[u8]) {
-        let bytes = encode_message(headers, body);
-        self.send_raw(&bytes);
-    }
-
-    /// The plain socket, for a test that goes on writing raw bytes and never reads (whatever
-    /// was received and not yet taken is dropped).
-    pub fn into_stream(self) -> TcpStream {
-        self.framing.0.stream
     }
 }

@@ -2,11 +2,13 @@
 //! to it as players do through one client ([`client::Conn`]) in three framings — GGS 1.0
 //! ([`Client`], through an independent implementation of the wire format in [`wire`]), line
 //! mode as a person would ([`LineClient`]) and WebSocket JSON ([`WsClient`]) — and call its
-//! HTTP API ([`http`]).
+//! HTTP API ([`http`]). The tests and the measuring tools share one latency histogram
+//! ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod ggs10;
 pub mod healthy;
 pub mod http;
 pub mod latency;
@@ -16,7 +18,8 @@ pub mod server;
 pub mod wire;
 pub mod ws;
 
-pub use client::{Client, RecvError, Request};
+pub use client::{RecvError, Request};
+pub use ggs10::Client;
 pub use healthy::{HealthyTable, RttStats};
 pub use latency::Latencies;
 pub use line::LineClient;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::client::Client;
+use crate::ggs10::Client;
 use crate::line::LineClient;
 use crate::ws::WsClient;
 

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use ggs_tests::client::{Ggs10, ReplyFraming};
+use ggs_tests::client::ReplyFraming;
+use ggs_tests::ggs10::Ggs10;
 use ggs_tests::wire::parse_reply;
 use ggs_tests::{Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,24 +1,34 @@
-//! A blocking GGS 1.0 test client over `std::net::TcpStream`, with assertions that explain
-//! what arrived instead of what was expected.
+//! One blocking test client for every way a player reaches the server: GGS 1.0 frames
+//! ([`Client`](crate::Client)), line mode ([`LineClient`](crate::LineClient)) and the WebSocket JSON mapping
+//! ([`WsClient`](crate::WsClient)). A [`Framing`] turns bytes into messages; everything else —
+//! the timed read, the names in assertion messages, the `expect*` vocabulary — is written once
+//! here, and it explains what arrived instead of what was expected.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::wire::{encode_message, parse_reply, Hello, Reply, WireError};
+use crate::wire::{Hello, Reply, WireError};
 
-/// How long [`Client::recv`] and the `expect` helpers wait for a reply.
+/// How long [`Conn::recv`] and the `expect` helpers wait for a message.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why no reply could be read.
+/// Shortest read timeout set on a socket (a zero timeout means "block forever" to the OS).
+const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Bytes read from a TCP socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why no message could be read.
 #[derive(Debug)]
 pub enum RecvError {
     /// Nothing complete arrived in time.
     Timeout,
-    /// The server closed the connection (cleanly or by a reset) between replies.
+    /// The server closed the connection (cleanly or by a reset) between messages.
     Closed,
-    /// The bytes received are not a well-formed reply (including a connection closed mid-reply).
+    /// The bytes received are not a well-formed message (including a connection closed
+    /// mid-message).
     Wire(WireError),
     /// Another I/O error.
     Io(io::Error),
@@ -37,28 +47,75 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
-/// One GGS 1.0 connection. The `expect*` and `recv` methods panic with a message naming the
-/// client (see [`Client::named`]) when the server does not answer as expected.
-pub struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
+/// How one transport frames messages: the only part that differs between the clients.
+pub trait Framing {
+    /// What one message from the server is.
+    type Message: fmt::Debug;
+    /// What the messages are called in assertion messages ("a reply", "a line").
+    const WHAT: &'static str;
+
+    /// The socket, whose read timeout [`Conn::try_recv`] sets before each [`Framing::fill`].
+    fn socket(&self) -> &TcpStream;
+    /// A whole message already received, if there is one.
+    fn take(&mut self) -> Result<Option<Self::Message>, RecvError>;
+    /// Reads from the socket once (blocking up to its read timeout); `Ok(false)` when the
+    /// server closed the connection.
+    fn fill(&mut self) -> io::Result<bool>;
+    /// Why the stream ended: [`RecvError::Closed`], or a wire error if it ended mid-message.
+    fn ended(&self) -> RecvError {
+        RecvError::Closed
+    }
+    /// Sends bytes as they are (as one text message on a WebSocket).
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Closes the connection so the server sees the player leave.
+    fn close(&mut self);
+}
+
+/// A framing whose messages are replies (`command` + `body`): GGS 1.0 and WebSocket JSON, both
+/// carrying the same client messages.
+pub trait ReplyFraming: Framing<Message = Reply> {
+    /// Appends the bytes of one client message to `out`.
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>);
+
+    /// The bytes of one client message.
+    fn encode(message: &Request<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        Self::encode_into(message, &mut out);
+        out
+    }
+}
+
+/// A message from a player, in the terms both reply framings share.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    /// `hello`: create a table (`table` `None`) or join one; `token` takes back a held seat.
+    Hello {
+        /// The table to join.
+        table: Option<&'a str>,
+        /// The player id of the seat to take back.
+        token: Option<&'a str>,
+    },
+    /// `define` with a game script.
+    Define(&'a str),
+    /// A game command and its arguments.
+    Command(&'a str, &'a str),
+}
+
+/// One connection to the server. The `expect*` and `recv` methods panic with a message naming
+/// the client (see [`Conn::named`]) when the server does not answer as expected.
+pub struct Conn<F> {
+    framing: F,
     name: String,
 }
 
-impl Client {
-    /// Connects to a GGS 1.0 port.
-    pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_nodelay(true).expect("set_nodelay");
-        Client {
-            stream,
-            buf: Vec::with_capacity(16 * 1024),
-            name: format!("client {}", addr),
-        }
+impl<F: Framing> Conn<F> {
+    /// Wraps a connected framing; `name` is used in assertion messages.
+    pub fn with_framing(framing: F, name: String) -> Conn<F> {
+        Conn { framing, name }
     }
 
     /// Gives the client a name used in assertion messages.
-    pub fn named(mut self, name: &str) -> Client {
+    pub fn named(mut self, name: &str) -> Conn<F> {
         self.name = name.to_string();
         self
     }
@@ -70,47 +127,142 @@ impl Client {
 
     /// Sends raw bytes as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
+        self.framing
+            .write(bytes)
             .unwrap_or_else(|e| panic!("{}: write failed: {e}", self.name));
     }
 
     /// Sends raw bytes, returning a write error instead of panicking (for clients of a server
     /// that may be killed while they write).
     pub fn try_send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        self.framing.write(bytes)
     }
 
-    /// Sends a message: the headers, then `Content-Length` of `body` in bytes, then the body.
-    pub fn send(&mut self, headers: &[(&str, &str)], body: &[u8]) {
-        let bytes = encode_message(headers, body);
+    /// Reads the next message, waiting at most `timeout`.
+    pub fn try_recv(&mut self, timeout: Duration) -> Result<F::Message, RecvError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(message) = self.framing.take()? {
+                return Ok(message);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RecvError::Timeout);
+            }
+            self.framing
+                .socket()
+                .set_read_timeout(Some(left.max(MIN_READ_TIMEOUT)))
+                .map_err(RecvError::Io)?;
+            match self.framing.fill() {
+                Ok(true) => {}
+                Ok(false) => return Err(self.framing.ended()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(RecvError::Timeout)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(self.framing.ended())
+                }
+                Err(e) => return Err(RecvError::Io(e)),
+            }
+        }
+    }
+
+    /// Reads the next message; panics if none arrives within [`RECV_TIMEOUT`] or it is
+    /// malformed.
+    #[track_caller]
+    pub fn recv(&mut self) -> F::Message {
+        self.recv_expecting(F::WHAT)
+    }
+
+    /// The next message if one arrives within `timeout`; panics if the stream is malformed or
+    /// closed.
+    #[track_caller]
+    pub fn recv_within(&mut self, timeout: Duration) -> Option<F::Message> {
+        match self.try_recv(timeout) {
+            Ok(message) => Some(message),
+            Err(RecvError::Timeout) => None,
+            Err(e) => panic!("{}: {e}", self.name),
+        }
+    }
+
+    #[track_caller]
+    fn recv_expecting(&mut self, what: &str) -> F::Message {
+        match self.try_recv(RECV_TIMEOUT) {
+            Ok(message) => message,
+            Err(e) => panic!("{}: expected {what}, but {e}", self.name),
+        }
+    }
+
+    /// Expects no message during `wait`.
+    #[track_caller]
+    pub fn expect_nothing(&mut self, wait: Duration) {
+        match self.try_recv(wait) {
+            Err(RecvError::Timeout) => {}
+            Ok(message) => panic!("{}: expected nothing, got {message:?}", self.name),
+            Err(e) => panic!("{}: expected nothing, but {e}", self.name),
+        }
+    }
+
+    /// Expects the server to close the connection (within [`RECV_TIMEOUT`]) with no further
+    /// message.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        match self.try_recv(RECV_TIMEOUT) {
+            Err(RecvError::Closed) => {}
+            Ok(message) => panic!(
+                "{}: expected the connection to close, got {message:?}",
+                self.name
+            ),
+            Err(e) => panic!("{}: expected the connection to close, but {e}", self.name),
+        }
+    }
+
+    /// Closes the connection so the server sees the player leave.
+    pub fn close(mut self) {
+        self.framing.close();
+    }
+
+    /// The framing, for a test that goes on below the client.
+    pub fn into_framing(self) -> F {
+        self.framing
+    }
+}
+
+impl<F: ReplyFraming> Conn<F> {
+    /// Sends a client message without waiting for anything.
+    pub fn request(&mut self, message: Request<'_>) {
+        let bytes = F::encode(&message);
         self.send_raw(&bytes);
     }
 
     /// Sends `hello` (create a table with `None`, join one with `Some(id)`) without waiting.
     pub fn send_hello(&mut self, table: Option<&str>) {
-        self.send(
-            &[("Server-Command", "hello")],
-            table.unwrap_or("").as_bytes(),
-        );
+        self.request(Request::Hello { table, token: None });
     }
 
     /// Says hello and returns the parsed `hello` reply (which must be the next reply).
+    #[track_caller]
     pub fn hello(&mut self, table: Option<&str>) -> Hello {
         self.send_hello(table);
         let body = self.expect_cmd("hello");
         Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name))
     }
 
-    /// Takes back a held seat: `hello` with `Token: <player>` and the table id as body.
-    /// Returns the parsed `hello` reply (which must be the next reply) and panics unless it
-    /// names the same player and table.
+    /// Takes back a held seat: `hello` with the player's token and the table id. Returns the
+    /// parsed `hello` reply (which must be the next reply) and panics unless it names the same
+    /// player and table.
     #[track_caller]
     pub fn resume(&mut self, table: &str, player: &str) -> Hello {
-        self.send(
-            &[("Server-Command", "hello"), ("Token", player)],
-            table.as_bytes(),
-        );
+        self.request(Request::Hello {
+            table: Some(table),
+            token: Some(player),
+        });
         let body = self.expect_cmd("hello");
         let hello = Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name));
         assert!(
@@ -123,10 +275,11 @@ impl Client {
 
     /// Sends `define` with a game script, without waiting for `defined`.
     pub fn define(&mut self, source: &str) {
-        self.send(&[("Server-Command", "define")], source.as_bytes());
+        self.request(Request::Define(source));
     }
 
     /// Defines a script and expects `defined` `ok` as the next reply.
+    #[track_caller]
     pub fn define_ok(&mut self, source: &str) {
         self.define(source);
         self.expect("defined", "ok");
@@ -134,73 +287,7 @@ impl Client {
 
     /// Sends a game command, without waiting for anything.
     pub fn command(&mut self, command: &str, args: &str) {
-        self.send(&[("Game-Command", command)], args.as_bytes());
-    }
-
-    /// Reads the next reply, waiting at most `timeout`.
-    pub fn try_recv(&mut self, timeout: Duration) -> Result<Reply, RecvError> {
-        let deadline = Instant::now() + timeout;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match parse_reply(&self.buf) {
-                Ok(Some((reply, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(reply);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(RecvError::Wire(e)),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(RecvError::Timeout);
-            }
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .map_err(RecvError::Io)?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(self.closed()),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(RecvError::Timeout)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Err(self.closed()),
-                Err(e) => return Err(RecvError::Io(e)),
-            }
-        }
-    }
-
-    fn closed(&self) -> RecvError {
-        if self.buf.is_empty() {
-            RecvError::Closed
-        } else {
-            RecvError::Wire(WireError(format!(
-                "the connection closed in the middle of a reply: {:?}",
-                String::from_utf8_lossy(&self.buf)
-            )))
-        }
-    }
-
-    /// Reads the next reply; panics if none arrives within [`RECV_TIMEOUT`] or it is malformed.
-    pub fn recv(&mut self) -> Reply {
-        match self.try_recv(RECV_TIMEOUT) {
-            Ok(reply) => reply,
-            Err(e) => panic!("{}: expected a reply: {e}", self.name),
-        }
-    }
-
-    /// The next reply if one arrives within `timeout`; panics if the stream is malformed or closed.
-    pub fn recv_within(&mut self, timeout: Duration) -> Option<Reply> {
-        match self.try_recv(timeout) {
-            Ok(reply) => Some(reply),
-            Err(RecvError::Timeout) => None,
-            Err(e) => panic!("{}: {e}", self.name),
-        }
+        self.request(Request::Command(command, args));
     }
 
     /// Expects the next reply to be exactly `command` with `body`.
@@ -241,40 +328,62 @@ impl Client {
             ),
         }
     }
+}
 
+/// A TCP connection and the bytes received but not yet taken: what the GGS 1.0 and line
+/// framings share.
+pub struct TcpBytes {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl TcpBytes {
+    /// Connects (with `TCP_NODELAY`, as a game client would).
     #[track_caller]
-    fn recv_expecting(&mut self, what: &str) -> Reply {
-        match self.try_recv(RECV_TIMEOUT) {
-            Ok(reply) => reply,
-            Err(e) => panic!("{}: expected {what}, but {e}", self.name),
+    pub fn connect(addr: SocketAddr) -> TcpBytes {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream.set_nodelay(true).expect("set_nodelay");
+        TcpBytes {
+            stream,
+            buf: Vec::with_capacity(READ_CHUNK),
         }
     }
 
-    /// Expects no reply during `wait`.
-    #[track_caller]
-    pub fn expect_nothing(&mut self, wait: Duration) {
-        match self.try_recv(wait) {
-            Err(RecvError::Timeout) => {}
-            Ok(reply) => panic!("{}: expected nothing, got {reply}", self.name),
-            Err(e) => panic!("{}: expected nothing, but {e}", self.name),
-        }
+    /// The socket.
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
     }
 
-    /// Expects the server to close the connection (within [`RECV_TIMEOUT`]) with no further reply.
-    #[track_caller]
-    pub fn expect_closed(&mut self) {
-        match self.try_recv(RECV_TIMEOUT) {
-            Err(RecvError::Closed) => {}
-            Ok(reply) => panic!(
-                "{}: expected the connection to close, got {reply}",
-                self.name
-            ),
-            Err(e) => panic!("{}: expected the connection to close, but {e}", self.name),
-        }
+    /// The socket, to write to.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
     }
 
-    /// Closes the connection (both directions) so the server sees the player leave.
-    pub fn close(self) {
+    /// The socket itself (whatever was received and not yet taken is dropped).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
+    /// The bytes received and not yet taken.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Drops the first `n` buffered bytes (a message taken).
+    pub fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+    }
+
+    /// Reads once from the socket into the buffer; `Ok(false)` at the end of the stream.
+    pub fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    /// Shuts the connection down in both directions.
+    pub fn close(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }

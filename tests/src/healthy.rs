@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::client::RecvError;
+use crate::latency::Latencies;
 use crate::server::ServerProcess;
 
 /// Time between the starts of two probes.
@@ -182,7 +183,7 @@ impl HealthyTable {
             drop(s);
             std::thread::sleep(Duration::from_millis(2));
         }
-        let (mut rtts, failures, outstanding) = {
+        let (rtts, failures, outstanding) = {
             let mut s = self.samples.lock().unwrap();
             (
                 std::mem::take(&mut s.rtts),
@@ -190,24 +191,21 @@ impl HealthyTable {
                 s.outstanding.map(|t| t.elapsed()),
             )
         };
-        rtts.sort_unstable();
-        let at = |q: f64| -> Duration {
-            if rtts.is_empty() {
-                return Duration::ZERO;
-            }
-            let i = ((rtts.len() as f64 * q).ceil() as usize).clamp(1, rtts.len()) - 1;
-            rtts[i]
-        };
+        let mut latencies = Latencies::new();
+        for &rtt in &rtts {
+            latencies.record(rtt);
+        }
         let worst = rtts
-            .last()
+            .iter()
+            .max()
             .copied()
             .unwrap_or_default()
             .max(outstanding.unwrap_or_default());
         let stats = RttStats {
             label: label.to_string(),
             count: rtts.len(),
-            p50: at(0.5),
-            p99: at(0.99),
+            p50: latencies.quantile(0.5),
+            p99: latencies.quantile(0.99),
             worst,
             failures,
         };

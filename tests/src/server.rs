@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::client::Client;
+use crate::ggs10::Client;
+use crate::line::LineClient;
+use crate::ws::WsClient;
 
 /// How long a starting server may take to print its `ggs listening` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,40 +23,33 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// The environment variable that overrides which `ggs` binary is started.
 pub const BIN_ENV: &str = "GGS_BIN";
 
-/// Where the `ggs` binary of this build lives: `$GGS_BIN` if set, else `target/<profile>/ggs`
-/// next to the running executable (a test in `target/<profile>/deps`, or a binary such as
-/// `ggs-bench` in `target/<profile>`).
+/// The environment variable in which `cargo test` (Cargo 1.94 and later) tells an integration
+/// test of `ggs-server` where the `ggs` binary it built is.
+const CARGO_BIN_ENV: &str = "CARGO_BIN_EXE_ggs";
+
+/// The `ggs` binary to start: `$GGS_BIN` if set, else `$CARGO_BIN_EXE_ggs`, else `ggs` in the
+/// directory of the running executable's profile (`target/<profile>/ggs`, beside a tool such as
+/// `ggs-load`, one level above a test in `target/<profile>/deps`).
 ///
-/// The binary is built once per process with `$CARGO build -p ggs-server --bin ggs` (plus
-/// `--release` for the release profile) if it is missing, and also whenever the process was
-/// started by Cargo (`$CARGO` is set, as under `cargo test` or `cargo run`): `cargo test -p
-/// ggs-tests` does not rebuild another package's binary, and a stale server would be tested
-/// otherwise. That build is a no-op taking a fraction of a second when nothing changed.
+/// Nothing is built here. The end-to-end tests in `tests/tests/` are integration tests of the
+/// `ggs-server` package (see `server/Cargo.toml`), so `cargo test` builds the binary before it
+/// runs them, and puts it exactly where the last two rules look; the tools need `cargo build
+/// [--release] -p ggs-server` first (`bench/run` does that). Panics, saying so, if the binary
+/// is missing.
 pub fn ggs_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os(BIN_ENV) {
-            return PathBuf::from(bin);
-        }
-        let profile_dir = profile_dir();
-        let bin = profile_dir.join(format!("ggs{}", std::env::consts::EXE_SUFFIX));
-        let missing = !bin.exists();
-        if missing || std::env::var_os("CARGO").is_some() {
-            if let Err(e) = build_ggs(&profile_dir, missing) {
-                // Someone may be half-way through an edit of the server: an existing binary
-                // is still worth testing, but say loudly that it may be stale.
-                assert!(!missing, "{e}");
-                eprintln!(
-                    "ggs-tests: WARNING: {e}; testing the existing, possibly stale {}",
-                    bin.display()
-                );
-            }
-            assert!(
-                bin.exists(),
-                "built ggs-server but {} still does not exist",
-                bin.display()
-            );
-        }
+        let bin = [BIN_ENV, CARGO_BIN_ENV]
+            .iter()
+            .find_map(std::env::var_os)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| profile_dir().join(format!("ggs{}", std::env::consts::EXE_SUFFIX)));
+        assert!(
+            bin.exists(),
+            "there is no ggs binary at {}: build it with `cargo build -p ggs-server --bin ggs` \
+             (add --release for target/release), or set ${BIN_ENV}",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -71,45 +66,6 @@ fn profile_dir() -> PathBuf {
         dir.pop();
     }
     dir
-}
-
-/// Runs Cargo to build `ggs`; `loudly` shows Cargo's progress (the binary was missing).
-fn build_ggs(profile_dir: &Path, loudly: bool) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    cmd.args([
-        "build",
-        "-p",
-        "ggs-server",
-        "--bin",
-        "ggs",
-        "--manifest-path",
-    ])
-    .arg(manifest);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-    }
-    // target/<profile> -> target: build into the same target directory.
-    if let Some(target) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    if loudly {
-        eprintln!("ggs-tests: building the ggs binary: {cmd:?}");
-    } else {
-        cmd.arg("--quiet");
-    }
-    match cmd.status() {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("building ggs failed ({status})")),
-        Err(e) => Err(format!("cannot run cargo to build ggs: {e}")),
-    }
 }
 
 /// How to start a server.
@@ -299,9 +255,19 @@ impl ServerProcess {
         self.child.as_ref().map(Child::id)
     }
 
-    /// A new client connected to the TCP port.
+    /// A new GGS 1.0 client connected to the TCP port.
     pub fn connect(&self) -> Client {
         Client::connect(self.tcp)
+    }
+
+    /// A new line-mode client connected to the TCP port.
+    pub fn connect_line(&self) -> LineClient {
+        LineClient::connect(self.tcp)
+    }
+
+    /// A new WebSocket client connected to `/ws` on the HTTP port.
+    pub fn connect_ws(&self) -> WsClient {
+        WsClient::connect(self.http)
     }
 
     /// What the server wrote to stderr since its last start.

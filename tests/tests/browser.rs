@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -25,17 +25,13 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-fn games_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../games")
+    ggs_tests::tests_dir().join("browser")
 }
 
 fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| ggs_tests::tests_dir().join("../target"));
     target.join("browser-screenshots")
 }
 
@@ -274,7 +270,7 @@ fn the_games_type_check_against_their_declarations() {
     let output = Command::new("node")
         .arg(&tsc)
         .arg("-p")
-        .arg(games_dir())
+        .arg(ggs_tests::games_dir())
         .arg("--pretty")
         .arg("false")
         .output()

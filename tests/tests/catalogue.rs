@@ -2,15 +2,10 @@
 //! tables started by a game's name (GGS 1.0 `Game` header, line mode), define by name, the
 //! game and version a table reports, and an administrator stopping a table.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use ggs_tests::{game_source, Client, LineClient, ServerOptions, ServerProcess};
+use ggs_tests::{game_source, http, Client, LineClient, ServerOptions, ServerProcess};
 use serde_json::Value;
-
-/// How long one HTTP request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A game that says which version it is.
 fn echo(version: u32) -> String {
@@ -22,49 +17,10 @@ fn echo(version: u32) -> String {
     )
 }
 
-/// One HTTP/1.1 request over a fresh connection: the status and the body as JSON (`Null` when
-/// it is not JSON).
+/// One HTTP request: the status and the body as JSON (`Null` when it is not JSON).
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP port");
-    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: text/javascript\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send the request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the response");
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line: {head}"));
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
+    let response = http::request(addr, method, path, body);
+    (response.status, response.json_or_null())
 }
 
 /// The `/api/tables` row of `table`.

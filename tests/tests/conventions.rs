@@ -1,5 +1,5 @@
 //! House conventions that are cheap to check: every Rust file opens with a `//!` line saying
-//! what it is for.
+//! what it is for, and every end-to-end test file is a test target that runs.
 
 use std::path::{Path, PathBuf};
 
@@ -46,5 +46,31 @@ fn every_rust_file_opens_with_a_module_doc_line() {
         missing.is_empty(),
         "these files do not open with a //! line:\n{}",
         missing.join("\n")
+    );
+}
+
+/// The end-to-end tests are integration tests of `ggs-server` (so `cargo test` builds the
+/// binary they start), declared one by one in `server/Cargo.toml`: a file in `tests/tests/`
+/// without its `[[test]]` entry would never run.
+#[test]
+fn every_end_to_end_test_file_is_a_test_target_of_ggs_server() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest =
+        std::fs::read_to_string(root.join("server/Cargo.toml")).expect("reading server/Cargo.toml");
+    let mut files: Vec<String> = std::fs::read_dir(root.join("tests/tests"))
+        .expect("reading tests/tests")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".rs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no test files in tests/tests");
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|name| !manifest.contains(&format!("path = \"../tests/tests/{name}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these files in tests/tests/ have no [[test]] entry in server/Cargo.toml: {missing:?}"
     );
 }

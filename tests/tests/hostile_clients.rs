@@ -7,27 +7,20 @@
 //! and its round trips during the attack are printed
 //! (`cargo test --test hostile_clients -- --nocapture`) and bounded.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ggs_tests::wire::{encode_message, parse_reply, Hello};
-use ggs_tests::{Client, HealthyTable, RecvError, ServerOptions, ServerProcess};
+use ggs_tests::wire::{encode_message, Hello};
+use ggs_tests::{procstat, Client, HealthyTable, RecvError, ServerOptions, ServerProcess};
 
 /// The most a healthy table's round trip may take during an attack (debug build, shared machine).
 const HEALTHY_BOUND: Duration = Duration::from_secs(2);
 
-/// Echoes every command; tells everyone when a player leaves.
-const ECHO: &str = r#"
-function playerCommand(player, command, args) {
-  GGS.sendCommand(player, "echo", command + ":" + args);
-}
-function playerLeft(player) {
-  GGS.sendCommandToAll("left", player);
-}
-"#;
+/// Echoes every command back to its sender; tells everyone when a player leaves.
+const ECHO: &str = ggs_tests::ECHO_SCRIPT;
 
 /// A client seated at a new table running `script`, and the table id.
 fn table(server: &ServerProcess, name: &str, script: &str) -> (Client, String) {
@@ -330,60 +323,22 @@ function playerLeft(player) {
 }
 "#;
 
-/// Says hello on a plain socket (the test then writes without ever reading) and returns the
-/// socket and the player id.
+/// Says hello and returns the plain socket (the test then writes without ever reading) and
+/// the player id.
 fn raw_hello(server: &ServerProcess, table: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(server.tcp_addr()).expect("connect");
-    stream.set_nodelay(true).unwrap();
-    stream
-        .write_all(&encode_message(
-            &[("Server-Command", "hello")],
-            table.as_bytes(),
-        ))
-        .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some((reply, _)) = parse_reply(&buf).expect("a well-formed reply") {
-            assert_eq!(reply.command, "hello", "{reply}");
-            let hello = Hello::parse(&reply.body).unwrap();
-            return (stream, hello.player);
-        }
-        let n = stream.read(&mut chunk).expect("reading the hello reply");
-        assert!(n > 0, "closed before the hello reply");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let mut client = server.connect().named("sink");
+    let hello = client.hello(Some(table));
+    (client.into_stream(), hello.player)
 }
 
 /// Sockets the server process has open (Linux: links to `socket:[..]` in /proc/<pid>/fd).
 fn server_sockets(server: &ServerProcess) -> usize {
-    let pid = server.pid().expect("the server runs");
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .filter(|l| l.to_string_lossy().starts_with("socket:"))
-                .count()
-        })
-        .unwrap_or(0)
+    procstat::socket_count(server.pid().expect("the server runs"))
 }
 
 /// The server's resident and peak resident memory in KiB (Linux: /proc/<pid>/status).
 fn server_memory_kib(server: &ServerProcess) -> (u64, u64) {
-    let pid = server.pid().expect("the server runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    procstat::memory_kib(server.pid().expect("the server runs")).unwrap_or((0, 0))
 }
 
 #[test]

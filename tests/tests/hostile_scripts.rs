@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use ggs_tests::{Client, HealthyTable, RecvError, ServerProcess};
+use ggs_tests::{procstat, Client, HealthyTable, RecvError, ServerProcess};
 
 /// The most a healthy table's round trip may take during an attack (debug build, shared machine).
 const HEALTHY_BOUND: Duration = Duration::from_secs(2);
@@ -397,13 +397,7 @@ function playerCommand(player, command, args) {
 /// The server's peak resident memory in KiB (Linux: VmHWM in /proc/<pid>/status).
 fn server_peak_memory_kib(server: &ServerProcess) -> u64 {
     let pid = server.pid().expect("the server runs");
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    procstat::memory_kib(pid).map_or(0, |(_, peak)| peak)
 }
 
 #[test]

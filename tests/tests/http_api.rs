@@ -1,79 +1,11 @@
 //! The HTTP port: health, the built-in games and their sources, the live tables, Prometheus
 //! metrics, and the embedded web client.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use ggs_tests::http::get;
 use ggs_tests::{game_source, ServerProcess};
 use serde_json::Value;
-
-/// How long one request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A response: status, content type, body.
-struct Response {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-impl Response {
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// `GET path` over a fresh connection (HTTP/1.1, `Connection: close`).
-fn get(addr: SocketAddr, path: &str) -> Response {
-    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP port");
-    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send the request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the response");
-    let raw = String::from_utf8(raw).expect("a UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line: {head}"));
-    let header = |name: &str| {
-        head.lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Response {
-        status,
-        content_type: header("content-type").unwrap_or_default(),
-        body,
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
-}
 
 #[test]
 fn health_games_and_sources() {
@@ -103,7 +35,7 @@ fn health_games_and_sources() {
 
     let source = get(http, "/api/games/chat.js");
     assert_eq!(source.status, 200);
-    assert!(source.content_type.starts_with("text/javascript"));
+    assert!(source.content_type().starts_with("text/javascript"));
     assert_eq!(source.body, game_source("chat.js"));
     let chat = get(http, "/api/games/chat").json();
     assert_eq!(chat["source"], game_source("chat.js"));
@@ -168,21 +100,17 @@ fn metrics_are_in_prometheus_text_format() {
     client.command("ok", "");
     client.command("bad", "");
     client.expect_error("script_error");
-    let (mut ws, _) = tungstenite::connect(format!("ws://{http}/ws")).expect("a websocket");
-    ws.send(tungstenite::Message::text(r#"{"type":"hello"}"#))
-        .expect("send hello");
-    let hello = ws.read().expect("the hello reply");
-    assert!(
-        hello.to_text().unwrap().contains(r#""command":"hello""#),
-        "{hello}"
-    );
+    let mut ws = server.connect_ws().named("ws");
+    ws.send_text(r#"{"type":"hello"}"#);
+    let hello = ws.recv();
+    assert!(hello.command == "hello", "{hello}");
 
     let metrics = get(http, "/metrics");
     assert_eq!(metrics.status, 200);
     assert!(
-        metrics.content_type.starts_with("text/plain"),
+        metrics.content_type().starts_with("text/plain"),
         "{}",
-        metrics.content_type
+        metrics.content_type()
     );
     let text = metrics.body;
     for name in [
@@ -218,7 +146,7 @@ fn the_web_client_is_served_from_the_binary() {
     let http = server.http_addr();
     let index = get(http, "/");
     assert_eq!(index.status, 200);
-    assert!(index.content_type.starts_with("text/html"));
+    assert!(index.content_type().starts_with("text/html"));
     assert!(index.body.contains("<title>GGS"), "{}", index.body);
     for (path, kind) in [
         ("/tictactoe.html", "text/html"),
@@ -230,9 +158,9 @@ fn the_web_client_is_served_from_the_binary() {
         let r = get(http, path);
         assert_eq!(r.status, 200, "{path}");
         assert!(
-            r.content_type.starts_with(kind),
+            r.content_type().starts_with(kind),
             "{path}: {}",
-            r.content_type
+            r.content_type()
         );
     }
     assert_eq!(get(http, "/nope.html").status, 404);

@@ -7,14 +7,7 @@ use std::time::Duration;
 use ggs_tests::{Client, RecvError, ServerOptions, ServerProcess};
 
 /// Echoes every command back to its sender; tells everyone when a player leaves.
-const ECHO: &str = r#"
-function playerCommand(player, command, args) {
-  GGS.sendCommand(player, "echo", command + ":" + args);
-}
-function playerLeft(player) {
-  GGS.sendCommandToAll("left", player);
-}
-"#;
+const ECHO: &str = ggs_tests::ECHO_SCRIPT;
 
 /// A client seated at a new table running the echo script.
 fn echo_table(server: &ServerProcess) -> (Client, String) {

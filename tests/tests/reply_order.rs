@@ -3,14 +3,12 @@
 //! `overloaded` or `rate_limited` exactly where they were sent, between the echoes of the
 //! commands before and after them, over GGS 1.0 and over a WebSocket. A `hello` to another
 //! table is answered after the first table's replies.
-use std::net::TcpStream;
+
 use std::time::Duration;
 
 use ggs_tests::wire::encode_message;
-use ggs_tests::{Client, ServerProcess};
-use serde_json::{json, Value};
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use ggs_tests::{Client, ServerProcess, WsClient};
+use serde_json::json;
 
 /// Echoes every command's arguments (its sequence number); `slow` first busies the table for
 /// 150 ms (under the 300 ms CPU limit these servers run with), so the inbox fills behind it.
@@ -113,65 +111,23 @@ fn rate_limited_keeps_its_place_among_the_replies() {
     assert!(limited >= PIPELINED - 100, "only {limited} rate limited");
 }
 
-/// A blocking WebSocket player that can pipeline.
-struct Ws(WebSocket<MaybeTlsStream<TcpStream>>);
-
-impl Ws {
-    fn connect(server: &ServerProcess) -> Ws {
-        let http = server.http_addr();
-        let (socket, _) =
-            tungstenite::connect(format!("ws://{http}/ws")).expect("websocket connect");
-        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
-            stream
-                .set_read_timeout(Some(RECV_TIMEOUT))
-                .expect("set_read_timeout");
-        }
-        Ws(socket)
-    }
-
-    /// Queues a message without flushing.
-    fn queue(&mut self, message: Value) {
-        self.0
-            .write(Message::text(message.to_string()))
-            .expect("websocket write");
-    }
-
-    fn send(&mut self, message: Value) {
-        self.queue(message);
-        self.0.flush().expect("websocket flush");
-    }
-
-    /// The next reply as (command, body); the socket's read timeout bounds the wait.
-    fn recv(&mut self) -> (String, String) {
-        loop {
-            match self.0.read().expect("a reply in time") {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(text.as_str()).expect("JSON reply");
-                    let field = |f: &str| value[f].as_str().expect("a string field").to_string();
-                    return (field("command"), field("body"));
-                }
-                Message::Close(_) => panic!("the server closed the websocket"),
-                _ => {}
-            }
-        }
-    }
-}
-
 #[test]
 fn websocket_errors_keep_their_place_among_the_replies() {
     let server = server("50");
-    let mut ws = Ws::connect(&server);
-    ws.send(json!({ "type": "hello" }));
-    assert_eq!(ws.recv().0, "hello");
-    ws.send(json!({ "type": "define", "source": ECHO_SEQ }));
-    assert_eq!(ws.recv(), ("defined".to_string(), "ok".to_string()));
+    let mut ws = WsClient::connect(server.http_addr()).named("ws pipeliner");
+    ws.hello(None);
+    ws.define_ok(ECHO_SEQ);
     std::thread::sleep(Duration::from_millis(1100));
-    ws.queue(json!({ "type": "command", "command": "slow", "args": "0" }));
+    ws.send(json!({ "type": "command", "command": "slow", "args": "0" }));
     for i in 1..=PIPELINED {
-        ws.queue(json!({ "type": "command", "command": "f", "args": i.to_string() }));
+        ws.send(json!({ "type": "command", "command": "f", "args": i.to_string() }));
     }
-    ws.0.flush().expect("websocket flush");
-    let replies: Vec<_> = (0..=PIPELINED).map(|_| ws.recv()).collect();
+    let replies: Vec<_> = (0..=PIPELINED)
+        .map(|_| {
+            let r = ws.try_recv(RECV_TIMEOUT).expect("a reply per command");
+            (r.command, r.body)
+        })
+        .collect();
     let limited = assert_in_command_order(&replies, "rate_limited");
     println!("{PIPELINED} websocket commands at 50/s: {limited} rate_limited, all in order");
     assert!(limited >= PIPELINED - 100, "only {limited} rate limited");

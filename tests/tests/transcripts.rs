@@ -37,7 +37,7 @@ macro_rules! transcript_tests {
 transcript_tests!(chat, guess, pong, tictactoe);
 
 fn transcripts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("transcripts")
+    ggs_tests::tests_dir().join("transcripts")
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ggs_tests::wire::{encode_message_into, Hello};
-use ggs_tests::{ggs_binary, ServerOptions, ServerProcess};
+use ggs_tests::{ggs_binary, procstat, Latencies, ServerOptions, ServerProcess};
 
 /// Each table's script: `init` stores its argument in both storages and its length in
 /// `GGS.state`; `get` answers what is stored, so a served event proves the table was loaded.
@@ -83,7 +83,7 @@ impl Rng {
     }
 }
 
-/// `$GGS_BIN`, else the release `ggs` if one was built, else the debug one (built if missing).
+/// `$GGS_BIN`, else the release `ggs` if one was built, else the debug one ([`ggs_binary`]).
 fn default_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("GGS_BIN") {
         return PathBuf::from(bin);
@@ -111,17 +111,20 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The median (the lower one of an even count) and the largest of `times`.
 fn p50_max(times: &[Duration]) -> String {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    match sorted.last() {
-        None => "-".to_string(),
-        Some(max) => format!(
-            "p50 {} max {}",
-            ms(sorted[(sorted.len() - 1) / 2]),
-            ms(*max)
-        ),
+    let mut latencies = Latencies::new();
+    for &t in times {
+        latencies.record(t);
     }
+    if latencies.is_empty() {
+        return "-".to_string();
+    }
+    format!(
+        "p50 {} max {}",
+        ms(latencies.quantile(0.5)),
+        ms(latencies.quantile(1.0))
+    )
 }
 
 /// Total size of the files under `dir`.
@@ -143,15 +146,9 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// The resident memory of a process, from /proc (Linux only).
+/// The resident memory of a process (Linux only).
 fn rss(pid: Option<u32>) -> String {
-    pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
+    pid.and_then(procstat::rss_kib)
         .map(|kb| mib(kb * 1024))
         .unwrap_or_else(|| "unknown".to_string())
 }

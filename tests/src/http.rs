@@ -1,0 +1,138 @@
+//! One HTTP helper for the tests, on `ureq`: a request to the server's HTTP port over a fresh
+//! connection, answered with its status, headers and body whatever the status is.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long one request may take.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A response: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The headers (names in lower case), in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body (after any chunked transfer encoding is undone).
+    pub body: String,
+}
+
+impl Response {
+    /// The value of a header, if it was sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Content-Type` header, empty if none.
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// The body as JSON; panics if it is not JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The body as JSON, `Null` when it is not JSON.
+    pub fn json_or_null(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// `method path` on the HTTP port at `addr`, with `body` (sent as `text/javascript`, the type
+/// of game uploads) unless the method is `GET`. Panics if there is no HTTP answer.
+#[track_caller]
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .build()
+        .into();
+    let url = format!("http://{addr}{path}");
+    let answer = if method == "GET" {
+        agent.get(&url).call()
+    } else {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Content-Type", "text/javascript")
+            .body(body.as_bytes())
+            .unwrap_or_else(|e| panic!("building {method} {url}: {e}"));
+        agent.run(request)
+    };
+    let mut response = answer.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("{method} {url}: reading the body: {e}"));
+    Response {
+        status: response.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+/// `GET path` on the HTTP port at `addr`.
+#[track_caller]
+pub fn get(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "GET", path, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// Serves one chunked answer and returns the request line it was asked with.
+    fn serve_once(listener: TcpListener) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("a connection");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut first = String::new();
+            reader.read_line(&mut first).expect("the request line");
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("a header line");
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut stream = stream;
+            stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\
+                      Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+                )
+                .expect("the answer");
+            first
+        })
+    }
+
+    #[test]
+    fn sends_the_path_as_it_is_and_reads_a_chunked_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let server = serve_once(listener);
+        let response = get(addr, "/../Cargo.toml");
+        assert_eq!(server.join().unwrap(), "GET /../Cargo.toml HTTP/1.1\r\n");
+        assert_eq!(response.status, 404);
+        assert_eq!(response.content_type(), "application/json");
+        assert_eq!(response.json(), serde_json::json!({"a": 1}));
+    }
+}

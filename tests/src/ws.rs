@@ -1,0 +1,143 @@
+//! WebSocket framing (`/ws` on the HTTP port: JSON client messages, one JSON reply per text
+//! message) for the shared test [`Conn`].
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
+
+use crate::client::{Conn, Framing, RecvError, ReplyFraming, Request};
+use crate::wire::{Reply, WireError};
+
+/// WebSocket framing: tungstenite does the frames; each text message is one JSON reply.
+pub struct Ws {
+    socket: WebSocket<TcpStream>,
+    /// Replies read but not yet taken (or why a text message was not one).
+    pending: VecDeque<Result<Reply, WireError>>,
+}
+
+/// One WebSocket connection.
+pub type WsClient = Conn<Ws>;
+
+/// A reply as the WebSocket mapping carries it.
+#[derive(Deserialize)]
+struct JsonReply {
+    command: String,
+    body: String,
+}
+
+/// Parses one WebSocket reply (`{"command": ..., "body": ...}`).
+pub fn parse_reply(text: &str) -> Result<Reply, WireError> {
+    serde_json::from_str::<JsonReply>(text)
+        .map(|r| Reply {
+            command: r.command,
+            body: r.body,
+        })
+        .map_err(|e| {
+            WireError(format!(
+                "a WebSocket reply that is not {{command, body}}: {e}: {text}"
+            ))
+        })
+}
+
+impl Framing for Ws {
+    type Message = Reply;
+    const WHAT: &'static str = "a reply";
+
+    fn socket(&self) -> &TcpStream {
+        self.socket.get_ref()
+    }
+
+    fn take(&mut self) -> Result<Option<Reply>, RecvError> {
+        match self.pending.pop_front() {
+            Some(Ok(reply)) => Ok(Some(reply)),
+            Some(Err(e)) => Err(RecvError::Wire(e)),
+            None => Ok(None),
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        match self.socket.read() {
+            Ok(Message::Text(text)) => {
+                self.pending.push_back(parse_reply(text.as_str()));
+                Ok(true)
+            }
+            Ok(Message::Close(_)) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(tungstenite::Error::Io(e)) => Err(e),
+            Err(
+                tungstenite::Error::ConnectionClosed
+                | tungstenite::Error::AlreadyClosed
+                | tungstenite::Error::Protocol(_),
+            ) => Ok(false),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+
+    /// Sends `bytes` as one text message.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.socket.send(Message::text(text)).map_err(|e| match e {
+            tungstenite::Error::Io(e) => e,
+            e => io::Error::other(e),
+        })
+    }
+
+    fn close(&mut self) {
+        let _ = self.socket.close(None);
+        let _ = self.socket.flush();
+    }
+}
+
+impl ReplyFraming for Ws {
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
+        let value = match *message {
+            Request::Hello { table, token } => {
+                let mut hello = json!({ "type": "hello" });
+                if let Some(table) = table {
+                    hello["table"] = json!(table);
+                }
+                if let Some(token) = token {
+                    hello["token"] = json!(token);
+                }
+                hello
+            }
+            Request::Define(source) => json!({ "type": "define", "source": source }),
+            Request::Command(command, args) => {
+                json!({ "type": "command", "command": command, "args": args })
+            }
+        };
+        serde_json::to_writer(out, &value).expect("a JSON value always serializes");
+    }
+}
+
+impl WsClient {
+    /// Connects to `/ws` on the HTTP port.
+    #[track_caller]
+    pub fn connect(http: SocketAddr) -> WsClient {
+        let url = format!("ws://{http}/ws");
+        let stream = TcpStream::connect(http).unwrap_or_else(|e| panic!("connect {http}: {e}"));
+        stream.set_nodelay(true).expect("set_nodelay");
+        let (socket, _) = tungstenite::client(url.as_str(), stream)
+            .unwrap_or_else(|e| panic!("websocket handshake with {url}: {e}"));
+        let framing = Ws {
+            socket,
+            pending: VecDeque::new(),
+        };
+        Conn::with_framing(framing, format!("ws client {http}"))
+    }
+
+    /// Sends a JSON value as one text message.
+    pub fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string());
+    }
+
+    /// Sends one text message as it is.
+    pub fn send_text(&mut self, text: &str) {
+        self.send_raw(text.as_bytes());
+    }
+}

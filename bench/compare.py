@@ -530,7 +530,8 @@ def write_report(res, path):
     w("## Method")
     w("")
     w("""`bench/run` builds the release binaries (`ggs`, `ggs-raw`, `ggs-load`, `ggs-recovery`),
-installs the Colyseus packages from `bench/colyseus/package-lock.json` if needed, and runs
+installs the Colyseus packages from `bench/colyseus/package-lock.json` if needed (with npm 11;
+a failed install stops the run unless `BENCH_SKIP_COLYSEUS=1` asks for a run without it), and runs
 `bench/compare.py`, which starts every server fresh (ggs on an empty data directory) for each
 measurement, on loopback, one after another, and stops it afterwards.
 
@@ -612,8 +613,12 @@ def main():
     only = os.environ.get("BENCH_ONLY", "")
     want = lambda part: not only or part in only.split(",")  # noqa: E731
     colyseus_ok = os.path.isdir(os.path.join(COLYSEUS_DIR, "node_modules", "@colyseus", "core"))
+    if not colyseus_ok and not os.environ.get("BENCH_SKIP_COLYSEUS"):
+        sys.exit("bench: Colyseus is not installed (bench/colyseus/node_modules): run "
+                 "`npm ci --prefix bench/colyseus` (npm 11), or set BENCH_SKIP_COLYSEUS=1 to "
+                 "compare without it")
     if not colyseus_ok:
-        log("Colyseus is not installed (bench/colyseus/node_modules): skipping it")
+        log("BENCH_SKIP_COLYSEUS is set: Colyseus is left out of this run")
 
     # 1. Maximum throughput, closed loop.
     targets = [("raw", "tcp"), ("ggs-strict", "tcp"), ("ggs-relaxed", "tcp"),

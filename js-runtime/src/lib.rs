@@ -13,6 +13,17 @@
 //!
 //! **Architecture invariant:** this crate knows nothing of sockets, protocols or sled. It takes
 //! an event and the table's storage and returns the event's effects.
+//!
+//! # Using it alone
+//!
+//! A game author can run a script with no server: [`vm::Vm::new`] makes one table's runtime
+//! over a [`Storage`] (empty, or what a test committed), `Event::Define` evaluates the script,
+//! and [`vm::Vm::run`] runs each hook (`Joined`, `Command`, `Tick`, ...) as a transaction whose
+//! [`Outcome`] holds the storage writes and the messages it sent, or the [`ScriptError`] that
+//! rolled it back. `examples/test_a_game.rs` is a complete harness that unit-tests
+//! `games/tictactoe.js` this way (`cargo test -p ggs-js --example test_a_game`), including a
+//! restart from the storage its events committed; `examples/event_cost.rs` measures the cost
+//! of one event. [`compile_check`] judges a script's syntax without running it.
 
 pub mod api;
 pub mod compile;

@@ -199,7 +199,10 @@ mod tests {
         let response = send(addr, "OPTIONS", "/x", &[("Host", "evil.example")], "");
         assert_eq!(response.status, 204);
         let lines = server.join().unwrap();
-        assert!(lines.contains(&"host: evil.example".to_string()), "{lines:?}");
+        assert!(
+            lines.contains(&"host: evil.example".to_string()),
+            "{lines:?}"
+        );
         assert_eq!(lines.iter().filter(|l| l.starts_with("host:")).count(), 1);
 
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
@@ -207,7 +210,10 @@ mod tests {
         let server = headers_of_one(listener);
         admin(addr, "t0ken", "POST", "/stop", "");
         let lines = server.join().unwrap();
-        assert!(lines.contains(&"authorization: bearer t0ken".to_string()), "{lines:?}");
+        assert!(
+            lines.contains(&"authorization: bearer t0ken".to_string()),
+            "{lines:?}"
+        );
         assert!(lines.contains(&format!("host: {addr}")), "{lines:?}");
     }
 }

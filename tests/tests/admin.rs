@@ -19,7 +19,10 @@ fn assert_refused(response: &Response, status: u16, code: &str) {
         (status, Some(code)),
         "{response:?}"
     );
-    let message = response.json()["message"].as_str().unwrap_or_default().to_string();
+    let message = response.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(message.len() > 10, "a refusal says why: {response:?}");
 }
 
@@ -37,7 +40,11 @@ fn game_names(server: &ServerProcess) -> Vec<String> {
 /// Whether `table` is listed as live.
 fn is_live(server: &ServerProcess, table: &str) -> bool {
     let tables = http::get(server.http_addr(), "/api/tables").json();
-    tables.as_array().expect("a list").iter().any(|t| t["id"] == table)
+    tables
+        .as_array()
+        .expect("a list")
+        .iter()
+        .any(|t| t["id"] == table)
 }
 
 /// A chat table with one line-mode player; returns the player and the table id.
@@ -66,17 +73,37 @@ fn a_cross_origin_change_is_refused_and_changes_nothing() {
         ("Sec-Fetch-Site", "cross-site"),
         ("Content-Type", "text/plain"),
     ];
-    assert_refused(&http::send(addr, "POST", &stop, &simple, ""), 403, "cross_origin");
+    assert_refused(
+        &http::send(addr, "POST", &stop, &simple, ""),
+        403,
+        "cross_origin",
+    );
     // Even with the token (a page must never hold it), from loopback, by Origin or by
     // Sec-Fetch-Site alone, from another port of the same host, or from an opaque origin.
     for headers in [
-        vec![("Origin", "http://evil.example"), ("Authorization", bearer.as_str())],
-        vec![("Sec-Fetch-Site", "cross-site"), ("Authorization", bearer.as_str())],
-        vec![("Sec-Fetch-Site", "same-site"), ("Authorization", bearer.as_str())],
-        vec![("Origin", "http://127.0.0.1:1"), ("Authorization", bearer.as_str())],
+        vec![
+            ("Origin", "http://evil.example"),
+            ("Authorization", bearer.as_str()),
+        ],
+        vec![
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Authorization", bearer.as_str()),
+        ],
+        vec![
+            ("Sec-Fetch-Site", "same-site"),
+            ("Authorization", bearer.as_str()),
+        ],
+        vec![
+            ("Origin", "http://127.0.0.1:1"),
+            ("Authorization", bearer.as_str()),
+        ],
         vec![("Origin", "null"), ("Authorization", bearer.as_str())],
     ] {
-        assert_refused(&http::send(addr, "POST", &stop, &headers, ""), 403, "cross_origin");
+        assert_refused(
+            &http::send(addr, "POST", &stop, &headers, ""),
+            403,
+            "cross_origin",
+        );
         let upload = http::send(addr, "PUT", "/api/games/evil", &headers, UPLOAD);
         assert_refused(&upload, 403, "cross_origin");
     }
@@ -111,7 +138,10 @@ fn a_rebinding_host_is_refused_on_every_route() {
         ("GET", "/api/tables"),
         ("GET", "/metrics"),
         ("PUT", "/api/games/rebound"),
-        ("POST", "/api/tables/00000000-0000-0000-0000-000000000000/stop"),
+        (
+            "POST",
+            "/api/tables/00000000-0000-0000-0000-000000000000/stop",
+        ),
         ("OPTIONS", "/api/games/rebound"),
     ] {
         let response = http::send(addr, method, path, &rebound, UPLOAD);
@@ -150,8 +180,16 @@ fn admin_requests_need_the_right_token() {
     let wrong = http::admin(addr, &"0".repeat(64), "PUT", "/api/games/unsigned", UPLOAD);
     assert_refused(&wrong, 401, "bad_admin_token");
     let stop = "/api/tables/00000000-0000-0000-0000-000000000000/stop";
-    assert_refused(&http::request(addr, "POST", stop, ""), 401, "admin_token_required");
-    assert_refused(&http::admin(addr, "nope", "POST", stop, ""), 401, "bad_admin_token");
+    assert_refused(
+        &http::request(addr, "POST", stop, ""),
+        401,
+        "admin_token_required",
+    );
+    assert_refused(
+        &http::admin(addr, "nope", "POST", stop, ""),
+        401,
+        "bad_admin_token",
+    );
     assert!(!game_names(&server).contains(&"unsigned".to_string()));
 
     let right = server.admin("PUT", "/api/games/signed", UPLOAD);
@@ -170,18 +208,31 @@ fn the_token_is_made_once_owner_only_and_kept_across_restarts() {
 
     let mut server = ServerProcess::start();
     let path = server.data_dir().join(ggs_tests::server::ADMIN_TOKEN_FILE);
-    let mode = std::fs::metadata(&path).expect("the token file").permissions().mode();
+    let mode = std::fs::metadata(&path)
+        .expect("the token file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "{:o}", mode & 0o777);
     let token = server.admin_token();
     assert_eq!(token.len(), 64, "{token}");
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
     let first = server.stderr();
-    assert!(first.contains(&token), "the first start prints the token:\n{first}");
+    assert!(
+        first.contains(&token),
+        "the first start prints the token:\n{first}"
+    );
 
     server.restart();
-    assert_eq!(server.admin_token(), token, "the token is kept across restarts");
+    assert_eq!(
+        server.admin_token(),
+        token,
+        "the token is kept across restarts"
+    );
     let later = server.stderr();
-    assert!(!later.contains(&token), "a later start does not print the token:\n{later}");
+    assert!(
+        !later.contains(&token),
+        "a later start does not print the token:\n{later}"
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let uploaded = server.admin("PUT", "/api/games/kept", UPLOAD);
@@ -197,7 +248,10 @@ fn a_token_set_on_the_server_replaces_the_file() {
     let server = ServerProcess::start_with_args(&["--admin-token", "an-operator-secret"]);
     let addr = server.http_addr();
     let path = server.data_dir().join(ggs_tests::server::ADMIN_TOKEN_FILE);
-    assert!(!path.exists(), "no token file is made when the token is set");
+    assert!(
+        !path.exists(),
+        "no token file is made when the token is set"
+    );
     let set = http::admin(addr, "an-operator-secret", "PUT", "/api/games/set", UPLOAD);
     assert_eq!(set.status, 201, "{set:?}");
     let other = http::admin(addr, "an-operator-secreT", "PUT", "/api/games/set", UPLOAD);
@@ -210,7 +264,10 @@ fn preflights_grant_nothing() {
     let server = ServerProcess::start();
     let addr = server.http_addr();
     for (path, method) in [
-        ("/api/tables/00000000-0000-0000-0000-000000000000/stop", "POST"),
+        (
+            "/api/tables/00000000-0000-0000-0000-000000000000/stop",
+            "POST",
+        ),
         ("/api/games/evil", "PUT"),
         ("/api/games", "GET"),
         ("/ws", "GET"),
@@ -231,7 +288,13 @@ fn preflights_grant_nothing() {
         assert!(grants.is_empty(), "{path}: a preflight grants {grants:?}");
     }
     // No answer grants another origin anything either.
-    let games = http::send(addr, "GET", "/api/games", &[("Origin", "http://evil.example")], "");
+    let games = http::send(
+        addr,
+        "GET",
+        "/api/games",
+        &[("Origin", "http://evil.example")],
+        "",
+    );
     assert_eq!(games.status, 200);
     assert_eq!(games.header("access-control-allow-origin"), None);
 }
@@ -241,7 +304,9 @@ fn a_websocket_from_a_foreign_page_is_refused_unless_its_origin_is_allowed() {
     let server = ServerProcess::start();
     let addr = server.http_addr();
     let refused = WsClient::try_connect_with(addr, &[("Origin", "http://evil.example")]);
-    let (status, body) = refused.err().expect("a foreign page's WebSocket is refused");
+    let (status, body) = refused
+        .err()
+        .expect("a foreign page's WebSocket is refused");
     assert_eq!(status, 403, "{body}");
     let body: Value = serde_json::from_str(&body).expect("a JSON refusal");
     assert_eq!(body["error"], "cross_origin", "{body}");

@@ -77,6 +77,8 @@ impl Scenario {
             .arg(browser_dir().join(format!("{name}.mjs")))
             .current_dir(browser_dir())
             .env("GGS_HTTP_URL", format!("http://{}", server.http_addr()))
+            // For the scenario's own admin requests (uploads), as the local CLI reads it.
+            .env("GGS_ADMIN_TOKEN", server.admin_token())
             .env("GGS_SCREENSHOTS", screenshots_dir())
             .env("CHROMIUM", chromium())
             .stdin(Stdio::piped())

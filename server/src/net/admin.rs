@@ -59,9 +59,9 @@ impl Refusal {
                 "this server does not answer to the host {host:?}; if that is one of its names, \
                  add it to --allowed-hosts (GGS_ALLOWED_HOSTS)"
             ),
-            Refusal::CrossOrigin(origin) => format!(
-                "a page of another origin ({origin}) may not change this server"
-            ),
+            Refusal::CrossOrigin(origin) => {
+                format!("a page of another origin ({origin}) may not change this server")
+            }
             Refusal::CrossOriginSocket(origin) => format!(
                 "a page of {origin} may not connect here; the server's --allowed-origins \
                  (GGS_ALLOWED_ORIGINS) names the sites that may"
@@ -353,7 +353,10 @@ mod tests {
         let a = access(&[], &["https://games.example.com"]);
         let host = Some("127.0.0.1:8080");
         assert_eq!(a.check_change(host, None, None), Ok(()));
-        assert_eq!(a.check_change(host, Some("http://127.0.0.1:8080"), None), Ok(()));
+        assert_eq!(
+            a.check_change(host, Some("http://127.0.0.1:8080"), None),
+            Ok(())
+        );
         assert_eq!(
             a.check_change(host, Some("http://127.0.0.1:8080"), Some("same-origin")),
             Ok(())
@@ -382,7 +385,10 @@ mod tests {
         let a = access(&[], &["https://Games.example.com/"]);
         let host = Some("localhost:8080");
         assert_eq!(a.check_websocket(host, None), Ok(()));
-        assert_eq!(a.check_websocket(host, Some("http://localhost:8080")), Ok(()));
+        assert_eq!(
+            a.check_websocket(host, Some("http://localhost:8080")),
+            Ok(())
+        );
         assert_eq!(
             a.check_websocket(host, Some("https://games.example.com")),
             Ok(())
@@ -404,10 +410,22 @@ mod tests {
         assert_eq!(a.check_token(Some("bearer  s3cret ")), Ok(()));
         assert_eq!(a.check_token(None), Err(Refusal::TokenRequired));
         assert_eq!(a.check_token(Some("s3cret")), Err(Refusal::TokenRequired));
-        assert_eq!(a.check_token(Some("Basic s3cret")), Err(Refusal::TokenRequired));
+        assert_eq!(
+            a.check_token(Some("Basic s3cret")),
+            Err(Refusal::TokenRequired)
+        );
         assert_eq!(a.check_token(Some("Bearer ")), Err(Refusal::TokenRequired));
-        for wrong in ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "Bearer s3cret x"] {
-            assert_eq!(a.check_token(Some(wrong)), Err(Refusal::BadToken), "{wrong}");
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "Bearer S3CRET",
+            "Bearer s3cret x",
+        ] {
+            assert_eq!(
+                a.check_token(Some(wrong)),
+                Err(Refusal::BadToken),
+                "{wrong}"
+            );
         }
     }
 
@@ -421,18 +439,27 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(token_path(dir.path())).unwrap().permissions().mode();
+            let mode = std::fs::metadata(token_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, TOKEN_FILE_MODE);
         }
         let (again, source) = load_or_create(dir.path(), None).unwrap();
-        assert_eq!((again, source), (token.clone(), TokenSource::File(token_path(dir.path()))));
+        assert_eq!(
+            (again, source),
+            (token.clone(), TokenSource::File(token_path(dir.path())))
+        );
         let (set, source) = load_or_create(dir.path(), Some("mine".into())).unwrap();
         assert_eq!((set.as_str(), source), ("mine", TokenSource::Setting));
         assert_eq!(read_token(dir.path()).unwrap(), Some(token.clone()));
         let other = tempfile::tempdir().unwrap();
         assert_ne!(load_or_create(other.path(), None).unwrap().0, token);
         std::fs::write(token_path(other.path()), "\n").unwrap();
-        assert!(matches!(read_token(other.path()), Err(TokenError::Empty(_))));
+        assert!(matches!(
+            read_token(other.path()),
+            Err(TokenError::Empty(_))
+        ));
     }
 
     #[test]

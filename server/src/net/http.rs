@@ -166,9 +166,10 @@ fn refuse(refusal: &Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.status()).expect("a refusal's status is valid");
     let mut response = failure(status, refusal.code(), &refusal.message());
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a header value"));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Bearer".parse().expect("a header value"),
+        );
     }
     response
 }

@@ -261,6 +261,46 @@ fn the_lobby_lists_the_servers_games_and_an_uploaded_one_plays_in_the_console() 
 }
 
 #[test]
+fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    let mut player = server.connect_line().named("player");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let hello = player.expect_prefix("hello ");
+    player.expect_prefix("notice ");
+    let table = hello.rsplit(',').next().expect("a table id").to_string();
+    Scenario::start("crossorigin", &server).run(|event, _, scenario| match event {
+        "table" => scenario.answer(&table),
+        "attacked" => {
+            let tables = ggs_tests::http::get(server.http_addr(), "/api/tables").json();
+            assert!(
+                tables.to_string().contains(&table),
+                "the foreign page stopped the table: {tables}"
+            );
+            player.send("message still here");
+            player.expect_prefix("message ");
+            let games = ggs_tests::http::get(server.http_addr(), "/api/games").body;
+            assert!(!games.contains("evil"), "the foreign page uploaded: {games}");
+            let log = server.stderr();
+            assert_eq!(
+                log.matches("cross-origin request refused").count(),
+                2,
+                "both simple POSTs reached the server and were refused:\n{log}"
+            );
+            assert!(
+                log.contains("websocket refused: its origin is not allowed"),
+                "{log}"
+            );
+            scenario.answer("ok");
+        }
+        "played" => {}
+        other => panic!("unexpected request {other}"),
+    });
+}
+
+#[test]
 fn the_games_type_check_against_their_declarations() {
     let tsc = browser_dir().join("node_modules/typescript/bin/tsc");
     assert!(

@@ -340,3 +340,33 @@ fn a_websocket_from_a_foreign_page_is_refused_unless_its_origin_is_allowed() {
     let upload = http::send(addr, "PUT", "/api/games/embedded", &headers, UPLOAD);
     assert_refused(&upload, 403, "cross_origin");
 }
+
+#[test]
+fn the_allowlists_come_from_the_settings_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ggs.toml");
+    std::fs::write(
+        &config,
+        "allowed_hosts = [\"games.example\", \"play.example\"]\n",
+    )
+    .unwrap();
+    let mut options = ServerOptions::default().args(&["--config", config.to_str().unwrap()]);
+    options.env.push((
+        "GGS_ALLOWED_ORIGINS".into(),
+        "https://a.example,https://b.example".into(),
+    ));
+    let server = ServerProcess::start_with(options);
+    let addr = server.http_addr();
+    for (host, status) in [
+        ("games.example", 200),
+        ("play.example", 200),
+        ("evil.example", 403),
+    ] {
+        let response = http::send(addr, "GET", "/api/health", &[("Host", host)], "");
+        assert_eq!(response.status, status, "{host}: {response:?}");
+    }
+    for (origin, allowed) in [("https://b.example", true), ("https://c.example", false)] {
+        let socket = WsClient::try_connect_with(addr, &[("Origin", origin)]);
+        assert_eq!(socket.is_ok(), allowed, "{origin}");
+    }
+}

@@ -282,7 +282,10 @@ fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
             player.send("message still here");
             player.expect_prefix("message ");
             let games = ggs_tests::http::get(server.http_addr(), "/api/games").body;
-            assert!(!games.contains("evil"), "the foreign page uploaded: {games}");
+            assert!(
+                !games.contains("evil"),
+                "the foreign page uploaded: {games}"
+            );
             let log = server.stderr();
             assert_eq!(
                 log.matches("cross-origin request refused").count(),

@@ -269,6 +269,10 @@ pub fn load_or_create(
     }
     let path = token_path(data_dir);
     if let Some(token) = read_token(data_dir)? {
+        keep_private(&path).map_err(|source| TokenError::Io {
+            path: path.clone(),
+            source,
+        })?;
         return Ok((token, TokenSource::File(path)));
     }
     let token = new_token()?;
@@ -277,6 +281,25 @@ pub fn load_or_create(
         source,
     })?;
     Ok((token, TokenSource::Generated(path)))
+}
+
+/// Takes away the access of others than its owner to a token file that has it (copied or
+/// restored with other permissions), saying so.
+fn keep_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "the admin token file was readable by others ({:o}); it is now {TOKEN_FILE_MODE:o}",
+                mode & 0o777
+            );
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(TOKEN_FILE_MODE))?;
+        }
+    }
+    Ok(())
 }
 
 /// [`TOKEN_BYTES`] bytes from the system's random source, in lower-case hex.
@@ -444,6 +467,19 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, TOKEN_FILE_MODE);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = token_path(dir.path());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            load_or_create(dir.path(), None).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                TOKEN_FILE_MODE,
+                "a token readable by others is made private"
+            );
         }
         let (again, source) = load_or_create(dir.path(), None).unwrap();
         assert_eq!(

@@ -154,11 +154,7 @@ async fn guard(State(hub): State<Hub>, request: Request, next: Next) -> Response
 /// `Access-Control-Allow-*` header, so a browser sends no cross-origin request that needs a
 /// preflight (custom headers such as `Authorization`, methods such as PUT) to any route.
 fn preflight() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(header::ALLOW, "GET, HEAD, PUT, POST, OPTIONS")],
-    )
-        .into_response()
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// A refusal as its JSON answer; token refusals also say `WWW-Authenticate: Bearer`.

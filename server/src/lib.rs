@@ -95,7 +95,6 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let metrics = telemetry::install();
         let store = Store::open(&config.data_dir)?;
-        let admin_token = net::admin::load_or_create(&config.data_dir, config.admin_token)?;
         let catalogue = Arc::new(Catalogue::open(store.clone(), config.max_body)?);
         let host = VmHost::new(config.vm_threads, config.limits)
             .map_err(|e| ServerError::Start(e.to_string()))?;
@@ -122,6 +121,8 @@ impl Server {
         };
         let tcp = bind(config.tcp).await?;
         let http = bind(config.http).await?;
+        // Last, so that a start that fails never makes a token it would not print.
+        let admin_token = net::admin::load_or_create(&config.data_dir, config.admin_token)?;
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let (alive_tx, alive) = mpsc::channel(1);
         Ok(Server {

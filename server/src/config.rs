@@ -76,9 +76,14 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// Whether messages wait for the fsync of their event (default) or only for the write.
     pub durability: Durability,
-    /// The bearer token that lets a client that is not on loopback upload games and stop
-    /// tables (`None`: only loopback clients may).
+    /// The admin token (`Authorization: Bearer` of uploads and stopping tables); `None`: the
+    /// one kept in the data directory, made at the first start.
     pub admin_token: Option<String>,
+    /// Host names the HTTP port answers to besides `localhost` and IP addresses (`*`: any).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) besides the server's own whose pages may open a
+    /// WebSocket (`*`: any).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -95,6 +100,8 @@ impl Default for Config {
             connections: ConnectionSettings::default(),
             durability: Durability::Strict,
             admin_token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

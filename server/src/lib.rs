@@ -3,7 +3,8 @@
 //!
 //! Codemap, in the order a message travels:
 //! - [`net`]: accept loops; [`net::conn`] runs every connection, [`net::tcp`] (GGS 1.0 and
-//!   line mode) and [`net::ws`] supply its framing, [`net::http`] serves the web port.
+//!   line mode) and [`net::ws`] supply its framing, [`net::http`] serves the web port,
+//!   [`net::admin`] decides who may use it (Host, Origin, the admin token kept on disk).
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
 //!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
@@ -45,6 +46,7 @@ use crate::catalogue::Catalogue;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::net::admin::{Access, TokenError, TokenSource};
 use crate::net::limits::ConnectionLimiter;
 use crate::net::{Hub, Phase};
 use crate::store::{Store, StoreError};
@@ -64,6 +66,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The admin token could not be read or made.
+    #[error(transparent)]
+    AdminToken(#[from] TokenError),
     /// A thread could not be started.
     #[error("cannot start: {0}")]
     Start(String),
@@ -82,6 +87,7 @@ pub struct Server {
     store: Store,
     committer: Committer,
     fatal: oneshot::Receiver<StoreError>,
+    admin_token: (String, TokenSource),
 }
 
 impl Server {
@@ -115,6 +121,8 @@ impl Server {
         };
         let tcp = bind(config.tcp).await?;
         let http = bind(config.http).await?;
+        // Last, so that a start that fails never makes a token it would not print.
+        let admin_token = net::admin::load_or_create(&config.data_dir, config.admin_token)?;
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let (alive_tx, alive) = mpsc::channel(1);
         Ok(Server {
@@ -128,7 +136,11 @@ impl Server {
                 alive: alive_tx.downgrade(),
                 limiter: ConnectionLimiter::new(config.connections),
                 metrics,
-                admin_token: config.admin_token.map(Arc::from),
+                access: Arc::new(Access::new(
+                    admin_token.0.clone(),
+                    &config.allowed_hosts,
+                    &config.allowed_origins,
+                )),
             },
             phase,
             holder: alive_tx,
@@ -137,7 +149,13 @@ impl Server {
             store,
             committer,
             fatal,
+            admin_token,
         })
+    }
+
+    /// The admin token and where it came from (the binary prints a new one once).
+    pub fn admin_token(&self) -> (&str, &TokenSource) {
+        (&self.admin_token.0, &self.admin_token.1)
     }
 
     /// The bound TCP address (useful with port 0).

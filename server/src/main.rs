@@ -14,6 +14,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ggs_js::limits::{self, Limits};
 use ggs_server::catalogue::{GameSummary, Uploaded};
 use ggs_server::config::{self, Config, Durability};
+use ggs_server::net::admin::{self, TokenSource};
 use ggs_server::net::http::ApiError;
 use ggs_server::table_info::TableSummary;
 use ggs_server::Server;
@@ -64,9 +65,13 @@ struct ClientArgs {
     /// The server's HTTP address.
     #[arg(long, env = "GGS_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
-    /// The server's admin token, needed for admin commands unless on loopback.
+    /// The server's admin token, for the admin commands [default: the one in --data-dir].
     #[arg(long = "admin-token", env = "GGS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// The server's data directory, where the admin commands find its admin token when
+    /// --admin-token is not given.
+    #[arg(long, env = "GGS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -146,10 +151,18 @@ struct ServeArgs {
     /// written; the disk catches up within 200 ms, and a crash may lose that last moment.
     #[arg(long, env = "GGS_DURABILITY", default_value = "strict", value_parser = ["strict", "relaxed"])]
     durability: String,
-    /// Bearer token that lets clients not on loopback upload games and stop tables
-    /// (without one, only loopback clients may).
+    /// Bearer token of the admin requests (uploads, stopping tables) [default: the one in
+    /// <data-dir>/admin-token, made and printed at the first start].
     #[arg(long, env = "GGS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Host names the HTTP port answers to besides localhost and IP addresses, comma-separated
+    /// (`*`: any); other Host headers are refused (DNS rebinding).
+    #[arg(long, env = "GGS_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Origins (`https://games.example.com`) besides the server's own whose pages may open a
+    /// WebSocket, comma-separated (`*`: any).
+    #[arg(long, env = "GGS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
     /// Testing only: scripts get `GGS.__fault(kind)` to make the server fail on purpose.
     #[arg(long, env = "GGS_FAULT_INJECTION", hide = true)]
     fault_injection: bool,
@@ -282,8 +295,12 @@ fn file_flags(
             toml::Value::Integer(n) => flags.push(format!("{flag}={n}")),
             toml::Value::Float(n) => flags.push(format!("{flag}={n}")),
             toml::Value::Boolean(b) => flags.push(format!("{flag}={b}")),
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+                let items: Vec<&str> = items.iter().filter_map(toml::Value::as_str).collect();
+                flags.push(format!("{flag}={}", items.join(",")));
+            }
             _ => bail!(
-                "{}: {key} must be a string, a number or a boolean",
+                "{}: {key} must be a string, a number, a boolean or a list of strings",
                 path.display()
             ),
         }
@@ -318,6 +335,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Limits::default()
         },
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        allowed_hosts: args.allowed_hosts,
+        allowed_origins: args.allowed_origins,
         connections: config::ConnectionSettings {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
@@ -338,12 +357,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::bind(config)
             .await
             .with_context(|| format!("starting with data dir {}", data_dir.display()))?;
+        announce_admin_token(&server);
         // One line on stdout that tools and tests read to learn the bound ports.
         println!("ggs listening tcp={} http={}", server.tcp_addr(), server.http_addr());
         tracing::info!(tcp = %server.tcp_addr(), http = %server.http_addr(), data_dir = %data_dir.display(), "serving");
         server.run(shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Prints a token made at this start once, on stderr (later starts print only where it is);
+/// logs where the token comes from.
+fn announce_admin_token(server: &Server) {
+    match server.admin_token() {
+        (token, TokenSource::Generated(path)) => {
+            eprintln!(
+                "ggs: a new admin token, kept in {} (readable by its owner only):\n\n    {token}\n\n\
+                 ggs: `ggs upload` and `ggs stop-table` on this machine read it from there \
+                 (give them the same --data-dir); send it as `Authorization: Bearer <token>`.",
+                path.display()
+            );
+        }
+        (_, TokenSource::File(path)) => {
+            tracing::info!(file = %path.display(), "admin token from its file");
+        }
+        (_, TokenSource::Setting) => tracing::info!("admin token set by --admin-token"),
+    }
 }
 
 async fn shutdown_signal() {
@@ -402,6 +441,16 @@ fn base(server: &str) -> &str {
     server.trim_end_matches('/')
 }
 
+/// The admin token to send: `--admin-token` (or its variable or setting), else the one the
+/// server keeps in `--data-dir`; `None` when there is neither.
+fn admin_token(client: &ClientArgs) -> anyhow::Result<Option<String>> {
+    if let Some(token) = client.admin_token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(Some(token.clone()));
+    }
+    admin::read_token(&client.data_dir).context("reading the server's admin token")
+}
+
+/// `request` with the admin token, if there is one.
 fn with_token(
     request: ureq::RequestBuilder<ureq::typestate::WithBody>,
     token: &Option<String>,
@@ -409,6 +458,19 @@ fn with_token(
     match token {
         Some(token) => request.header("Authorization", format!("Bearer {token}")),
         None => request,
+    }
+}
+
+/// An admin request's error sentence, saying where a token was looked for when none was sent.
+fn admin_failure(e: &ApiError, client: &ClientArgs, token: &Option<String>) -> String {
+    match token {
+        None if e.error == "admin_token_required" => format!(
+            "{} (no --admin-token or GGS_ADMIN_TOKEN was given, and there is no {}: pass the \
+             server's --data-dir)",
+            e.message,
+            admin::token_path(&client.data_dir).display()
+        ),
+        _ => e.message.clone(),
     }
 }
 
@@ -426,15 +488,18 @@ fn upload(args: UploadArgs) -> anyhow::Result<()> {
     };
     let server = &args.client.server;
     let url = format!("{}/api/games/{name}", base(server));
-    let request = with_token(agent().put(&url), &args.client.admin_token)
-        .header("Content-Type", "text/javascript");
+    let token = admin_token(&args.client)?;
+    let request = with_token(agent().put(&url), &token).header("Content-Type", "text/javascript");
     match answer::<Uploaded>(request.send(source.as_str()), server)? {
         Answer::Ok(up) if up.created => println!("uploaded {name} version {}", up.version),
         Answer::Ok(up) => println!("{name} is unchanged at version {}", up.version),
         Answer::Failed(e) if e.error == "compile_error" => {
             bail!("{}: {}", args.file.display(), e.message)
         }
-        Answer::Failed(e) => bail!("uploading {name}: {}", e.message),
+        Answer::Failed(e) => bail!(
+            "uploading {name}: {}",
+            admin_failure(&e, &args.client, &token)
+        ),
     }
     Ok(())
 }
@@ -477,9 +542,11 @@ fn tables(args: ClientArgs) -> anyhow::Result<()> {
 fn stop_table(args: StopTableArgs) -> anyhow::Result<()> {
     let server = &args.client.server;
     let url = format!("{}/api/tables/{}/stop", base(server), args.id);
-    let request = with_token(agent().post(&url), &args.client.admin_token);
+    let token = admin_token(&args.client)?;
+    let request = with_token(agent().post(&url), &token);
     if let Answer::Failed(e) = answer::<serde_json::Value>(request.send_empty(), server)? {
-        bail!("stopping table {}: {}", args.id, e.message);
+        let why = admin_failure(&e, &args.client, &token);
+        bail!("stopping table {}: {why}", args.id);
     }
     println!("stopped table {}", args.id);
     Ok(())

@@ -3,6 +3,7 @@
 //
 // A scenario is run by tests/tests/browser.rs as `node tests/browser/<name>.mjs` with
 //   GGS_HTTP_URL     the server's HTTP address, e.g. http://127.0.0.1:8080
+//   GGS_ADMIN_TOKEN  the server's admin token, for uploads from the scenario (not the pages)
 //   GGS_SCREENSHOTS  where to save screenshots
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 // It tells the Rust side things with lines `@<event> <data>` on stdout and reads its answers,
@@ -14,6 +15,8 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const BASE = process.env.GGS_HTTP_URL || "http://127.0.0.1:8080";
+/** The server's admin token (`Authorization: Bearer`), for the scenario's own uploads. */
+export const ADMIN_TOKEN = process.env.GGS_ADMIN_TOKEN || "";
 export const SHOTS = process.env.GGS_SCREENSHOTS || "target/browser-screenshots";
 /** How long one wait for the page may take, in ms. */
 export const STEP_TIMEOUT = 15_000;

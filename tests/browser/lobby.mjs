@@ -2,7 +2,7 @@
 // page of its own is created and played in the console. A game the server does not have
 // ends the console's connection with "No such game".
 
-import { BASE, DESKTOP, PHONE, newPage, scenario, shot, waitStatus } from "./lib.mjs";
+import { ADMIN_TOKEN, BASE, DESKTOP, PHONE, newPage, scenario, shot, waitStatus } from "./lib.mjs";
 
 /** A game uploaded for this scenario; its description is its opening comment's first sentence. */
 const echo = (version) => `/*
@@ -17,7 +17,11 @@ function playerCommand(player, command, args) {
 `;
 
 async function upload(name, source) {
-  const response = await fetch(`${BASE}/api/games/${name}`, { method: "PUT", body: source });
+  const response = await fetch(`${BASE}/api/games/${name}`, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: source,
+  });
   if (!response.ok) throw new Error(`uploading ${name}: ${response.status} ${await response.text()}`);
 }
 

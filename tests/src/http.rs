@@ -1,5 +1,7 @@
 //! One HTTP helper for the tests, on `ureq`: a request to the server's HTTP port over a fresh
-//! connection, answered with its status, headers and body whatever the status is.
+//! connection, with any headers (`Host` too: a given one replaces the address's), answered with
+//! its status, headers and body whatever the status is. Admin requests carry the server's token
+//! ([`admin`], [`bearer`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,18 +52,49 @@ impl Response {
 /// of game uploads) unless the method is `GET`. Panics if there is no HTTP answer.
 #[track_caller]
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
+    send(addr, method, path, &[], body)
+}
+
+/// `method path` with the server's admin token (`Authorization: Bearer <token>`).
+#[track_caller]
+pub fn admin(addr: SocketAddr, token: &str, method: &str, path: &str, body: &str) -> Response {
+    let bearer = bearer(token);
+    send(addr, method, path, &[("Authorization", &bearer)], body)
+}
+
+/// The `Authorization` header value that carries `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// `method path` with `headers` (a `Host` among them replaces the one of `addr`) and `body`
+/// (as `text/javascript`) unless the method is `GET`, `HEAD` or `OPTIONS`. Panics if there is
+/// no HTTP answer.
+#[track_caller]
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(HTTP_TIMEOUT))
         .build()
         .into();
     let url = format!("http://{addr}{path}");
-    let answer = if method == "GET" {
-        agent.get(&url).call()
+    let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let answer = if matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        let request = builder
+            .body(())
+            .unwrap_or_else(|e| panic!("building {method} {url}: {e}"));
+        agent.run(request)
     } else {
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
+        let request = builder
             .header("Content-Type", "text/javascript")
             .body(body.as_bytes())
             .unwrap_or_else(|e| panic!("building {method} {url}: {e}"));
@@ -134,5 +167,53 @@ mod tests {
         assert_eq!(response.status, 404);
         assert_eq!(response.content_type(), "application/json");
         assert_eq!(response.json(), serde_json::json!({"a": 1}));
+    }
+
+    /// Serves one answer and returns the request's header lines.
+    fn headers_of_one(listener: TcpListener) -> std::thread::JoinHandle<Vec<String>> {
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("a connection");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("a header line");
+                if line == "\r\n" {
+                    break;
+                }
+                lines.push(line.trim_end().to_ascii_lowercase());
+            }
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .expect("the answer");
+            lines
+        })
+    }
+
+    #[test]
+    fn a_given_host_replaces_the_addresss_and_the_token_is_a_bearer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let server = headers_of_one(listener);
+        let response = send(addr, "OPTIONS", "/x", &[("Host", "evil.example")], "");
+        assert_eq!(response.status, 204);
+        let lines = server.join().unwrap();
+        assert!(
+            lines.contains(&"host: evil.example".to_string()),
+            "{lines:?}"
+        );
+        assert_eq!(lines.iter().filter(|l| l.starts_with("host:")).count(), 1);
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let server = headers_of_one(listener);
+        admin(addr, "t0ken", "POST", "/stop", "");
+        let lines = server.join().unwrap();
+        assert!(
+            lines.contains(&"authorization: bearer t0ken".to_string()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&format!("host: {addr}")), "{lines:?}");
     }
 }

@@ -20,6 +20,9 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a server may take to exit after SIGTERM.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The file in a server's data directory that holds its admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
 /// The environment variable that overrides which `ggs` binary is started.
 pub const BIN_ENV: &str = "GGS_BIN";
 
@@ -181,6 +184,8 @@ impl ServerProcess {
             .args(&self.args)
             // Plain logs: they are read by people in test failures and searched by tools.
             .env("NO_COLOR", "1")
+            // The token is the one the server makes in its data directory, unless a test sets one.
+            .env_remove("GGS_ADMIN_TOKEN")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -248,6 +253,23 @@ impl ServerProcess {
     /// The data directory (kept across restarts).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The admin token the server keeps in its data directory (made at its first start).
+    #[track_caller]
+    pub fn admin_token(&self) -> String {
+        let path = self.data_dir.join(ADMIN_TOKEN_FILE);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading the admin token {}: {e}", path.display()));
+        let token = text.trim();
+        assert!(!token.is_empty(), "{} is empty", path.display());
+        token.to_string()
+    }
+
+    /// `method path` on the HTTP port with the server's admin token.
+    #[track_caller]
+    pub fn admin(&self, method: &str, path: &str, body: &str) -> crate::http::Response {
+        crate::http::admin(self.http, &self.admin_token(), method, path, body)
     }
 
     /// The process id of the running server, if it runs.

@@ -131,6 +131,45 @@ impl WsClient {
         Conn::with_framing(framing, format!("ws client {http}"))
     }
 
+    /// Connects to `/ws` with extra handshake headers (`Origin`, `Host`, as a browser sends);
+    /// a refused handshake is its HTTP status and body.
+    #[track_caller]
+    pub fn try_connect_with(
+        http: SocketAddr,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, (u16, String)> {
+        use tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{http}/ws");
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .unwrap_or_else(|e| panic!("a handshake request for {url}: {e}"));
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .unwrap_or_else(|e| panic!("header name {name:?}: {e}"));
+            let value = tungstenite::http::HeaderValue::from_str(value)
+                .unwrap_or_else(|e| panic!("header value {value:?}: {e}"));
+            request.headers_mut().insert(name, value);
+        }
+        let stream = TcpStream::connect(http).unwrap_or_else(|e| panic!("connect {http}: {e}"));
+        stream.set_nodelay(true).expect("set_nodelay");
+        match tungstenite::client(request, stream) {
+            Ok((socket, _)) => {
+                let framing = Ws {
+                    socket,
+                    pending: VecDeque::new(),
+                };
+                Ok(Conn::with_framing(framing, format!("ws client {http}")))
+            }
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                let body = String::from_utf8_lossy(body).into_owned();
+                Err((response.status().as_u16(), body))
+            }
+            Err(e) => panic!("websocket handshake with {url}: {e}"),
+        }
+    }
+
     /// Sends a JSON value as one text message.
     pub fn send(&mut self, message: Value) {
         self.send_text(&message.to_string());

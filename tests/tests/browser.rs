@@ -77,6 +77,8 @@ impl Scenario {
             .arg(browser_dir().join(format!("{name}.mjs")))
             .current_dir(browser_dir())
             .env("GGS_HTTP_URL", format!("http://{}", server.http_addr()))
+            // For the scenario's own admin requests (uploads), as the local CLI reads it.
+            .env("GGS_ADMIN_TOKEN", server.admin_token())
             .env("GGS_SCREENSHOTS", screenshots_dir())
             .env("CHROMIUM", chromium())
             .stdin(Stdio::piped())
@@ -256,6 +258,49 @@ fn the_lobby_lists_the_servers_games_and_an_uploaded_one_plays_in_the_console() 
     let _one = lock();
     let server = ServerProcess::start();
     Scenario::start("lobby", &server).run(|event, _, _| panic!("unexpected request {event}"));
+}
+
+#[test]
+fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    let mut player = server.connect_line().named("player");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let hello = player.expect_prefix("hello ");
+    player.expect_prefix("notice ");
+    let table = hello.rsplit(',').next().expect("a table id").to_string();
+    Scenario::start("crossorigin", &server).run(|event, _, scenario| match event {
+        "table" => scenario.answer(&table),
+        "attacked" => {
+            let tables = ggs_tests::http::get(server.http_addr(), "/api/tables").json();
+            assert!(
+                tables.to_string().contains(&table),
+                "the foreign page stopped the table: {tables}"
+            );
+            player.send("message still here");
+            player.expect_prefix("message ");
+            let games = ggs_tests::http::get(server.http_addr(), "/api/games").body;
+            assert!(
+                !games.contains("evil"),
+                "the foreign page uploaded: {games}"
+            );
+            let log = server.stderr();
+            assert_eq!(
+                log.matches("cross-origin request refused").count(),
+                2,
+                "both simple POSTs reached the server and were refused:\n{log}"
+            );
+            assert!(
+                log.contains("websocket refused: its origin is not allowed"),
+                "{log}"
+            );
+            scenario.answer("ok");
+        }
+        "played" => {}
+        other => panic!("unexpected request {other}"),
+    });
 }
 
 #[test]

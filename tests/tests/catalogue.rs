@@ -23,6 +23,12 @@ fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Valu
     (response.status, response.json_or_null())
 }
 
+/// An admin request with the server's token: the status and the body as JSON.
+fn admin(server: &ServerProcess, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let response = server.admin(method, path, body);
+    (response.status, response.json_or_null())
+}
+
 /// The `/api/tables` row of `table`.
 #[track_caller]
 fn table_row(server: &ServerProcess, table: &str) -> Value {
@@ -49,13 +55,13 @@ fn uploads_are_compiled_versioned_and_kept() {
     let mut server = ServerProcess::start();
     let http = server.http_addr();
 
-    let (status, v1) = request(http, "PUT", "/api/games/echo", &echo(1));
+    let (status, v1) = admin(&server, "PUT", "/api/games/echo", &echo(1));
     assert_eq!(status, 201, "{v1}");
     assert_eq!(
         (v1["version"].as_u64(), v1["created"].as_bool()),
         (Some(1), Some(true))
     );
-    let (status, same) = request(http, "PUT", "/api/games/echo", &echo(1));
+    let (status, same) = admin(&server, "PUT", "/api/games/echo", &echo(1));
     assert_eq!(status, 200, "{same}");
     assert_eq!(
         (same["version"].as_u64(), same["created"].as_bool()),
@@ -64,7 +70,7 @@ fn uploads_are_compiled_versioned_and_kept() {
 
     // A script that does not compile is refused with its place; nothing is stored.
     let broken = "function playerCommand(p, c, a) {\n  var x = 1;\n  x = (2 + ;\n}\n";
-    let (status, refused) = request(http, "PUT", "/api/games/echo", broken);
+    let (status, refused) = admin(&server, "PUT", "/api/games/echo", broken);
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"], "compile_error");
     let message = refused["message"].as_str().unwrap();
@@ -72,13 +78,13 @@ fn uploads_are_compiled_versioned_and_kept() {
         message.starts_with("SyntaxError: ") && message.contains(" at line 3, column "),
         "{message}"
     );
-    let (status, bad) = request(http, "PUT", "/api/games/Bad%20Name", &echo(1));
+    let (status, bad) = admin(&server, "PUT", "/api/games/Bad%20Name", &echo(1));
     assert_eq!(
         (status, bad["error"].as_str()),
         (400, Some("bad_game_name"))
     );
 
-    let (status, v2) = request(http, "PUT", "/api/games/echo", &echo(2));
+    let (status, v2) = admin(&server, "PUT", "/api/games/echo", &echo(2));
     assert_eq!((status, v2["version"].as_u64()), (201, Some(2)), "{v2}");
     let (_, game) = request(http, "GET", "/api/games/echo", "");
     assert_eq!(game["version"], 2);
@@ -220,7 +226,7 @@ fn an_administrator_stops_a_table() {
     alice.expect_cmd("notice");
 
     let path = format!("/api/tables/{}/stop", created.table);
-    let (status, stopped) = request(server.http_addr(), "POST", &path, "");
+    let (status, stopped) = admin(&server, "POST", &path, "");
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["stopped"], created.table.as_str());
     let why = alice.expect_error("table_stopped");
@@ -234,11 +240,11 @@ fn an_administrator_stops_a_table() {
         !tables.to_string().contains(&created.table),
         "a stopped table is not listed: {tables}"
     );
-    let (status, again) = request(server.http_addr(), "POST", &path, "");
+    let (status, again) = admin(&server, "POST", &path, "");
     assert_eq!(
         (status, again["error"].as_str()),
         (404, Some("no_such_table"))
     );
-    let (status, _) = request(server.http_addr(), "POST", "/api/tables/nope/stop", "");
+    let (status, _) = admin(&server, "POST", "/api/tables/nope/stop", "");
     assert_eq!(status, 404);
 }

@@ -1,6 +1,7 @@
 //! The `ggs` command line: `version`, every command's `--help`, the client commands against a
-//! running server (`upload`, `games`, `tables`, `stop-table`), and settings from a `ggs.toml`
-//! beneath the environment and the flags.
+//! running server (`upload`, `games`, `tables`, `stop-table`) with the admin token they find in
+//! the server's data directory, and settings from a `ggs.toml` beneath the environment and the
+//! flags.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -81,16 +82,35 @@ fn client_commands_talk_to_a_running_server() {
     )
     .unwrap();
     let path = file.to_str().unwrap();
+    // The admin commands read the server's admin token from its data directory.
+    let data = server.data_dir().to_str().unwrap().to_string();
 
-    let out = ggs(dir.path(), &["upload", path, "--server", &url], &[]);
+    let out = ggs(
+        dir.path(),
+        &["upload", path, "--server", &url, "--data-dir", &data],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "uploaded hello-world version 1");
     // The server address from the environment; an unchanged file stores nothing.
-    let out = ggs(dir.path(), &["upload", path], &[("GGS_SERVER", &url)]);
+    let out = ggs(
+        dir.path(),
+        &["upload", path],
+        &[("GGS_SERVER", &url), ("GGS_DATA_DIR", &data)],
+    );
     assert_eq!(stdout(&out).trim(), "hello-world is unchanged at version 1");
     let out = ggs(
         dir.path(),
-        &["upload", path, "--name", "greeter", "--server", &url],
+        &[
+            "upload",
+            path,
+            "--name",
+            "greeter",
+            "--server",
+            &url,
+            "--data-dir",
+            &data,
+        ],
         &[],
     );
     assert_eq!(stdout(&out).trim(), "uploaded greeter version 1");
@@ -99,7 +119,14 @@ fn client_commands_talk_to_a_running_server() {
     std::fs::write(&broken, "var a = 1;\nvar b = (a + );\n").unwrap();
     let out = ggs(
         dir.path(),
-        &["upload", broken.to_str().unwrap(), "--server", &url],
+        &[
+            "upload",
+            broken.to_str().unwrap(),
+            "--server",
+            &url,
+            "--data-dir",
+            &data,
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -147,11 +174,12 @@ fn client_commands_talk_to_a_running_server() {
     );
     assert!(tables.contains("1 connected, 1 seats"), "{tables}");
 
-    let out = ggs(dir.path(), &["stop-table", &table, "--server", &url], &[]);
+    let stop = ["stop-table", &table, "--server", &url, "--data-dir", &data];
+    let out = ggs(dir.path(), &stop, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), format!("stopped table {table}"));
     player.expect("error table_stopped the table was stopped: an administrator stopped it");
-    let out = ggs(dir.path(), &["stop-table", &table, "--server", &url], &[]);
+    let out = ggs(dir.path(), &stop, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no live table"), "{}", stderr(&out));
 
@@ -167,6 +195,83 @@ fn client_commands_talk_to_a_running_server() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_admin_commands_find_the_servers_token() {
+    let server = ServerProcess::start();
+    let url = format!("http://{}", server.http_addr());
+    let data = server.data_dir().to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokened.js");
+    std::fs::write(&file, "function playerCommand(p, c, a) {}\n").unwrap();
+    let path = file.to_str().unwrap();
+    let uploaded = |out: &Output| {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(stdout(out).contains("tokened"), "{}", stdout(out));
+    };
+
+    // No token anywhere (./ggs-data does not exist here): refused, saying where it looked.
+    let out = ggs(dir.path(), &["upload", path, "--server", &url], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = stderr(&out);
+    assert!(error.contains("Authorization: Bearer"), "{error}");
+    assert!(error.contains("ggs-data/admin-token"), "{error}");
+    assert!(error.contains("--data-dir"), "{error}");
+    // A wrong token, by flag or by variable, is refused and wins over the data directory.
+    let wrong = "0".repeat(64);
+    let out = ggs(
+        dir.path(),
+        &[
+            "upload",
+            path,
+            "--server",
+            &url,
+            "--data-dir",
+            &data,
+            "--admin-token",
+            &wrong,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not the server's admin token"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ggs(
+        dir.path(),
+        &["upload", path, "--server", &url, "--data-dir", &data],
+        &[("GGS_ADMIN_TOKEN", &wrong)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // The token itself, by flag or variable.
+    let token = server.admin_token();
+    uploaded(&ggs(
+        dir.path(),
+        &["upload", path, "--server", &url, "--admin-token", &token],
+        &[],
+    ));
+    uploaded(&ggs(
+        dir.path(),
+        &["upload", path, "--server", &url],
+        &[("GGS_ADMIN_TOKEN", &token)],
+    ));
+    // The data directory from a ggs.toml, as the server reads it too.
+    std::fs::write(
+        dir.path().join("ggs.toml"),
+        format!("data_dir = {data:?}\nserver = {url:?}\n"),
+    )
+    .unwrap();
+    uploaded(&ggs(dir.path(), &["upload", path], &[]));
+    // ./ggs-data, the default, when the command runs where the server keeps its data.
+    std::fs::remove_file(dir.path().join("ggs.toml")).unwrap();
+    let local = dir.path().join("ggs-data");
+    std::fs::create_dir(&local).unwrap();
+    std::fs::write(local.join("admin-token"), format!("{token}\n")).unwrap();
+    uploaded(&ggs(dir.path(), &["upload", path, "--server", &url], &[]));
 }
 
 /// How many tables one connection may create on a server started with these options.

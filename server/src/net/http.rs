@@ -9,21 +9,27 @@
 //! - `POST /api/tables/{id}/stop` (admin)
 //! - `GET /metrics`: Prometheus text format
 //!
-//! Admin requests are allowed from loopback, and from anywhere with
-//! `Authorization: Bearer <admin token>` when the server has one (`GGS_ADMIN_TOKEN`).
+//! Every request passes [`guard`] first: its `Host` must be one the server answers to, a
+//! request that may change the server must not come from a page of another origin, and a CORS
+//! preflight gets `204` with no `Access-Control-Allow-*` header, so browsers send no
+//! cross-origin request that needs one. A WebSocket must come from the server's own pages, an
+//! allowed origin, or no page; admin requests need `Authorization: Bearer <admin token>`.
+//! The rules themselves are in [`super::admin`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use super::admin::Refusal;
 use super::{ws, Hub, Phase};
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::telemetry;
@@ -103,14 +109,81 @@ fn router(hub: Hub) -> Router {
         .route("/api/tables/{id}/stop", post(stop_table))
         .route("/metrics", get(metrics))
         .fallback(get(asset))
+        .layer(middleware::from_fn_with_state(hub.clone(), guard))
         .with_state(hub)
+}
+
+/// The `Host` a request was sent to: its header, else its URI's authority (HTTP/2).
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    match headers.get(header::HOST) {
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        None => uri.authority().map(|a| a.as_str().to_string()),
+    }
+}
+
+/// A header's value as text, if it is present and text.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Runs before every route: refuses a `Host` the server does not answer to, answers CORS
+/// preflights, and refuses a request that may change the server (any method but GET, HEAD
+/// and OPTIONS) from a page of another origin, whatever address it comes from.
+async fn guard(State(hub): State<Hub>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = request_host(headers, request.uri());
+    if let Err(refusal) = hub.access.check_host(host.as_deref()) {
+        return refuse(&refusal);
+    }
+    let method = request.method();
+    if method == Method::OPTIONS {
+        return preflight();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let origin = header_text(headers, "origin");
+        let site = header_text(headers, "sec-fetch-site");
+        if let Err(refusal) = hub.access.check_change(host.as_deref(), origin, site) {
+            tracing::info!(origin, site, path = %request.uri().path(), "cross-origin request refused");
+            return refuse(&refusal);
+        }
+    }
+    next.run(request).await
+}
+
+/// The answer to every `OPTIONS` request (a CORS preflight): `204` without any
+/// `Access-Control-Allow-*` header, so a browser sends no cross-origin request that needs a
+/// preflight (custom headers such as `Authorization`, methods such as PUT) to any route.
+fn preflight() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// A refusal as its JSON answer; token refusals also say `WWW-Authenticate: Bearer`.
+fn refuse(refusal: &Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status()).expect("a refusal's status is valid");
+    let mut response = failure(status, refusal.code(), &refusal.message());
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Bearer".parse().expect("a header value"),
+        );
+    }
+    response
 }
 
 async fn websocket(
     State(hub): State<Hub>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // A page may play as a player: only the server's own pages, allowed origins, or no page.
+    let host = request_host(&headers, &uri);
+    let origin = header_text(&headers, "origin");
+    if let Err(refusal) = hub.access.check_websocket(host.as_deref(), origin) {
+        tracing::info!(%peer, origin, "websocket refused: its origin is not allowed");
+        return refuse(&refusal);
+    }
     let alive = match hub.hold() {
         Some(alive) if *hub.phase.borrow() == Phase::Running => alive,
         _ => {
@@ -197,66 +270,15 @@ fn catalogue_failure(e: &CatalogueError) -> Response {
     failure(status, e.code(), &e.to_string())
 }
 
-/// Why an admin request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    /// A token is set and the request did not carry it.
-    Unauthorized,
-    /// No token is set: only loopback clients may.
-    LoopbackOnly,
-}
-
-/// Whether a client at `peer` with this `Authorization` header may make admin requests.
-fn authorize(
-    peer: std::net::IpAddr,
-    authorization: Option<&str>,
-    token: Option<&str>,
-) -> Result<(), Refusal> {
-    if peer.to_canonical().is_loopback() {
-        return Ok(());
-    }
-    let Some(token) = token else {
-        return Err(Refusal::LoopbackOnly);
-    };
-    let offered = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if same_secret(offered.as_bytes(), token.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Refusal::Unauthorized)
-    }
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `None` when the request may go on; else the refusal to answer with.
+/// `None` when the request carries the admin token; else the refusal to answer with.
 fn refuse_unless_admin(hub: &Hub, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match authorize(peer.ip(), authorization, hub.admin_token.as_deref()) {
+    let authorization = header_text(headers, "authorization");
+    match hub.access.check_token(authorization) {
         Ok(()) => None,
-        Err(Refusal::Unauthorized) => {
-            let mut response = failure(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this needs Authorization: Bearer <the server's admin token>",
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a header value"));
-            Some(response)
+        Err(refusal) => {
+            tracing::info!(%peer, code = refusal.code(), "admin request refused");
+            Some(refuse(&refusal))
         }
-        Err(Refusal::LoopbackOnly) => Some(failure(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only clients on loopback may do this; set GGS_ADMIN_TOKEN on the server to allow others with that token",
-        )),
     }
 }
 
@@ -396,31 +418,6 @@ async fn asset(uri: Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn admin_requests_need_loopback_or_the_token() {
-        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        let remote: std::net::IpAddr = "192.0.2.7".parse().unwrap();
-        assert_eq!(authorize(loopback, None, None), Ok(()));
-        assert_eq!(authorize(mapped, None, Some("s3cret")), Ok(()));
-        assert_eq!(authorize(remote, None, None), Err(Refusal::LoopbackOnly));
-        assert_eq!(
-            authorize(remote, Some("Bearer s3cret"), None),
-            Err(Refusal::LoopbackOnly)
-        );
-        assert_eq!(
-            authorize(remote, Some("Bearer s3cret"), Some("s3cret")),
-            Ok(())
-        );
-        for wrong in [None, Some("Bearer s3cre"), Some("s3cret"), Some("Bearer ")] {
-            assert_eq!(
-                authorize(remote, wrong, Some("s3cret")),
-                Err(Refusal::Unauthorized),
-                "{wrong:?}"
-            );
-        }
-    }
 
     #[test]
     fn every_web_client_file_is_embedded() {

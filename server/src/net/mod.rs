@@ -1,6 +1,8 @@
 //! The connection layer: the TCP accept loop (GGS 1.0 and the human line mode), the HTTP
-//! server with the WebSocket endpoint, and what every connection shares ([`conn`]).
+//! server with the WebSocket endpoint and who may use it ([`admin`]), and what every
+//! connection shares ([`conn`]).
 
+pub mod admin;
 pub mod conn;
 pub mod http;
 pub mod limits;
@@ -44,8 +46,8 @@ pub struct Hub {
     pub limiter: Arc<limits::ConnectionLimiter>,
     /// Renders the metrics on `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// The bearer token that lets a non-loopback client upload games and stop tables.
-    pub admin_token: Option<Arc<str>>,
+    /// The Host allowlist, the Origin rules and the admin token.
+    pub access: Arc<admin::Access>,
 }
 
 impl Hub {

@@ -101,6 +101,7 @@ impl Server {
             store: store.clone(),
             connected: connected.clone(),
             settings: config.tables,
+            directory: Default::default(),
         };
         let coordinator = Arc::new(Coordinator::new(
             store.clone(),

@@ -112,6 +112,10 @@ struct ServeArgs {
     /// Milliseconds a dropped player's seat is held before `playerLeft` fires.
     #[arg(long, env = "GGS_SEAT_GRACE_MS", default_value_t = config::DEFAULT_SEAT_GRACE.as_millis() as u64)]
     seat_grace_ms: u64,
+    /// Milliseconds a table may go without an event (with no tick, no timer and no held seat)
+    /// before it hibernates: its script runtime is freed until its next event.
+    #[arg(long, env = "GGS_HIBERNATE_AFTER_MS", default_value_t = config::DEFAULT_HIBERNATE_AFTER.as_millis() as u64)]
+    hibernate_after_ms: u64,
     /// Milliseconds a graceful shutdown may take before the server stops anyway.
     #[arg(long, env = "GGS_SHUTDOWN_TIMEOUT_MS", default_value_t = config::DEFAULT_SHUTDOWN_TIMEOUT.as_millis() as u64)]
     shutdown_timeout_ms: u64,
@@ -308,6 +312,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tables: config::TableSettings {
             seat_grace: Duration::from_millis(args.seat_grace_ms),
             open_define: args.open_define,
+            hibernate_after: Duration::from_millis(args.hibernate_after_ms),
             ..config::TableSettings::default()
         },
         limits: Limits {

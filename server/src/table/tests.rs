@@ -56,6 +56,7 @@ fn table() -> (
         store,
         connected: Arc::new(AtomicU64::new(1)),
         settings: TableSettings::default(),
+        directory: Default::default(),
     };
     let record = TableRecord {
         created_ms: 1,

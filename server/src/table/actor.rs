@@ -211,6 +211,7 @@ impl Table {
             return false;
         }
         self.vm = None;
+        super::release::freed();
         // The record comes back from the store on waking; the script is its biggest part.
         self.record.script = None;
         self.inflight.shrink_to_fit();

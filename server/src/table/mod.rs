@@ -14,6 +14,7 @@
 //!   into a `Txn` and deliveries, submit them. A batch is a sequence of events through it.
 //! - `supervise.rs`: crash and rebuild from committed state, the restart intensity, the retry
 //!   policy for an event whose VM was lost.
+//! - `release.rs`: gives the memory of hibernated tables' runtimes back to the OS.
 //! - `seats.rs`: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
 //!
 //! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
@@ -29,6 +30,7 @@
 //! [`Commit`]: crate::commit::Commit
 
 mod actor;
+pub mod release;
 mod seats;
 mod step;
 mod supervise;

@@ -172,11 +172,6 @@ impl Coordinator {
         tables.values().filter(awake).count()
     }
 
-    /// Number of tables in the directory: awake, hibernated with players seated, or stopped.
-    pub fn directory_len(&self) -> usize {
-        self.lock().len()
-    }
-
     /// A snapshot for the lobby of the tables with an actor, oldest first: awake ones, and
     /// hibernated ones whose players are still seated (`hibernated: true`). Stopped ones are
     /// left out, and so are tables that hibernated with nobody seated (they are on disk only).

@@ -143,9 +143,8 @@ pub async fn run_hibernation(
     let awake = one_at_a_time(&mut players, "awake").await?;
     drop(players);
 
-    let per = |a: u64, b: u64, n: usize| {
-        (n > 0).then(|| round((b as f64 - a as f64) / n as f64, 2))
-    };
+    let per =
+        |a: u64, b: u64, n: usize| (n > 0).then(|| round((b as f64 - a as f64) / n as f64, 2));
     Ok(json!({
         "tool": "ggs-load",
         "label": args.label,

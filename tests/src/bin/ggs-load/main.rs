@@ -72,8 +72,13 @@ fn main() -> Result<()> {
             .collect();
             if let Some(ms) = args.hibernate_after_ms {
                 extra.extend(
-                    ["--hibernate-after-ms", &ms.to_string(), "--seat-grace-ms", "0"]
-                        .map(String::from),
+                    [
+                        "--hibernate-after-ms",
+                        &ms.to_string(),
+                        "--seat-grace-ms",
+                        "0",
+                    ]
+                    .map(String::from),
                 );
             }
             if let Some(n) = args.vm_threads {

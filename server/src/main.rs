@@ -50,7 +50,7 @@ enum Command {
     Upload(UploadArgs),
     /// List the games of a running server's catalogue.
     Games(ClientArgs),
-    /// List the live tables of a running server.
+    /// List the tables in use on a running server (awake, or hibernated with players seated).
     Tables(ClientArgs),
     /// Stop a table of a running server; its players get `table_stopped` (admin).
     StopTable(StopTableArgs),
@@ -474,7 +474,8 @@ fn tables(args: ClientArgs) -> anyhow::Result<()> {
             (None, _) => "-".to_string(),
         };
         let (id, players, seats) = (&table.id, table.players, table.seats);
-        println!("{id}  {game:<16}  {players} connected, {seats} seats");
+        let asleep = if table.hibernated { ", hibernated" } else { "" };
+        println!("{id}  {game:<16}  {players} connected, {seats} seats{asleep}");
     }
     Ok(())
 }

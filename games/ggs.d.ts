@@ -81,6 +81,6 @@ interface GGSHooks {
   playerReconnected(player: PlayerId): void;
   /** The tick set with `GGS.setTick` is due. */
   tick(): void;
-  /** The table was rebuilt from its committed state (restart, crash): re-arm timers here. */
+  /** The table was rebuilt from its committed state (restart, crash, waking from hibernation): re-arm timers here. */
   onResume(): void;
 }

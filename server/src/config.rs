@@ -26,6 +26,9 @@ pub const DEFAULT_SEAT_GRACE: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_RESTARTS: usize = 5;
 /// ...within this window is stopped instead of rebuilt again.
 pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(10);
+/// Default time a table may go without an event (and with no tick, no timer and no held seat)
+/// before it hibernates: its script runtime is dropped and the next event rebuilds it.
+pub const DEFAULT_HIBERNATE_AFTER: Duration = Duration::from_secs(30);
 /// Default bound on a graceful shutdown (finish events, flush, tell clients, close).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,6 +43,9 @@ pub struct TableSettings {
     pub restart_window: Duration,
     /// Whether any seated player may define a table's script (default: only its creator).
     pub open_define: bool,
+    /// How long a table may go without an event before it hibernates (if it has no tick, no
+    /// pending timer and no held seat).
+    pub hibernate_after: Duration,
 }
 
 impl Default for TableSettings {
@@ -49,6 +55,7 @@ impl Default for TableSettings {
             max_restarts: DEFAULT_MAX_RESTARTS,
             restart_window: DEFAULT_RESTART_WINDOW,
             open_define: false,
+            hibernate_after: DEFAULT_HIBERNATE_AFTER,
         }
     }
 }

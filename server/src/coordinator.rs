@@ -4,19 +4,24 @@
 //! administrator's stop). After that the player's session holds the table's handle and talks
 //! to the table directly: no game command passes through here. It also holds the game
 //! catalogue, which `hello` and `define` by name read.
+//!
+//! Its map is the tables' [`Directory`]: awake tables and hibernated ones whose players are
+//! still seated. A hibernated table with nobody seated leaves it (see `table::actor`), so the
+//! map holds what is in use, not every table ever opened; the next `hello` (or an
+//! administrator's stop) loads such a table from the store again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
 use crate::store::{now_ms, Store, StoreError, TableRecord};
-use crate::table::{self, TableDeps, TableEvent, TableHandle, TableInit};
+use crate::table::{self, Directory, TableDeps, TableEvent, TableHandle, TableInit};
 
 /// The registry of live tables.
 pub struct Coordinator {
-    tables: Mutex<HashMap<Uuid, TableHandle>>,
+    tables: Directory,
     store: Store,
     deps: TableDeps,
     tables_per_connection: usize,
@@ -35,7 +40,7 @@ impl Coordinator {
         catalogue: Arc<Catalogue>,
     ) -> Self {
         Coordinator {
-            tables: Mutex::new(HashMap::new()),
+            tables: deps.directory.clone(),
             store,
             deps,
             tables_per_connection,
@@ -48,11 +53,17 @@ impl Coordinator {
         &self.catalogue
     }
 
-    /// Stops live table `id` (its players get `table_stopped`) and waits until it has; false
-    /// if no such table is live. A stopped table stays stopped until the server restarts.
+    /// Stops table `id` (its players get `table_stopped`; a hibernated one is woken first)
+    /// and waits until it has; false if there is no such table or it has stopped already. A
+    /// stopped table stays stopped until the server restarts.
     pub async fn stop(&self, id: Uuid, why: &str) -> bool {
-        let Some(handle) = self.lock().get(&id).cloned() else {
-            return false;
+        let handle = match self.find(id).await {
+            Ok(Some(handle)) => handle,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!("loading table {id} to stop it: {e}");
+                return false;
+            }
         };
         if handle.is_stopped() {
             return false;
@@ -154,12 +165,16 @@ impl Coordinator {
         }
     }
 
-    /// Number of live tables.
+    /// Number of tables awake (with their script loaded; not hibernated, not stopped).
     pub fn live_tables(&self) -> usize {
-        self.lock().len()
+        let tables = self.lock();
+        let awake = |h: &&TableHandle| !h.is_stopped() && !h.info().is_hibernated();
+        tables.values().filter(awake).count()
     }
 
-    /// A snapshot of the live tables for the lobby, oldest first (stopped ones left out).
+    /// A snapshot for the lobby of the tables with an actor, oldest first: awake ones, and
+    /// hibernated ones whose players are still seated (`hibernated: true`). Stopped ones are
+    /// left out, and so are tables that hibernated with nobody seated (they are on disk only).
     pub fn tables(&self) -> Vec<crate::table_info::TableSummary> {
         let mut tables: Vec<_> = self
             .lock()

@@ -107,6 +107,7 @@ impl Server {
             store: store.clone(),
             connected: connected.clone(),
             settings: config.tables,
+            directory: Default::default(),
         };
         let coordinator = Arc::new(Coordinator::new(
             store.clone(),
@@ -180,6 +181,7 @@ impl Server {
         let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
         let http = tokio::spawn(net::http::serve(self.http, self.hub.clone()));
         self.hub.coordinator.resume_ticking();
+        let release = tokio::spawn(table::release::release_freed_memory());
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             e = &mut self.fatal => match e {
@@ -189,6 +191,7 @@ impl Server {
         };
         tcp.abort();
         http.abort();
+        release.abort();
         if result.is_ok() {
             let coordinator = self.hub.coordinator.clone();
             let phase = self.phase;

@@ -51,7 +51,7 @@ enum Command {
     Upload(UploadArgs),
     /// List the games of a running server's catalogue.
     Games(ClientArgs),
-    /// List the live tables of a running server.
+    /// List the tables in use on a running server (awake, or hibernated with players seated).
     Tables(ClientArgs),
     /// Stop a table of a running server; its players get `table_stopped` (admin).
     StopTable(StopTableArgs),
@@ -117,6 +117,10 @@ struct ServeArgs {
     /// Milliseconds a dropped player's seat is held before `playerLeft` fires.
     #[arg(long, env = "GGS_SEAT_GRACE_MS", default_value_t = config::DEFAULT_SEAT_GRACE.as_millis() as u64)]
     seat_grace_ms: u64,
+    /// Milliseconds a table may go without an event (with no tick, no timer and no held seat)
+    /// before it hibernates: its script runtime is freed until its next event.
+    #[arg(long, env = "GGS_HIBERNATE_AFTER_MS", default_value_t = config::DEFAULT_HIBERNATE_AFTER.as_millis() as u64)]
+    hibernate_after_ms: u64,
     /// Milliseconds a graceful shutdown may take before the server stops anyway.
     #[arg(long, env = "GGS_SHUTDOWN_TIMEOUT_MS", default_value_t = config::DEFAULT_SHUTDOWN_TIMEOUT.as_millis() as u64)]
     shutdown_timeout_ms: u64,
@@ -325,6 +329,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tables: config::TableSettings {
             seat_grace: Duration::from_millis(args.seat_grace_ms),
             open_define: args.open_define,
+            hibernate_after: Duration::from_millis(args.hibernate_after_ms),
             ..config::TableSettings::default()
         },
         limits: Limits {
@@ -534,7 +539,8 @@ fn tables(args: ClientArgs) -> anyhow::Result<()> {
             (None, _) => "-".to_string(),
         };
         let (id, players, seats) = (&table.id, table.players, table.seats);
-        println!("{id}  {game:<16}  {players} connected, {seats} seats");
+        let asleep = if table.hibernated { ", hibernated" } else { "" };
+        println!("{id}  {game:<16}  {players} connected, {seats} seats{asleep}");
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! The table actor updates its [`TableInfo`] as events run; `GET /api/tables` reads it through
 //! the coordinator. Reading never waits on a table.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,8 @@ pub struct TableInfo {
     connected: AtomicUsize,
     /// 0 until the first event.
     last_event_ms: AtomicU64,
+    /// The table dropped its VM until its next event.
+    hibernated: AtomicBool,
 }
 
 /// One row of `GET /api/tables`.
@@ -45,6 +47,9 @@ pub struct TableSummary {
     pub created_ms: u64,
     /// When an event last ran, in milliseconds since the Unix epoch (`None`: none yet).
     pub last_event_ms: Option<u64>,
+    /// The table is hibernated: its script is not loaded until its next event.
+    #[serde(default)]
+    pub hibernated: bool,
 }
 
 impl TableInfo {
@@ -61,6 +66,7 @@ impl TableInfo {
             seats: AtomicUsize::new(0),
             connected: AtomicUsize::new(0),
             last_event_ms: AtomicU64::new(0),
+            hibernated: AtomicBool::new(false),
         }
     }
 
@@ -84,6 +90,16 @@ impl TableInfo {
         self.connected.store(connected, Ordering::Relaxed);
     }
 
+    /// The table hibernated (`true`) or woke (`false`).
+    pub fn hibernated(&self, hibernated: bool) {
+        self.hibernated.store(hibernated, Ordering::Relaxed);
+    }
+
+    /// Whether the table is hibernated.
+    pub fn is_hibernated(&self) -> bool {
+        self.hibernated.load(Ordering::Relaxed)
+    }
+
     /// A snapshot for the lobby.
     pub fn summary(&self, id: &str) -> TableSummary {
         let last = self.last_event_ms.load(Ordering::Relaxed);
@@ -100,6 +116,7 @@ impl TableInfo {
             seats: self.seats.load(Ordering::Relaxed),
             created_ms: self.created_ms,
             last_event_ms: (last != 0).then_some(last),
+            hibernated: self.is_hibernated(),
         }
     }
 }

@@ -22,8 +22,15 @@ pub const PLAYERS: &str = "ggs_players_connected";
 pub const BYTES_IN: &str = "ggs_bytes_in_total";
 /// Bytes written to clients, by `transport`. Counter.
 pub const BYTES_OUT: &str = "ggs_bytes_out_total";
-/// Tables with a live actor. Gauge, set at scrape time.
+/// Tables awake: an actor with its script runtime loaded. Gauge, set at scrape time.
 pub const TABLES_LIVE: &str = "ggs_tables_live";
+/// Tables on disk without a runtime loaded: hibernated, or not loaded since the start (the next
+/// event loads either from the store). Gauge, set at scrape time.
+pub const TABLES_HIBERNATED: &str = "ggs_tables_hibernated";
+/// Times a table hibernated (dropped its runtime). Counter.
+pub const HIBERNATIONS: &str = "ggs_table_hibernations_total";
+/// Times a hibernated table was woken by an event (rebuilt from committed state). Counter.
+pub const WAKES: &str = "ggs_table_wakes_total";
 /// Tables in the store. Gauge, set at scrape time.
 pub const TABLES_ON_DISK: &str = "ggs_tables_on_disk";
 /// Events run through a table's script (commands, joins, leaves, defines, ticks, timers). Counter.
@@ -76,7 +83,16 @@ fn describe() {
     describe_gauge!(PLAYERS, "Players connected");
     describe_counter!(BYTES_IN, Unit::Bytes, "Bytes read from clients");
     describe_counter!(BYTES_OUT, Unit::Bytes, "Bytes written to clients");
-    describe_gauge!(TABLES_LIVE, "Tables with a running actor");
+    describe_gauge!(
+        TABLES_LIVE,
+        "Tables awake, with their script runtime loaded"
+    );
+    describe_gauge!(
+        TABLES_HIBERNATED,
+        "Tables on disk without a runtime loaded (hibernated or not loaded yet)"
+    );
+    describe_counter!(HIBERNATIONS, "Times a table hibernated");
+    describe_counter!(WAKES, "Times a hibernated table was woken");
     describe_gauge!(TABLES_ON_DISK, "Tables in the store");
     describe_counter!(EVENTS, "Events run through table scripts");
     describe_gauge!(EVENTS_PER_SECOND, "Events per second, last interval");
@@ -142,9 +158,21 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Sets the gauges counted at scrape time.
+/// A table hibernated.
+pub fn hibernated() {
+    counter!(HIBERNATIONS).increment(1);
+}
+
+/// A hibernated table woke.
+pub fn woken() {
+    counter!(WAKES).increment(1);
+}
+
+/// Sets the gauges counted at scrape time: tables awake, tables on disk (those of them not
+/// awake are hibernated) and players.
 pub fn set_scrape_gauges(tables_live: usize, tables_on_disk: usize, players: u64) {
     gauge!(TABLES_LIVE).set(tables_live as f64);
+    gauge!(TABLES_HIBERNATED).set(tables_on_disk.saturating_sub(tables_live) as f64);
     gauge!(TABLES_ON_DISK).set(tables_on_disk as f64);
     gauge!(PLAYERS).set(players as f64);
 }

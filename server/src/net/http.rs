@@ -2,7 +2,7 @@
 //!
 //! - `/`, `/*.html`, `/*.js`, `/*.css`: the web client (`web-client/`, embedded in the binary)
 //! - `GET /ws`: the WebSocket endpoint ([`super::ws`])
-//! - `GET /api/health`, `GET /api/tables` (live tables)
+//! - `GET /api/health`, `GET /api/tables` (tables in use, hibernated ones marked)
 //! - the catalogue: `GET /api/games`, `GET /api/games/{name}` (source and versions, JSON),
 //!   `GET /api/games/{name}.js` (the latest source), `GET /api/games/{name}/{version}`, and
 //!   `PUT /api/games/{name}` (upload; admin)

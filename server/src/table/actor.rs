@@ -1,6 +1,19 @@
 //! The table actor's event loop: takes events from the inbox one at a time (queued game
 //! commands together, as one batch), wakes for the tick, the timer and expired seats, and
-//! turns each into events for the one transaction step ([`Table::run`]).
+//! turns each into events for the one transaction step ([`Table::run`]); and hibernation: a
+//! table idle for `hibernate_after` drops its VM and waits, parked, for its next event.
+//!
+//! Hibernation: a table with no event for `hibernate_after`, no tick, no pending timer, no held
+//! seat and nothing in flight waits until every commit it submitted is durable, and, if its
+//! inbox is still empty, drops its VM (the runtime is freed on its VM thread). It is then
+//! parked: the same task, the same inbox, so a seated player's handle still reaches it and
+//! nothing sent meanwhile is lost or reordered. Its next event (anything that needs the
+//! script: a command, a join, a leave, a define, a stop) loads its committed state from the
+//! store and opens a new VM, which runs `onResume()` as after a restart, then runs the event.
+//! `who`, replies and flushes are answered while parked. A parked table with nobody seated
+//! leaves the directory and ends, once nothing else holds its handle and its inbox is empty
+//! (checked under the directory's lock, where every other handle is cloned): the next `hello`
+//! loads it from the store as a new actor, so there is never a second one.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,6 +22,7 @@ use std::time::Duration;
 use ggs_js::{Event, TableVm};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::seats::Seats;
 use super::step::{Pending, Step};
@@ -21,6 +35,14 @@ use crate::table_info::TableInfo;
 
 /// Most queued game commands sent to the VM thread in one trip.
 const MAX_BATCH: usize = 64;
+
+/// How an awake spell of [`Table::serve_awake`] ended.
+enum Served {
+    /// The inbox closed or the table stopped: the actor ends.
+    Ended,
+    /// The table dropped its VM: it parks until its next event.
+    Hibernated,
+}
 
 /// One live table, as its actor holds it.
 pub(super) struct Table {
@@ -84,12 +106,32 @@ impl Table {
         self.record.script.is_some()
     }
 
-    /// Runs events until the inbox closes (Ok) or the table crashes (Err, or a panic).
+    /// Runs events until the inbox closes, the table stops or it left the directory while
+    /// hibernated (Ok), or the table crashes (Err, or a panic).
     pub(super) async fn serve(
         &mut self,
         rx: &mut mpsc::Receiver<TableEvent>,
         start: Start,
     ) -> Result<(), Crash> {
+        let mut start = start;
+        loop {
+            // Boxed: while parked, only the small state of `park` is held, not the awake one's.
+            match Box::pin(self.serve_awake(rx, start)).await? {
+                Served::Ended => return Ok(()),
+                Served::Hibernated => match self.park(rx).await? {
+                    Some(woken) => start = woken,
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Opens the table as `start` says and runs its events until it ends or hibernates.
+    async fn serve_awake(
+        &mut self,
+        rx: &mut mpsc::Receiver<TableEvent>,
+        start: Start,
+    ) -> Result<Served, Crash> {
         match start {
             Start::Fresh => self.open(ggs_js::Storage::default()).await?,
             Start::Load(storage) => self.open(storage).await?,
@@ -97,6 +139,7 @@ impl Table {
         }
         // Events the last crash interrupted run again on the rebuilt table.
         self.drain(self.inflight.len()).await?;
+        let mut last_event = Instant::now();
         loop {
             if let Some(event) = self.next_event.take() {
                 self.handle(event).await?;
@@ -105,6 +148,7 @@ impl Table {
                 .into_iter()
                 .flatten()
                 .min();
+            let sleep = self.hibernates_at(last_event);
             tokio::select! {
                 event = rx.recv() => match event {
                     Some(TableEvent::Command { player, command, args }) => {
@@ -125,18 +169,133 @@ impl Table {
                         self.commands(batch).await?;
                     }
                     Some(event) => self.handle(event).await?,
-                    None => return Ok(()),
+                    None => return Ok(Served::Ended),
                 },
                 _ = sleep_until(wake), if wake.is_some() => self.wake().await?,
+                _ = sleep_until(sleep), if sleep.is_some() => {
+                    if self.hibernate(rx).await {
+                        return Ok(Served::Hibernated);
+                    }
+                }
             }
+            last_event = Instant::now();
             if let Some(why) = self.stopping.take() {
                 tracing::error!(table = %self.id, "stopping: {why}");
                 self.stop(&format!("the table was stopped: {why}"));
-                return Ok(());
+                return Ok(Served::Ended);
             }
             let connected = self.seats.connected().count();
             self.info.seats(self.seats.len(), connected);
         }
+    }
+
+    /// When the table hibernates if nothing happens after `last_event`: never while it has a
+    /// tick, a pending timer, a held seat (it must expire on time) or anything in flight.
+    fn hibernates_at(&self, last_event: Instant) -> Option<Instant> {
+        let after = self.deps.settings.hibernate_after;
+        let idle = self.vm.is_some()
+            && self.next_tick.is_none()
+            && self.next_timer.is_none()
+            && self.seats.next_expiry().is_none()
+            && self.inflight.is_empty()
+            && self.next_event.is_none()
+            && self.stopping.is_none();
+        (idle && !after.is_zero()).then(|| last_event + after)
+    }
+
+    /// Drops the VM once every commit submitted is durable, if the inbox is still empty; false
+    /// (the VM kept) when an event arrived meanwhile.
+    async fn hibernate(&mut self, rx: &mpsc::Receiver<TableEvent>) -> bool {
+        self.flushed().await;
+        if !rx.is_empty() {
+            return false;
+        }
+        self.vm = None;
+        super::release::freed();
+        // The record comes back from the store on waking; the script is its biggest part.
+        self.record.script = None;
+        self.inflight.shrink_to_fit();
+        self.strikes.clear();
+        self.strikes.shrink_to_fit();
+        self.info.hibernated(true);
+        crate::telemetry::hibernated();
+        tracing::debug!(table = %self.id, "hibernated");
+        true
+    }
+
+    /// Parked, without a VM: answers what needs no script, and wakes for anything else with the
+    /// start that loads the committed state (`None`: the actor ends, having left the directory
+    /// with nobody seated, or its inbox closed).
+    async fn park(&mut self, rx: &mut mpsc::Receiver<TableEvent>) -> Result<Option<Start>, Crash> {
+        let retry = self.deps.settings.hibernate_after;
+        loop {
+            if self.seats.len() == 0 && self.leave_directory(rx) {
+                tracing::debug!(table = %self.id, "left the directory");
+                return Ok(None);
+            }
+            let event = if self.seats.len() == 0 {
+                // Someone holds the handle (a `hello` on its way): try leaving again later.
+                match tokio::time::timeout(retry, rx.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => continue,
+                }
+            } else {
+                rx.recv().await
+            };
+            match event {
+                None => return Ok(None),
+                Some(event @ (TableEvent::Who { .. } | TableEvent::Reply { .. })) => {
+                    Box::pin(self.handle(event)).await?
+                }
+                Some(event @ TableEvent::Flush { .. }) => Box::pin(self.handle(event)).await?,
+                Some(event) => {
+                    self.next_event = Some(event);
+                    break;
+                }
+            }
+        }
+        let store = self.deps.store.clone();
+        let id = self.id.to_string();
+        let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
+            .await
+            .map_err(|e| Crash(format!("waking: {e}")))?
+            .map_err(|e| Crash(format!("waking: {e}")))?;
+        self.info.hibernated(false);
+        crate::telemetry::woken();
+        tracing::debug!(table = %self.id, "woken");
+        Ok(Some(match loaded {
+            Some(loaded) => {
+                self.record = loaded.record;
+                Start::Load(loaded.storage)
+            }
+            None => {
+                // Never committed: it starts empty, as after a crash before its first event.
+                self.unrecorded = true;
+                Start::Fresh
+            }
+        }))
+    }
+
+    /// Removes the table from the directory if nothing can reach it any more: its inbox is
+    /// empty and the directory's handle is the only one. Both hold under the directory's lock,
+    /// where every other handle is cloned, so no event can be sent to this actor afterwards.
+    fn leave_directory(&self, rx: &mpsc::Receiver<TableEvent>) -> bool {
+        let Ok(key) = Uuid::parse_str(&self.id) else {
+            return false;
+        };
+        let mut tables = self
+            .deps
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let ours = tables
+            .get(&key)
+            .is_some_and(|h| std::ptr::eq(h.info(), &*self.info));
+        if ours && rx.is_empty() && rx.sender_strong_count() == 1 {
+            tables.remove(&key);
+            return true;
+        }
+        false
     }
 
     async fn handle(&mut self, event: TableEvent) -> Result<(), Crash> {

@@ -8,11 +8,13 @@
 //! Codemap:
 //! - `mod.rs`: the handle ([`TableHandle`]), what a table is told ([`TableEvent`]), [`spawn`].
 //! - `actor.rs`: the event loop: takes events from the inbox (queued game commands together, as
-//!   one batch), wakes for the tick, the timer and expired seats.
+//!   one batch), wakes for the tick, the timer and expired seats; hibernation (an idle table
+//!   drops its VM and parks; its next event rebuilds it from committed state).
 //! - `step.rs`: the one transaction step every event takes: run it on the VM, turn its outcome
 //!   into a `Txn` and deliveries, submit them. A batch is a sequence of events through it.
 //! - `supervise.rs`: crash and rebuild from committed state, the restart intensity, the retry
 //!   policy for an event whose VM was lost.
+//! - `release.rs`: gives the memory of hibernated tables' runtimes back to the OS.
 //! - `seats.rs`: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
 //!
 //! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
@@ -20,18 +22,26 @@
 //! players stay connected. More than `max_restarts` crashes within `restart_window` stop the
 //! table and tell its players why.
 //!
+//! Hibernation: a table idle for `hibernate_after` (no tick, no timer, no held seat) drops its
+//! VM and parks on its inbox; seated players keep their handle, and its next event rebuilds it
+//! like a crash does (`onResume()`). A parked table with nobody seated leaves the
+//! [`Directory`] and its task ends; the next `hello` loads it from the store.
+//!
 //! [`Commit`]: crate::commit::Commit
 
 mod actor;
+pub mod release;
 mod seats;
 mod step;
 mod supervise;
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ggs_js::VmHost;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::commit::Committer;
 use crate::config::{TableSettings, TABLE_INBOX};
@@ -41,6 +51,11 @@ use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
 
 pub use seats::WHO_ID_CHARS;
+
+/// The tables that have an actor (awake, or hibernated with players seated), by id: the
+/// coordinator finds and creates tables here, and a hibernated table with nobody seated
+/// removes itself. Every handle but a seated player's is cloned from here, under its lock.
+pub type Directory = Arc<Mutex<HashMap<Uuid, TableHandle>>>;
 
 /// What the server shares with every table.
 #[derive(Clone)]
@@ -53,8 +68,10 @@ pub struct TableDeps {
     pub store: Store,
     /// Players connected to the server now (`GGS.serverInfo()`).
     pub connected: Arc<AtomicU64>,
-    /// Grace period and restart intensity.
+    /// Grace period, restart intensity and hibernation.
     pub settings: TableSettings,
+    /// The tables with an actor.
+    pub directory: Directory,
 }
 
 /// How a table actor starts.

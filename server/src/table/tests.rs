@@ -1,5 +1,6 @@
 //! A table actor with a real VM host, committer and store, and no sockets: what a batch of
-//! queued game commands does when its VM is lost or its task panics midway.
+//! queued game commands does when its VM is lost or its task panics midway, and how an idle
+//! table hibernates, wakes and ends.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -43,6 +44,21 @@ fn table() -> (
     Outbox,
     mpsc::Receiver<ServerMessage>,
 ) {
+    let (dir, deps) = deps(TableSettings::default());
+    let record = TableRecord {
+        created_ms: 1,
+        tick_ms: 0,
+        host: None,
+        game: None,
+        script: None,
+    };
+    let handle = spawn(Arc::from("t-batch"), TableInit::New(record), deps);
+    let (outbox, rx, _) = Outbox::new(QUEUE);
+    (dir, handle, outbox, rx)
+}
+
+/// What a table shares, over a fresh store, with fault injection on and `settings`.
+fn deps(settings: TableSettings) -> (tempfile::TempDir, TableDeps) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (committer, _) = Committer::start(store.clone(), Durability::Strict).unwrap();
@@ -55,18 +71,10 @@ fn table() -> (
         committer,
         store,
         connected: Arc::new(AtomicU64::new(1)),
-        settings: TableSettings::default(),
+        settings,
+        directory: Default::default(),
     };
-    let record = TableRecord {
-        created_ms: 1,
-        tick_ms: 0,
-        host: None,
-        game: None,
-        script: None,
-    };
-    let handle = spawn(Arc::from("t-batch"), TableInit::New(record), deps);
-    let (outbox, rx, _) = Outbox::new(QUEUE);
-    (dir, handle, outbox, rx)
+    (dir, deps)
 }
 
 /// Queues the creator's join (the game defined with it), then `commands` right behind it: the
@@ -165,4 +173,70 @@ async fn a_batch_interrupted_by_a_panicking_task_goes_on_after_the_rebuild() {
         ]
     );
     assert!(!handle.is_stopped());
+}
+
+/// Waits until `done` holds; fails the test after [`WAIT`].
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_table_hibernates_wakes_with_on_resume_and_ends_once_nobody_can_reach_it() {
+    let settings = TableSettings {
+        hibernate_after: Duration::from_millis(50),
+        seat_grace: Duration::ZERO,
+        ..TableSettings::default()
+    };
+    let (_dir, deps) = deps(settings);
+    let directory = deps.directory.clone();
+    let id = uuid::Uuid::new_v4();
+    let record = TableRecord {
+        created_ms: 1,
+        tick_ms: 0,
+        host: None,
+        game: None,
+        script: None,
+    };
+    let handle = spawn(Arc::from(id.to_string()), TableInit::New(record), deps);
+    directory.lock().unwrap().insert(id, handle.clone());
+    let (outbox, mut rx, _) = Outbox::new(QUEUE);
+    join_and_queue(&handle, &outbox, &[("inc", "")]);
+    assert_eq!(next(&mut rx, 2).await[1], "n 1 0");
+    until("hibernated", || handle.info().is_hibernated()).await;
+
+    // Its seated player's next command wakes it: the state is intact and onResume ran.
+    let command = |command: &str| TableEvent::Command {
+        player: Arc::from(PLAYER),
+        command: command.into(),
+        args: String::new(),
+    };
+    handle.send(command("inc")).unwrap();
+    assert_eq!(next(&mut rx, 1).await, ["n 2 1"]);
+    assert!(!handle.info().is_hibernated());
+    until("hibernated again", || handle.info().is_hibernated()).await;
+
+    // Nobody seated: it stays parked while a handle besides the directory's exists...
+    let leave = TableEvent::Leave {
+        player: Arc::from(PLAYER),
+        conn: 1,
+    };
+    handle.send(leave).unwrap();
+    until("the seat freed, then hibernated", || {
+        handle.info().is_hibernated() && handle.info().summary("t").seats == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(directory.lock().unwrap().contains_key(&id));
+    assert!(!handle.is_stopped());
+    // ...and leaves the directory (dropping the last handle ends its task) once only the
+    // directory's is left.
+    drop(handle);
+    until("left the directory", || {
+        directory.lock().unwrap().is_empty()
+    })
+    .await;
 }

@@ -108,4 +108,14 @@ pub struct Args {
     /// With --memory: tables created.
     #[arg(long, default_value_t = 1000)]
     pub idle_tables: usize,
+    /// With --memory: measure hibernation instead: the started ggs gets this
+    /// `--hibernate-after-ms` (and no seat grace); RSS with --idle-tables hibernated tables,
+    /// then with --players players seated at hibernated tables, and the wake latency of a
+    /// `hello` and of a command on a hibernated table against a command on an awake one.
+    #[arg(long, requires = "memory")]
+    pub hibernate_after_ms: Option<u64>,
+    /// The HTTP address of a running ggs (for its /metrics); set automatically when this tool
+    /// starts the server.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
 }

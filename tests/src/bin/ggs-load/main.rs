@@ -17,10 +17,12 @@
 //! server) plus every message each client received, within the measured interval.
 //!
 //! Without `--addr` or `--ws` it starts its own `ggs` (with the per-connection limits raised).
-//! `--memory` measures resident memory per connection and per idle table instead of load.
+//! `--memory` measures resident memory per connection and per idle table instead of load;
+//! with `--hibernate-after-ms`, per hibernated table, and the wake latency.
 
 mod args;
 mod clock;
+mod hibernation;
 mod load;
 mod measure;
 mod memory;
@@ -68,6 +70,17 @@ fn main() -> Result<()> {
             .iter()
             .map(|s| s.to_string())
             .collect();
+            if let Some(ms) = args.hibernate_after_ms {
+                extra.extend(
+                    [
+                        "--hibernate-after-ms",
+                        &ms.to_string(),
+                        "--seat-grace-ms",
+                        "0",
+                    ]
+                    .map(String::from),
+                );
+            }
             if let Some(n) = args.vm_threads {
                 extra.extend(["--vm-threads".to_string(), n.to_string()]);
             }
@@ -101,7 +114,12 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
     };
-    let result = if args.memory {
+    let http = args.http.or(server.as_ref().map(|s| s.http_addr()));
+    let result = if args.memory && args.hibernate_after_ms.is_some() {
+        let pid = pid.context("--memory needs --server-pid")?;
+        let http = http.context("--hibernate-after-ms needs --http (or a started server)")?;
+        runtime.block_on(hibernation::run_hibernation(&args, &target, pid, http))
+    } else if args.memory {
         let pid = pid.context("--memory needs --server-pid")?;
         runtime.block_on(memory::run_memory(&args, &target, pid))
     } else {

@@ -21,22 +21,18 @@ const SETTLE: Duration = Duration::from_millis(1500);
 const TABLES_PER_CONNECTION: usize = 50;
 
 /// The server's resident memory once it settled, in KiB.
-async fn settle_rss(pid: u32) -> Result<u64> {
+pub async fn settle_rss(pid: u32) -> Result<u64> {
     tokio::time::sleep(SETTLE).await;
     rss_kib(pid).context("reading the server's VmRSS")
 }
 
-/// Measures the server's memory on `target` (process `pid`) and returns the JSON report.
-pub async fn run_memory(args: &Args, target: &Target, pid: u32) -> Result<Value> {
-    let idle = settle_rss(pid).await?;
-    if !args.quiet {
-        eprintln!("ggs-load memory: idle RSS {idle} KiB");
-    }
-    // Tables: created `TABLES_PER_CONNECTION` at a time by connections that then close.
+/// `count` tables with the chat script, created [`TABLES_PER_CONNECTION`] at a time by
+/// connections that then close; their ids.
+pub async fn create_tables(args: &Args, target: &Target, count: usize) -> Result<Vec<String>> {
     let parallel = Arc::new(Semaphore::new(args.connect_parallel.max(1)));
     let mut tasks = Vec::new();
-    for first in (0..args.idle_tables).step_by(TABLES_PER_CONNECTION) {
-        let count = TABLES_PER_CONNECTION.min(args.idle_tables - first);
+    for first in (0..count).step_by(TABLES_PER_CONNECTION) {
+        let count = TABLES_PER_CONNECTION.min(count - first);
         let (target, parallel) = (target.clone(), parallel.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = parallel.acquire_owned().await?;
@@ -58,6 +54,17 @@ pub async fn run_memory(args: &Args, target: &Target, pid: u32) -> Result<Value>
     for t in tasks {
         tables.extend(t.await??);
     }
+    Ok(tables)
+}
+
+/// Measures the server's memory on `target` (process `pid`) and returns the JSON report.
+pub async fn run_memory(args: &Args, target: &Target, pid: u32) -> Result<Value> {
+    let idle = settle_rss(pid).await?;
+    if !args.quiet {
+        eprintln!("ggs-load memory: idle RSS {idle} KiB");
+    }
+    // Tables: created `TABLES_PER_CONNECTION` at a time by connections that then close.
+    let tables = create_tables(args, target, args.idle_tables).await?;
     let with_tables = settle_rss(pid).await?;
     if !args.quiet {
         eprintln!(

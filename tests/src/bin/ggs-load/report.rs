@@ -5,6 +5,35 @@ use serde_json::Value;
 /// Prints the summary of a load or memory report.
 pub fn print_summary(r: &Value) {
     let f = |k: &str| r.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    if r.get("hibernation").is_some() {
+        let ms = |k: &str, q: &str| r[k][q].as_f64().map_or("-".into(), |v| format!("{v:.2}"));
+        println!(
+            "ggs-load hibernation {}: idle {} KiB; {} tables hibernated: RSS {} KiB (peak {} KiB), \
+             {:.2} KiB per hibernated table; {:.2} KiB per table hibernated with a player seated",
+            r["target"].as_str().unwrap_or(""),
+            r["rss_idle_kib"],
+            r["idle_tables"],
+            r["rss_hibernated_tables_kib"],
+            r["rss_peak_kib"],
+            f("kib_per_hibernated_table"),
+            f("kib_per_seated_hibernated_table"),
+        );
+        for (what, k) in [
+            ("hello waking a table", "wake_hello_rtt_ms"),
+            ("command waking a table", "wake_command_rtt_ms"),
+            ("command on an awake table", "awake_command_rtt_ms"),
+        ] {
+            println!(
+                "  {what}: p50 {} ms, p90 {}, p99 {}, max {} ({} samples)",
+                ms(k, "p50"),
+                ms(k, "p90"),
+                ms(k, "p99"),
+                ms(k, "max"),
+                r[k]["samples"]
+            );
+        }
+        return;
+    }
     if r.get("memory").is_some() {
         println!(
             "ggs-load memory {}: idle {} KiB; {:.1} KiB per idle table; {:.1} KiB per connection; \

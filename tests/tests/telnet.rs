@@ -198,6 +198,7 @@ fn line_mode_has_the_bounds_of_the_port() {
 fn ggs10_and_line_mode_players_share_a_table() {
     let server = ServerProcess::start_with(ServerOptions::no_seat_grace());
     let mut old = server.connect().named("2011 client");
+    let old_player = old.whoami();
     old.send(&[("Server-Command", "hello"), ("Game", "chat")], b"");
     let hello = ggs_tests::Hello::parse(&old.expect_cmd("hello")).expect("a hello reply");
     assert!(hello.defined);
@@ -211,7 +212,7 @@ fn ggs10_and_line_mode_players_share_a_table() {
     old.command("/nick", "ada");
     person.expect(&format!(
         "notice guest-{} is now known as ada",
-        &hello.player[..4]
+        &old_player[..4]
     ));
     old.expect_cmd("notice");
     person.send("message a body\twith a tab");

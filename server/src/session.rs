@@ -257,7 +257,9 @@ impl Session {
         // The table says which seat this connection now has, or that its token holds none.
         match seated.await {
             Ok(Ok(seated)) => {
-                if moving {
+                // The seat the connection had (at another table, or another seat at this one,
+                // taken back by a token) is held for the grace period, as after a drop.
+                if moving || seated.player != self.player {
                     self.leave();
                 }
                 self.take_seat(seated, handle);

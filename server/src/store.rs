@@ -513,7 +513,11 @@ mod tests {
             ]
         );
         let raw = store.db.get(format!("s/{T}/{ALICE}")).unwrap().unwrap();
-        assert_eq!(&raw[..], token.hash().as_bytes(), "only the token's hash is stored");
+        assert_eq!(
+            &raw[..],
+            token.hash().as_bytes(),
+            "only the token's hash is stored"
+        );
         let mut release = Txn::default();
         release.seat(T, BOB, None);
         store.apply([&release]).unwrap();

@@ -109,7 +109,10 @@ fn ggs10_a_token_takes_the_seat_back_and_a_public_id_does_not() {
     );
     let joined_table = ggs_tests::Hello::parse(&other.expect_cmd("hello")).unwrap();
     assert_eq!(joined_table.token, first.token);
-    other.expect("joined", &format!("{other_id} {host_id},{bob_id},{mallory_id},{other_id}"));
+    other.expect(
+        "joined",
+        &format!("{other_id} {host_id},{bob_id},{mallory_id},{other_id}"),
+    );
 }
 
 #[test]
@@ -142,7 +145,10 @@ fn line_mode_takes_a_seat_back_with_the_token_only() {
     let refused = eve.expect_prefix("error bad_token ");
     shows_no_token("the refusal", &refused, &[&token]);
     eve.send("/whoami");
-    let eve_id = eve.expect_prefix("whoami ").trim_start_matches("whoami ").to_string();
+    let eve_id = eve
+        .expect_prefix("whoami ")
+        .trim_start_matches("whoami ")
+        .to_string();
     assert_ne!(eve_id, ada_id, "the public id gave Eve nothing");
 
     let mut ada = LineClient::connect(server.tcp_addr()).named("ada again");
@@ -184,7 +190,9 @@ fn websocket_takes_a_seat_back_with_the_token_only() {
 /// The public id in the last `hello` reply a WebSocket client took.
 fn player_field(ws: &WsClient) -> String {
     let player = ws.framing().hello_player();
-    player.expect("the hello reply names the player").to_string()
+    player
+        .expect("the hello reply names the player")
+        .to_string()
 }
 
 #[test]
@@ -206,7 +214,11 @@ fn who_the_table_list_and_the_log_never_show_a_token() {
     person.send(&format!("/hello {table}"));
     person.expect_prefix("welcome GGS ");
     let hello = person.expect_prefix("hello ");
-    let person_token = hello.trim_start_matches("hello ").split(',').next().unwrap();
+    let person_token = hello
+        .trim_start_matches("hello ")
+        .split(',')
+        .next()
+        .unwrap();
     let person_token = person_token.to_string();
     person.expect_prefix("joined ");
     host.expect_cmd("joined");
@@ -216,7 +228,10 @@ fn who_the_table_list_and_the_log_never_show_a_token() {
     person.expect("who");
     let who: Vec<String> = (0..3).map(|_| person.recv()).collect();
     let who = who.join("\n");
-    assert!(who.contains(&host_id[..8]) && who.contains(&guest_id[..8]), "{who}");
+    assert!(
+        who.contains(&host_id[..8]) && who.contains(&guest_id[..8]),
+        "{who}"
+    );
     let all = [tokens[0], tokens[1], person_token.as_str()];
     shows_no_token("who", &who, &all);
     host.send(&[("Server-Command", "who")], b"");

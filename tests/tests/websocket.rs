@@ -25,7 +25,11 @@ fn a_websocket_player_and_a_tcp_player_chat_at_one_table() {
     assert!(hello.defined);
     assert_eq!(hello.table, created.table);
     // The WebSocket hello reply names the public id beside the token.
-    let ws_player = ws.framing().hello_player().expect("a player field").to_string();
+    let ws_player = ws
+        .framing()
+        .hello_player()
+        .expect("a player field")
+        .to_string();
     assert_ne!(ws_player, tcp_player);
     assert_ne!(ws_player, hello.token);
     let joined = format!("{} joined", guest(&ws_player));
@@ -159,7 +163,9 @@ fn a_websocket_player_takes_back_its_seat_with_its_token() {
 /// The public player id in the last `hello` reply a WebSocket client took.
 fn ws_player_of(ws: &WsClient) -> String {
     let player = ws.framing().hello_player();
-    player.expect("the hello reply names the player").to_string()
+    player
+        .expect("the hello reply names the player")
+        .to_string()
 }
 
 #[test]

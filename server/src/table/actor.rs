@@ -207,7 +207,10 @@ impl Table {
         define: Option<GameScript>,
     ) -> Result<(), Crash> {
         let (player, own, resume) = who;
-        let claim = match self.seats.claim(resume.as_ref(), &player, &own, &outbox, conn) {
+        let claim = match self
+            .seats
+            .claim(resume.as_ref(), &player, &own, &outbox, conn)
+        {
             Ok(claim) => claim,
             Err(refused) => {
                 let _ = reply.send(Err(refused));

@@ -124,7 +124,10 @@ impl Seats {
         conn: u64,
     ) -> Result<Claim, BadToken> {
         let (i, presented) = match resume {
-            Some(token) => (self.index_of_token(token.hash()).ok_or(BadToken)?, Some(token)),
+            Some(token) => (
+                self.index_of_token(token.hash()).ok_or(BadToken)?,
+                Some(token),
+            ),
             None => match self.index(player) {
                 Some(i) => (i, None),
                 None => return Ok(Claim::New),
@@ -327,7 +330,10 @@ mod tests {
             seats.claim(Some(&Token::generate()), "fresh-id", &fresh, &outbox, 7),
             Err(BadToken)
         );
-        assert!(seats.outbox_of(BOB).is_none(), "a refused claim changes nothing");
+        assert!(
+            seats.outbox_of(BOB).is_none(),
+            "a refused claim changes nothing"
+        );
         assert_eq!(seats.next_expiry(), Some(now));
         // A new connection has a fresh id of its own; its token names the held seat.
         let presented = Token::parse(&bob_token.reveal().to_uppercase()).unwrap();

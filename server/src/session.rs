@@ -257,9 +257,8 @@ impl Session {
         // The table says which seat this connection now has, or that its token holds none.
         match seated.await {
             Ok(Ok(seated)) => {
-                // The seat the connection had (at another table, or another seat at this one,
-                // taken back by a token) is held for the grace period, as after a drop.
-                if moving || seated.player != self.player {
+                // The seat at the table it left is held for the grace period, as after a drop.
+                if moving {
                     self.leave();
                 }
                 self.take_seat(seated, handle);

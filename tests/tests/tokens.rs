@@ -116,6 +116,37 @@ fn ggs10_a_token_takes_the_seat_back_and_a_public_id_does_not() {
 }
 
 #[test]
+fn taking_back_another_seat_at_the_same_table_gives_up_the_one_held_now() {
+    let server = ServerProcess::start();
+    let mut host = server.connect().named("host");
+    let (host_id, _, table) = witness_table(&mut host);
+    let mut bob = server.connect().named("bob");
+    let bob_id = bob.whoami();
+    let hb = bob.hello(Some(&table));
+    bob.expect_cmd("joined");
+    host.expect_cmd("joined");
+    bob.close();
+
+    // Back on a new connection, Bob first sits down as a new player, then takes his seat back.
+    let mut again = server.connect().named("bob, new connection");
+    let fresh_id = again.whoami();
+    again.hello(Some(&table));
+    again.expect_cmd("joined");
+    host.expect_cmd("joined");
+    again.resume(&table, &hb.token);
+    let back = format!("{bob_id} {host_id},{bob_id},{fresh_id}");
+    again.expect("back", &back);
+    host.expect("back", &back);
+    assert_eq!(again.whoami(), bob_id);
+    // The seat he sat in meanwhile is held, as after a drop; his own is connected again.
+    host.send(&[("Server-Command", "who")], b"");
+    let who = host.expect_cmd("who");
+    assert!(who.contains(&format!("{} (away)", &fresh_id[..8])), "{who}");
+    assert!(who.contains(&bob_id[..8]), "{who}");
+    assert!(!who.contains(&format!("{} (away)", &bob_id[..8])), "{who}");
+}
+
+#[test]
 fn line_mode_takes_a_seat_back_with_the_token_only() {
     let server = ServerProcess::start();
     let mut host = server.connect().named("host");

@@ -43,16 +43,19 @@ impl Token {
         (!text.is_empty()).then(|| Token::from_text(text))
     }
 
-    /// The token whose text is `text`. A UUID hashes as its 16 bytes, so its spelling
-    /// (upper or lower case, braces) does not matter; anything else as its UTF-8 bytes.
+    /// The token whose text is `text`. A UUID hashes as its 16 bytes and is kept in its
+    /// hyphenated lower-case form, so its spelling (case, braces) does not matter; anything
+    /// else hashes as its UTF-8 bytes.
     pub fn from_text(text: &str) -> Token {
-        let hash = match Uuid::parse_str(text) {
-            Ok(uuid) => TokenHash::of(uuid.as_bytes()),
-            Err(_) => TokenHash::of(text.as_bytes()),
-        };
-        Token {
-            text: Arc::from(text),
-            hash,
+        match Uuid::parse_str(text) {
+            Ok(uuid) => Token {
+                text: Arc::from(uuid.hyphenated().to_string()),
+                hash: TokenHash::of(uuid.as_bytes()),
+            },
+            Err(_) => Token {
+                text: Arc::from(text),
+                hash: TokenHash::of(text.as_bytes()),
+            },
         }
     }
 
@@ -138,6 +141,9 @@ mod tests {
         let upper = Token::parse(&format!(" {} ", t.reveal().to_uppercase())).unwrap();
         assert!(t.hash().matches(upper.hash()));
         assert_eq!(t, upper);
+        assert_eq!(upper.reveal(), t.reveal(), "kept in its canonical form");
+        let braced = Token::parse(&format!("{{{}}}", t.reveal())).unwrap();
+        assert_eq!(braced.reveal(), t.reveal());
         assert_ne!(t, Token::parse("not a uuid").unwrap());
         assert_eq!(Token::parse("  "), None);
         let stored = TokenHash::from_bytes(t.hash().as_bytes()).unwrap();

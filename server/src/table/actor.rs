@@ -228,6 +228,8 @@ impl Table {
                 if changed {
                     step.txn.seat(&self.id, &player, Some(token.hash()));
                 }
+                let until = Instant::now() + self.deps.settings.seat_grace;
+                self.seats.hold_others(conn, &player, until);
                 let event = Event::Reconnected {
                     player: player.to_string(),
                 };

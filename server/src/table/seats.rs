@@ -175,6 +175,17 @@ impl Seats {
         }
     }
 
+    /// Connection `conn` took back the seat of `player`: any other seat it sits in here is held
+    /// until `until`, as after a drop (a connection is one player).
+    pub(super) fn hold_others(&mut self, conn: u64, player: &str, until: Instant) {
+        for seat in &mut self.seats {
+            if seat.conn == conn && seat.outbox.is_some() && &*seat.player != player {
+                seat.outbox = None;
+                seat.away_until = Some(until);
+            }
+        }
+    }
+
     /// When the next held seat expires.
     pub(super) fn next_expiry(&self) -> Option<Instant> {
         self.seats.iter().filter_map(|s| s.away_until).min()
@@ -412,6 +423,21 @@ mod tests {
         seats.leave(ALICE, 2, now);
         assert!(seats.outbox_of(ALICE).is_none());
         assert_eq!(seats.next_expiry(), Some(now));
+    }
+
+    #[test]
+    fn a_connection_that_takes_back_a_seat_gives_up_its_other_one() {
+        let now = Instant::now();
+        let (bob, bob_token) = stored(BOB);
+        let mut seats = Seats::held(vec![bob], now);
+        let (outbox, mut rx) = queue();
+        let own = Token::generate();
+        seats.sit(Arc::from(CAROL), &own, outbox.clone(), 5);
+        retaken(seats.claim(Some(&bob_token), CAROL, &own, &outbox, 5));
+        seats.hold_others(5, BOB, now);
+        assert!(seats.outbox_of(CAROL).is_none(), "held");
+        assert!(reaches(&seats, BOB, &mut rx));
+        assert_eq!(seats.connected().count(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 // The API itself is described in games/README.md. CI checks the shipped games against this
 // file (`tsc -p games`, see games/tsconfig.json).
 
-/** A player id: a UUID string. It is also the player's resume token: never show it whole. */
+/** A player id: a UUID string, public (the resume token is a separate secret scripts never see). */
 type PlayerId = string;
 
 /** One storage namespace (Web Storage API). Values are stored as strings. */

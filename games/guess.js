@@ -24,8 +24,8 @@
  *                    "the picker left", "nobody guessed it in 5 minutes"
  *   warning <text>   to the sender: what was wrong with the command
  *
- * A player's name is "p" and the first 4 characters of the player id (player
- * ids are resume tokens: never show them whole). Everything lives in
+ * A player's name is "p" and the first 4 characters of the player id (short
+ * enough to read aloud; ids are public, tokens never reach scripts). Everything lives in
  * GGS.state, so a round survives a restart; the 5-minute round timer is not
  * durable, so onResume() arms it again.
  */

@@ -10,16 +10,19 @@
 //   game.send("set", '{"x":1,"y":2}');
 //   game.define(source);                      // set the script of a table you created
 //
-// The player id the server gives is the player's resume token. It is kept in sessionStorage
-// (per tab) for each table; after a dropped connection or a server restart the client
-// reconnects on its own, says hello with the token and gets its seat back. Commands sent
-// while reconnecting are queued and sent once the seat is back.
+// The hello reply carries two things: the player's public id (`player`, what the game and the
+// other players see) and its resume token (the first field of the body), a secret. The token is
+// kept in sessionStorage (per tab) for each table and never shown; after a dropped connection
+// or a server restart the client reconnects on its own, says hello with the token and gets its
+// seat back. If the seat is gone (its hold expired: `bad_token`), it forgets the token and
+// joins anew. Commands sent while reconnecting are queued and sent once seated.
 
 /** Delays between reconnection attempts, in ms; the last one repeats. */
 const RECONNECT_DELAYS = [100, 250, 500, 1000, 2000, 3000];
 /** Commands kept while disconnected; older ones are dropped past this. */
 const MAX_QUEUED = 100;
-/** Key prefix of the resume tokens in sessionStorage. */
+/** Key prefix of the resume tokens in sessionStorage (named when the token was the player id;
+ * a tab of that time still resumes with what it kept). */
 const TOKEN_KEY = "ggs:player:";
 
 /** The WebSocket URL of the server that served this page. */
@@ -52,11 +55,19 @@ function tokenFor(table) {
   }
 }
 
-function saveToken(table, player) {
+function saveToken(table, token) {
   try {
-    sessionStorage.setItem(TOKEN_KEY + table, player);
+    sessionStorage.setItem(TOKEN_KEY + table, token);
   } catch {
     // Private mode or storage full: the seat is then kept for this page's life only.
+  }
+}
+
+function forgetToken(table) {
+  try {
+    if (table) sessionStorage.removeItem(TOKEN_KEY + table);
+  } catch {
+    // Nothing kept, nothing to forget.
   }
 }
 
@@ -67,13 +78,17 @@ export class Connection {
     this.table = table || null;
     // A catalogue game for a table this connection creates (ignored when joining).
     this.game = game || null;
-    this.player = tokenFor(this.table);
+    // The resume token (secret) and the public player id, once seated.
+    this.token = tokenFor(this.table);
+    this.player = null;
     this.defined = false;
     this.status = "connecting";
     this.reconnect = reconnect;
     this.attempt = 0;
     this.seated = false;
     this.everSeated = false;
+    // The last seat was lost (its token refused): the next hello sits down anew.
+    this.seatLost = false;
     this.closedByUser = false;
     this.queue = [];
     this.handlers = new Map();
@@ -150,13 +165,7 @@ export class Connection {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     this.seated = false;
-    socket.onopen = () => {
-      const hello = { type: "hello" };
-      if (this.table) hello.table = this.table;
-      else if (this.game) hello.game = this.game;
-      if (this.player) hello.token = this.player;
-      socket.send(JSON.stringify(hello));
-    };
+    socket.onopen = () => this.sayHello();
     socket.onmessage = (event) => {
       let message;
       try {
@@ -164,7 +173,8 @@ export class Connection {
       } catch {
         return;
       }
-      this.receive(String(message.command), String(message.body ?? ""));
+      const player = message.player == null ? null : String(message.player);
+      this.receive(String(message.command), String(message.body ?? ""), player);
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;
@@ -180,21 +190,38 @@ export class Connection {
     };
   }
 
-  receive(command, body) {
+  sayHello() {
+    const hello = { type: "hello" };
+    if (this.table) hello.table = this.table;
+    else if (this.game) hello.game = this.game;
+    if (this.token) hello.token = this.token;
+    this.socket.send(JSON.stringify(hello));
+  }
+
+  receive(command, body, player) {
     if (command === "hello" && !this.seated) {
-      const [player, defined, table] = body.split(",");
-      const resumed = this.everSeated;
+      const [token, defined, table] = body.split(",");
+      const resumed = this.everSeated && !this.seatLost;
+      this.seatLost = false;
+      this.token = token;
       this.player = player;
       this.table = table;
       this.defined = defined === "true";
       this.seated = true;
       this.everSeated = true;
       this.attempt = 0;
-      saveToken(table, player);
+      saveToken(table, token);
       this.setStatus("connected");
       for (const fn of this.helloHandlers) fn({ player, table, defined: this.defined, resumed });
       const queued = this.queue.splice(0);
       for (const message of queued) this.socket.send(JSON.stringify(message));
+    } else if (command === "error" && !this.seated && parseError(body).code === "bad_token") {
+      // The seat is gone (its hold expired): forget its token and sit down anew.
+      forgetToken(this.table);
+      this.token = null;
+      this.seatLost = true;
+      this.sayHello();
+      return;
     } else if (command === "error" && !this.seated && isFinalRefusal(body)) {
       // The table is gone (or never was), or the game to create one with: nothing to retry.
       this.closedByUser = true;

@@ -2,8 +2,11 @@
 //!
 //! A session is transport-neutral: the connection loop decodes messages into
 //! [`ClientMessage`]s and calls [`Session::handle`]; replies go to the session's [`Outbox`],
-//! which the connection's writer drains. A player id is also the player's resume token: a
-//! `hello` carrying it takes back the seat held after a dropped connection or a restart.
+//! which the connection's writer drains. A player has a public id (what scripts, other players,
+//! `who` and logs see) and a secret resume token (the first field of the `hello` reply): a
+//! `hello` carrying the token takes back the seat held after a dropped connection or a restart;
+//! one carrying anything else (a public id, a wrong or expired token) is refused with
+//! `bad_token` and changes nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +18,8 @@ use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
 use crate::outbox::Outbox;
 use crate::protocol::message::{ClientMessage, Query, ServerMessage, TableRef};
-use crate::table::{GameScript, TableEvent, TableHandle};
+use crate::protocol::token::Token;
+use crate::table::{BadToken, GameScript, Seated, TableEvent, TableHandle};
 
 /// Longest wait for a table to send what a leaving (or table-switching) player's messages caused.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -25,7 +29,10 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// A connected player.
 pub struct Session {
+    /// The public player id.
     player: Arc<str>,
+    /// The secret that takes this player's seats back.
+    token: Token,
     conn: u64,
     outbox: Outbox,
     seat: Option<TableHandle>,
@@ -36,11 +43,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new player (UUID v4) whose replies go to `outbox`; counted as connected until dropped.
+    /// A new player (a UUID v4 public id and a fresh resume token) whose replies go to
+    /// `outbox`; counted as connected until dropped.
     pub fn new(outbox: Outbox, coordinator: Arc<Coordinator>, connected: Arc<AtomicU64>) -> Self {
         connected.fetch_add(1, Ordering::Relaxed);
         Session {
             player: Arc::from(Uuid::new_v4().to_string()),
+            token: Token::generate(),
             conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
             outbox,
             seat: None,
@@ -50,7 +59,7 @@ impl Session {
         }
     }
 
-    /// The player id.
+    /// The public player id.
     pub fn player(&self) -> &str {
         &self.player
     }
@@ -145,9 +154,11 @@ impl Session {
         }
     }
 
-    /// Answers a query: the catalogue, the live tables, or (from the table) its players.
+    /// Answers a query: the catalogue, the live tables, the player's own public id, or (from
+    /// the table) its players.
     async fn query(&self, query: Query) {
         let body = match query {
+            Query::Whoami => vec![self.player.to_string()],
             Query::Who => {
                 let (player, outbox) = (self.player.clone(), self.outbox.clone());
                 return self.to_table(TableEvent::Who { player, outbox }).await;
@@ -194,7 +205,8 @@ impl Session {
         self.error(e.code(), &detail).await;
     }
 
-    async fn hello(&mut self, table: Option<TableRef>, token: Option<Uuid>, game: Option<String>) {
+    async fn hello(&mut self, table: Option<TableRef>, token: Option<Token>, game: Option<String>) {
+        let creating = table.is_none();
         // A new table of a catalogue game runs it from its first event.
         let define = match (&table, game) {
             (None, Some(name)) => match self.coordinator.catalogue().latest(&name) {
@@ -224,15 +236,16 @@ impl Session {
                 }
             },
         };
-        if self.seat.as_ref().is_some_and(|s| s.id() != handle.id()) {
+        let moving = self.seat.as_ref().is_some_and(|s| s.id() != handle.id());
+        if moving {
             // The new table's replies come after everything the old one still has to send.
             self.flushed().await;
-            self.leave();
         }
-        let (reply, player) = oneshot::channel();
+        let (reply, seated) = oneshot::channel();
         let join = TableEvent::Join {
             player: self.player.clone(),
-            token: token.map(|t| Arc::from(t.to_string())),
+            token: self.token.clone(),
+            resume: self.resume_token(token, creating),
             outbox: self.outbox.clone(),
             conn: self.conn,
             reply,
@@ -241,11 +254,39 @@ impl Session {
         if let Err(e) = handle.send(join) {
             return self.error(e.code(), &e.to_string()).await;
         }
-        // The table says which player this connection now is (a resumed seat keeps its id).
-        if let Ok(player) = player.await {
-            self.player = player;
-            self.seat = Some(handle);
+        // The table says which seat this connection now has, or that its token holds none.
+        match seated.await {
+            Ok(Ok(seated)) => {
+                // The seat at the table it left is held for the grace period, as after a drop.
+                if moving {
+                    self.leave();
+                }
+                self.take_seat(seated, handle);
+            }
+            Ok(Err(refused)) => self.bad_token(refused).await,
+            Err(_) => {}
         }
+    }
+
+    /// The token a `hello` presents to take back a seat: none when it creates a table (a new
+    /// table has no seat to take back) or when it is this connection's own token (the
+    /// connection already is that player: a 2011 client may echo its token on every message).
+    fn resume_token(&self, presented: Option<Token>, creating: bool) -> Option<Token> {
+        presented.filter(|t| !creating && *t != self.token)
+    }
+
+    /// The connection is now the player of `seated`, at the table of `handle`; its token is
+    /// the seat's (a seat taken back keeps its public id and token).
+    fn take_seat(&mut self, seated: Seated, handle: TableHandle) {
+        self.player = seated.player;
+        self.token = seated.token;
+        self.seat = Some(handle);
+    }
+
+    /// The reply to a `hello` whose token holds no seat: the connection stays as it was.
+    async fn bad_token(&self, refused: BadToken) {
+        tracing::debug!(player = %self.player, "a hello presented a token that holds no seat");
+        self.error(refused.code(), &refused.to_string()).await;
     }
 
     /// The 2011 reply to a hello naming no table we have: exactly `no_such_table` (through the

@@ -4,7 +4,9 @@
 //! - `t/<table-id>`         table record (JSON: created, defined)
 //! - `c/<table-id>`         the table's script source
 //! - `g/<table-id>`         `GGS.state` (JSON)
-//! - `s/<table-id>/<player-id>`  a held seat (empty value)
+//! - `s/<table-id>/<player-id>`  a held seat: the SHA-256 of its resume token (32 bytes). An
+//!   empty value is a seat written before tokens and player ids were apart: its token is its
+//!   player id ([`SeatToken::Legacy`])
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
 //! - `G/<name>`             the catalogue: the latest version number of game `<name>`
@@ -20,6 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ggs_js::{Namespace, Storage, Write};
 use serde::{Deserialize, Serialize};
+
+use crate::protocol::token::TokenHash;
 
 /// A store operation failed. The store is the truth; callers treat this as fatal.
 #[derive(Debug, thiserror::Error)]
@@ -144,17 +148,34 @@ impl Store {
         };
         let mut storage = self.storage(id)?;
         storage.tick_ms = record.tick_ms;
-        let prefix = format!("s/{id}/").into_bytes();
-        let mut seats = Vec::new();
-        for item in self.db.scan_prefix(&prefix) {
-            let (k, _) = item?;
-            seats.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-        }
+        let seats = self.held_seats(id)?;
         Ok(Some(LoadedTable {
             record,
             storage,
             seats,
         }))
+    }
+
+    /// The held seats of a table, in key order, with what their tokens hash to.
+    fn held_seats(&self, id: &str) -> Result<Vec<HeldSeat>, StoreError> {
+        let prefix = format!("s/{id}/").into_bytes();
+        let mut seats = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let player = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let token = match TokenHash::from_bytes(&v) {
+                Some(hash) => SeatToken::Hash(hash),
+                None if v.is_empty() => SeatToken::Legacy,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: format!("a seat's token hash of {} bytes", v.len()),
+                    })
+                }
+            };
+            seats.push(HeldSeat { player, token });
+        }
+        Ok(seats)
     }
 
     /// Both storage namespaces and the state of a table.
@@ -276,8 +297,27 @@ pub struct LoadedTable {
     pub record: TableRecord,
     /// Storage, state and tick.
     pub storage: Storage,
-    /// Players whose seats are held.
-    pub seats: Vec<String>,
+    /// The seats held, to be taken back by their tokens.
+    pub seats: Vec<HeldSeat>,
+}
+
+/// A seat as stored: its player's public id and what takes it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSeat {
+    /// The player's public id.
+    pub player: String,
+    /// What its resume token hashes to.
+    pub token: SeatToken,
+}
+
+/// What takes a stored seat back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatToken {
+    /// The token whose SHA-256 this is.
+    Hash(TokenHash),
+    /// A seat written by a version whose resume token was the player id itself: that id takes
+    /// it back once, and the seat then gets a secret token (see `table::seats`).
+    Legacy,
 }
 
 /// The store changes of one event, committed together or not at all.
@@ -298,10 +338,12 @@ impl Txn {
             .push((state_key(id), Some(json.as_bytes().to_vec())));
     }
 
-    /// Holds a seat for `player`, or (`held: false`) releases it.
-    pub fn seat(&mut self, id: &str, player: &str, held: bool) {
+    /// Holds a seat for `player` that the token hashing to `token` takes back (written again
+    /// when the seat's token changes), or (`None`) releases it.
+    pub fn seat(&mut self, id: &str, player: &str, token: Option<&TokenHash>) {
         let key = format!("s/{id}/{player}").into_bytes();
-        self.ops.push((key, held.then(Vec::new)));
+        self.ops
+            .push((key, token.map(|hash| hash.as_bytes().to_vec())));
     }
 
     /// Records a new table, or rewrites its record (its tick changed).
@@ -429,6 +471,62 @@ mod tests {
             .table("6f1c2b1e-0000-4000-8000-000000000002")
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn seats_keep_their_token_hashes_and_old_seats_load_as_legacy() {
+        use crate::protocol::token::Token;
+        const ALICE: &str = "aaaaaaaa-1111-4000-8000-000000000001";
+        const BOB: &str = "bbbbbbbb-2222-4000-8000-000000000002";
+        let dir = tempfile::tempdir().unwrap();
+        let token = Token::generate();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut txn = Txn::default();
+            let record = TableRecord {
+                created_ms: 7,
+                tick_ms: 0,
+                host: Some(ALICE.into()),
+                game: None,
+                script: None,
+            };
+            txn.create_table(T, &record);
+            txn.seat(T, ALICE, Some(token.hash()));
+            store.apply([&txn]).unwrap();
+            // A seat as the previous version wrote it: the key alone, an empty value.
+            store.db.insert(format!("s/{T}/{BOB}"), b"").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let seats = store.load_table(T).unwrap().unwrap().seats;
+        assert_eq!(
+            seats,
+            [
+                HeldSeat {
+                    player: ALICE.into(),
+                    token: SeatToken::Hash(token.hash().clone())
+                },
+                HeldSeat {
+                    player: BOB.into(),
+                    token: SeatToken::Legacy
+                },
+            ]
+        );
+        let raw = store.db.get(format!("s/{T}/{ALICE}")).unwrap().unwrap();
+        assert_eq!(
+            &raw[..],
+            token.hash().as_bytes(),
+            "only the token's hash is stored"
+        );
+        let mut release = Txn::default();
+        release.seat(T, BOB, None);
+        store.apply([&release]).unwrap();
+        assert_eq!(store.load_table(T).unwrap().unwrap().seats.len(), 1);
+        store.db.insert(format!("s/{T}/{BOB}"), b"xyz").unwrap();
+        assert!(matches!(
+            store.load_table(T),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -92,9 +92,11 @@ pub enum Request<'a> {
     Hello {
         /// The table to join.
         table: Option<&'a str>,
-        /// The player id of the seat to take back.
+        /// The resume token of the seat to take back (the first field of its `hello` reply).
         token: Option<&'a str>,
     },
+    /// `whoami`: ask for the player's public id.
+    Whoami,
     /// `define` with a game script.
     Define(&'a str),
     /// A game command and its arguments.
@@ -228,6 +230,11 @@ impl<F: Framing> Conn<F> {
         self.framing.close();
     }
 
+    /// The framing, to ask it what only it knows.
+    pub fn framing(&self) -> &F {
+        &self.framing
+    }
+
     /// The framing, for a test that goes on below the client.
     pub fn into_framing(self) -> F {
         self.framing
@@ -254,23 +261,41 @@ impl<F: ReplyFraming> Conn<F> {
         Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name))
     }
 
-    /// Takes back a held seat: `hello` with the player's token and the table id. Returns the
-    /// parsed `hello` reply (which must be the next reply) and panics unless it names the same
-    /// player and table.
+    /// Takes back a held seat: `hello` with the player's resume token and the table id.
+    /// Returns the parsed `hello` reply (which must be the next reply) and panics unless it
+    /// carries the same token and table.
     #[track_caller]
-    pub fn resume(&mut self, table: &str, player: &str) -> Hello {
+    pub fn resume(&mut self, table: &str, token: &str) -> Hello {
         self.request(Request::Hello {
             table: Some(table),
-            token: Some(player),
+            token: Some(token),
         });
         let body = self.expect_cmd("hello");
         let hello = Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name));
         assert!(
-            hello.player == player && hello.table == table,
-            "{}: resuming player {player} at table {table} got hello {body:?}",
+            hello.token == token && hello.table == table,
+            "{}: resuming with token {token} at table {table} got hello {body:?}",
             self.name
         );
         hello
+    }
+
+    /// Tries to take back a seat with `token` and expects the refusal: `error bad_token`.
+    #[track_caller]
+    pub fn resume_refused(&mut self, table: &str, token: &str) {
+        self.request(Request::Hello {
+            table: Some(table),
+            token: Some(token),
+        });
+        self.expect_error("bad_token");
+    }
+
+    /// The player's public id (`whoami`; the next reply must be its answer). Before the first
+    /// `hello` it is the id a new seat gets.
+    #[track_caller]
+    pub fn whoami(&mut self) -> String {
+        self.request(Request::Whoami);
+        self.expect_cmd("whoami")
     }
 
     /// Sends `define` with a game script, without waiting for `defined`.

@@ -66,6 +66,7 @@ impl ReplyFraming for Ggs10 {
             Request::Define(source) => {
                 encode_message_into(&[("Server-Command", "define")], source.as_bytes(), out)
             }
+            Request::Whoami => encode_message_into(&[("Server-Command", "whoami")], b"", out),
             Request::Command(command, args) => {
                 encode_message_into(&[("Game-Command", command)], args.as_bytes(), out)
             }

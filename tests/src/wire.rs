@@ -184,11 +184,12 @@ pub fn encode_message_into(headers: &[(&str, &str)], body: &[u8], out: &mut Vec<
     out.extend_from_slice(body);
 }
 
-/// The body of a `hello` reply: `<player-uuid>,<true|false>,<table-uuid>`.
+/// The body of a `hello` reply: `<token>,<true|false>,<table-uuid>`. The first field is the
+/// player's secret resume token, not the public player id (which `whoami` tells).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// The player's id.
-    pub player: String,
+    /// The player's resume token.
+    pub token: String,
     /// Whether the table already had a game script.
     pub defined: bool,
     /// The table's id.
@@ -196,10 +197,10 @@ pub struct Hello {
 }
 
 impl Hello {
-    /// Parses and checks a `hello` body (both ids must be hyphenated UUIDs).
+    /// Parses and checks a `hello` body (the token and the table id must be hyphenated UUIDs).
     pub fn parse(body: &str) -> Result<Hello, WireError> {
         let parts: Vec<&str> = body.split(',').collect();
-        let [player, defined, table] = parts[..] else {
+        let [token, defined, table] = parts[..] else {
             return wire_error(format!(
                 "a hello body has three comma-separated fields: {body:?}"
             ));
@@ -213,13 +214,13 @@ impl Hello {
                 ))
             }
         };
-        for (what, id) in [("player", player), ("table", table)] {
+        for (what, id) in [("token", token), ("table id", table)] {
             if !is_uuid(id) {
-                return wire_error(format!("hello: the {what} id {id:?} is not a UUID"));
+                return wire_error(format!("hello: the {what} {id:?} is not a UUID"));
             }
         }
         Ok(Hello {
-            player: player.to_string(),
+            token: token.to_string(),
             defined,
             table: table.to_string(),
         })
@@ -307,7 +308,7 @@ mod tests {
         let t = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
         let h = Hello::parse(&format!("{p},true,{t}")).unwrap();
         assert_eq!(
-            (h.player.as_str(), h.defined, h.table.as_str()),
+            (h.token.as_str(), h.defined, h.table.as_str()),
             (p, true, t)
         );
         assert!(Hello::parse(&format!("{p},yes,{t}")).is_err());

@@ -15,8 +15,11 @@ use crate::wire::{Reply, WireError};
 /// WebSocket framing: tungstenite does the frames; each text message is one JSON reply.
 pub struct Ws {
     socket: WebSocket<TcpStream>,
-    /// Replies read but not yet taken (or why a text message was not one).
-    pending: VecDeque<Result<Reply, WireError>>,
+    /// Replies read but not yet taken, each with the `player` field a `hello` reply carries
+    /// (or why a text message was not one).
+    pending: VecDeque<Result<(Reply, Option<String>), WireError>>,
+    /// The `player` field of the last `hello` reply taken.
+    hello_player: Option<String>,
 }
 
 /// One WebSocket connection.
@@ -27,20 +30,37 @@ pub type WsClient = Conn<Ws>;
 struct JsonReply {
     command: String,
     body: String,
+    /// On a `hello` reply: the player's public id.
+    player: Option<String>,
 }
 
 /// Parses one WebSocket reply (`{"command": ..., "body": ...}`).
 pub fn parse_reply(text: &str) -> Result<Reply, WireError> {
+    parse_reply_with_player(text).map(|(reply, _)| reply)
+}
+
+/// Parses one WebSocket reply and the `player` field a `hello` reply carries.
+pub fn parse_reply_with_player(text: &str) -> Result<(Reply, Option<String>), WireError> {
     serde_json::from_str::<JsonReply>(text)
-        .map(|r| Reply {
-            command: r.command,
-            body: r.body,
+        .map(|r| {
+            let reply = Reply {
+                command: r.command,
+                body: r.body,
+            };
+            (reply, r.player)
         })
         .map_err(|e| {
             WireError(format!(
                 "a WebSocket reply that is not {{command, body}}: {e}: {text}"
             ))
         })
+}
+
+impl Ws {
+    /// The `player` field (the public player id) of the last `hello` reply taken.
+    pub fn hello_player(&self) -> Option<&str> {
+        self.hello_player.as_deref()
+    }
 }
 
 impl Framing for Ws {
@@ -53,7 +73,12 @@ impl Framing for Ws {
 
     fn take(&mut self) -> Result<Option<Reply>, RecvError> {
         match self.pending.pop_front() {
-            Some(Ok(reply)) => Ok(Some(reply)),
+            Some(Ok((reply, player))) => {
+                if reply.command == "hello" {
+                    self.hello_player = player;
+                }
+                Ok(Some(reply))
+            }
             Some(Err(e)) => Err(RecvError::Wire(e)),
             None => Ok(None),
         }
@@ -62,7 +87,8 @@ impl Framing for Ws {
     fn fill(&mut self) -> io::Result<bool> {
         match self.socket.read() {
             Ok(Message::Text(text)) => {
-                self.pending.push_back(parse_reply(text.as_str()));
+                self.pending
+                    .push_back(parse_reply_with_player(text.as_str()));
                 Ok(true)
             }
             Ok(Message::Close(_)) => Ok(false),
@@ -107,6 +133,7 @@ impl ReplyFraming for Ws {
                 hello
             }
             Request::Define(source) => json!({ "type": "define", "source": source }),
+            Request::Whoami => json!({ "type": "whoami" }),
             Request::Command(command, args) => {
                 json!({ "type": "command", "command": command, "args": args })
             }
@@ -119,16 +146,9 @@ impl WsClient {
     /// Connects to `/ws` on the HTTP port.
     #[track_caller]
     pub fn connect(http: SocketAddr) -> WsClient {
-        let url = format!("ws://{http}/ws");
-        let stream = TcpStream::connect(http).unwrap_or_else(|e| panic!("connect {http}: {e}"));
-        stream.set_nodelay(true).expect("set_nodelay");
-        let (socket, _) = tungstenite::client(url.as_str(), stream)
-            .unwrap_or_else(|e| panic!("websocket handshake with {url}: {e}"));
-        let framing = Ws {
-            socket,
-            pending: VecDeque::new(),
-        };
-        Conn::with_framing(framing, format!("ws client {http}"))
+        Self::try_connect_with(http, &[]).unwrap_or_else(|(status, body)| {
+            panic!("websocket handshake with ws://{http}/ws: refused with {status}: {body}")
+        })
     }
 
     /// Connects to `/ws` with extra handshake headers (`Origin`, `Host`, as a browser sends);
@@ -158,6 +178,7 @@ impl WsClient {
                 let framing = Ws {
                     socket,
                     pending: VecDeque::new(),
+                    hello_player: None,
                 };
                 Ok(Conn::with_framing(framing, format!("ws client {http}")))
             }

@@ -194,9 +194,10 @@ fn a_browser_and_a_tcp_client_chat_at_one_table() {
     Scenario::start("chat", &server).run(|event, data, scenario| match event {
         "table" => {
             let mut client = server.connect().named("tcp player");
+            let player = client.whoami();
             let hello = client.hello(Some(data));
             assert!(hello.defined, "the page defined the chat: {hello:?}");
-            let guest = format!("guest-{}", &hello.player[..4]);
+            let guest = format!("guest-{}", &player[..4]);
             client.expect("notice", &format!("{guest} joined"));
             client.command("/nick", "tcp-user");
             client.expect("notice", &format!("{guest} is now known as tcp-user"));

@@ -190,7 +190,8 @@ fn define_by_name_and_tables_named_by_their_source() {
         (Some("custom"), None)
     );
 
-    // Line mode: /define by name, as the host; `who` never shows a whole player id.
+    // Line mode: /define by name, as the host; `who` shows the public id (the hello reply's
+    // fourth field), never the token (its first).
     let mut person = LineClient::connect(server.tcp_addr()).named("person");
     person.send("/hello");
     person.expect_prefix("welcome GGS ");
@@ -203,13 +204,11 @@ fn define_by_name_and_tables_named_by_their_source() {
     person.expect("defined ok");
     person.send("/who");
     let who = person.expect_prefix("who ");
-    let player = hello
-        .trim_start_matches("hello ")
-        .split(',')
-        .next()
-        .unwrap();
+    let fields: Vec<&str> = hello.trim_start_matches("hello ").split(',').collect();
+    let (token, player) = (fields[0], fields[3]);
     assert_eq!(who, format!("who {} (you, host)", &player[..8]));
     assert!(!who.contains(player));
+    assert!(!who.contains(&token[..8]), "{who} shows the token");
 }
 
 #[test]

@@ -190,7 +190,8 @@ struct TableLog {
 /// One player of the counter scenario.
 struct Seat {
     table: usize,
-    player: String,
+    /// The resume token of the player's seat.
+    token: String,
     name: String,
     /// The highest value this player was acknowledged.
     highest: u64,
@@ -226,7 +227,7 @@ fn nothing_acknowledged_is_lost_across_random_sigkills() {
             }
             seats.push(Seat {
                 table: t,
-                player: hello.player,
+                token: hello.token,
                 name,
                 highest: 0,
             });
@@ -295,7 +296,7 @@ fn nothing_acknowledged_is_lost_across_random_sigkills() {
             let mut client = server
                 .connect()
                 .named(&format!("{} after kill {round}", seat.name));
-            client.resume(&table.id, &seat.player);
+            client.resume(&table.id, &seat.token);
             if i % PLAYERS_PER_TABLE == 0 {
                 client.command("get", "");
                 let v = client.expect_cmd("v");
@@ -440,10 +441,10 @@ fn pong_keeps_ticking_across_sigkills() {
     host.define_ok(&(game_source("pong.js") + PONG_DEBUG));
     host.close();
     let mut players = Vec::new();
-    let mut ids = Vec::new();
+    let mut tokens = Vec::new();
     for seat in 1..=2 {
         let mut p = server.connect().named(&format!("pong player {seat}"));
-        ids.push(p.hello(Some(&table)).player);
+        tokens.push(p.hello(Some(&table)).token);
         let snapshot = until(&mut p, "game");
         assert_eq!(
             snapshot[0],
@@ -503,12 +504,12 @@ fn pong_keeps_ticking_across_sigkills() {
         let spawned = Instant::now();
         server.restart();
         players.clear();
-        for (i, id) in ids.iter().enumerate() {
+        for (i, token) in tokens.iter().enumerate() {
             let seat = i + 1;
             let mut p = server
                 .connect()
                 .named(&format!("pong player {seat} after kill {round}"));
-            p.resume(&table, id);
+            p.resume(&table, token);
             // playerReconnected sends the snapshot: welcome, both paddles, the ball, the
             // score and the game state, which is still on.
             let snapshot = until(&mut p, "game");

@@ -19,34 +19,39 @@ fn all_expect(clients: &mut [&mut Client], command: &str, body: &str) {
 fn three_players_chat() {
     let server = ServerProcess::start_with(ServerOptions::no_seat_grace());
 
+    // Each asks its public id first (`whoami`): the chat names guests after it.
     let mut alice = server.connect().named("alice");
+    let pa = alice.whoami();
     let created = alice.hello(None);
     assert!(!created.defined, "a new table has no script: {created:?}");
     alice.define_ok(&game_source("chat.js"));
 
     let mut bob = server.connect().named("bob");
+    let pb = bob.whoami();
     let hb = bob.hello(Some(&created.table));
     assert!(hb.defined, "the table has a script: {hb:?}");
     assert_eq!(hb.table, created.table);
-    assert_ne!(hb.player, created.player);
-    let joined = format!("{} joined", guest(&hb.player));
+    assert_ne!(pb, pa);
+    assert_ne!(hb.token, created.token);
+    let joined = format!("{} joined", guest(&pb));
     all_expect(&mut [&mut bob, &mut alice], "notice", &joined);
 
     let mut carol = server.connect().named("carol");
+    let pc = carol.whoami();
     let hc = carol.hello(Some(&created.table));
     assert!(hc.defined);
     assert_eq!(hc.table, created.table);
-    assert!(hc.player != hb.player && hc.player != created.player);
-    let carol_nick = guest(&hc.player);
+    assert!(pc != pb && pc != pa);
+    let carol_nick = guest(&pc);
     let joined = format!("{carol_nick} joined");
     all_expect(&mut [&mut carol, &mut alice, &mut bob], "notice", &joined);
 
     // Nicks are announced to everyone.
     alice.command("/nick", "alice");
-    let renamed = format!("{} is now known as alice", guest(&created.player));
+    let renamed = format!("{} is now known as alice", guest(&pa));
     all_expect(&mut [&mut alice, &mut bob, &mut carol], "notice", &renamed);
     bob.command("/nick", "  bob ");
-    let renamed = format!("{} is now known as bob", guest(&hb.player));
+    let renamed = format!("{} is now known as bob", guest(&pb));
     all_expect(&mut [&mut alice, &mut bob, &mut carol], "notice", &renamed);
 
     // A message reaches all three, multi-byte text intact.

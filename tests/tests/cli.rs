@@ -164,7 +164,8 @@ fn client_commands_talk_to_a_running_server() {
     player.send("/hello hello-world");
     player.expect_prefix("welcome GGS ");
     let hello = player.expect_prefix("hello ");
-    let table = hello.rsplit(',').next().unwrap().to_string();
+    // hello <token>,<defined>,<table-id>,<player-id>
+    let table = hello.split(',').nth(2).unwrap().to_string();
     player.expect("hi world");
     let out = ggs(dir.path(), &["tables", "--server", &url], &[]);
     let tables = stdout(&out);

@@ -118,8 +118,8 @@ fn a_table_without_a_script_survives_a_crash() {
     b.expect_error("not_host");
     // The creator comes back with its token and may define.
     let mut a = server.connect();
-    let resumed = a.resume(&table, &created.player);
-    assert_eq!(resumed.player, created.player);
+    let resumed = a.resume(&table, &created.token);
+    assert_eq!(resumed.token, created.token);
     a.define_ok(COUNTER);
     b.expect("defined", "ok");
     b.command("inc", "x");
@@ -183,7 +183,7 @@ fn a_ticking_table_runs_on_after_a_restart_before_anyone_returns() {
     // Nobody connects for a while: the table must be ticking on its own.
     std::thread::sleep(Duration::from_millis(600));
     let mut a = server.connect().named("back");
-    a.resume(&created.table, &created.player);
+    a.resume(&created.table, &created.token);
     a.command("get", "");
     let after: u64 = a.expect_cmd("ticks").parse().expect("a number");
     assert!(

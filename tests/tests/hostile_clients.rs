@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ggs_tests::wire::{encode_message, Hello};
+use ggs_tests::wire::encode_message;
 use ggs_tests::{procstat, Client, HealthyTable, RecvError, ServerOptions, ServerProcess};
 
 /// The most a healthy table's round trip may take during an attack (debug build, shared machine).
@@ -31,10 +31,11 @@ fn table(server: &ServerProcess, name: &str, script: &str) -> (Client, String) {
 }
 
 /// A client seated at `table`.
-fn join(server: &ServerProcess, name: &str, table: &str) -> (Client, Hello) {
+fn join(server: &ServerProcess, name: &str, table: &str) -> (Client, String) {
     let mut c = server.connect().named(name);
-    let hello = c.hello(Some(table));
-    (c, hello)
+    let player = c.whoami();
+    c.hello(Some(table));
+    (c, player)
 }
 
 #[track_caller]
@@ -98,7 +99,7 @@ fn garbage_bytes_get_an_error_and_the_server_carries_on() {
 
     // Random binary, until the server gives up on the stream: errors, then the close.
     for seed in 1..=8u64 {
-        let (mut bad, hello) = join(&server, &format!("garbage seed {seed}"), &table_id);
+        let (mut bad, player) = join(&server, &format!("garbage seed {seed}"), &table_id);
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let (sent, first) = send_until_answered(&mut bad, 1 << 20, || rng.bytes(4096));
         let first =
@@ -130,7 +131,7 @@ fn garbage_bytes_get_an_error_and_the_server_carries_on() {
             .contains(&c.as_str())),
             "seed {seed}: {codes:?}"
         );
-        host.expect("left", &hello.player);
+        host.expect("left", &player);
     }
 
     // A garbage line inside an otherwise well-framed message: bad_header, and the connection
@@ -292,19 +293,19 @@ fn a_disconnect_mid_body_harms_no_one() {
     let healthy = HealthyTable::start(&server);
     let (mut host, table_id) = table(&server, "host", ECHO);
     for (i, cut) in [10usize, 500, 999].into_iter().enumerate() {
-        let (mut quitter, hello) = join(&server, &format!("quitter {i}"), &table_id);
+        let (mut quitter, player) = join(&server, &format!("quitter {i}"), &table_id);
         let mut bytes = b"Game-Command: e\nContent-Length: 1000\n\n".to_vec();
         bytes.extend(std::iter::repeat_n(b'q', cut));
         quitter.send_raw(&bytes);
         quitter.close();
-        host.expect("left", &hello.player);
+        host.expect("left", &player);
         echoes(&mut host, "e", &format!("after quitter {i}"));
     }
     // Mid-header too.
-    let (mut quitter, hello) = join(&server, "quitter mid-header", &table_id);
+    let (mut quitter, player) = join(&server, "quitter mid-header", &table_id);
     quitter.send_raw(b"Game-Command: e\nContent-Le");
     quitter.close();
-    host.expect("left", &hello.player);
+    host.expect("left", &player);
     let (mut next, _) = join(&server, "next client", &table_id);
     echoes(&mut next, "e", "works");
     healthy
@@ -327,8 +328,9 @@ function playerLeft(player) {
 /// the player id.
 fn raw_hello(server: &ServerProcess, table: &str) -> (TcpStream, String) {
     let mut client = server.connect().named("sink");
-    let hello = client.hello(Some(table));
-    (client.into_stream(), hello.player)
+    let player = client.whoami();
+    client.hello(Some(table));
+    (client.into_stream(), player)
 }
 
 /// Sockets the server process has open (Linux: links to `socket:[..]` in /proc/<pid>/fd).
@@ -532,11 +534,11 @@ fn a_connection_hopping_between_tables_is_served_at_each() {
     let (mut a, table_a) = table(&server, "host of A", ECHO);
     let (mut b, table_b) = table(&server, "host of B", ECHO);
     let mut hopper = server.connect().named("hopper");
-    let player = hopper.hello(Some(&table_a)).player;
+    let token = hopper.hello(Some(&table_a)).token;
     for round in 0..3 {
         for (name, id) in [("A", &table_a), ("B", &table_b)] {
             let hello = hopper.hello(Some(id));
-            assert_eq!(hello.player, player, "a connection keeps its player id");
+            assert_eq!(hello.token, token, "a connection keeps its token");
             hopper.command("e", &format!("{name} {round}"));
             match hopper.try_recv(Duration::from_secs(3)) {
                 Ok(r) => assert_eq!(

@@ -312,7 +312,7 @@ fn throwing_from_every_hook_breaks_nothing() {
 
     // playerReconnected throws (the guest takes its seat back on a new connection).
     let mut guest2 = server.connect().named("guest, resumed");
-    guest2.resume(&table_id, &hello.player);
+    guest2.resume(&table_id, &hello.token);
     let why = guest2.expect_error("script_error");
     assert!(why.contains("reconnected boom"), "{why:?}");
     drop(guest);
@@ -336,7 +336,7 @@ fn throwing_from_every_hook_breaks_nothing() {
     let mut server = server;
     server.restart();
     let mut host = server.connect().named("host after restart");
-    host.resume(&table_id, &host_hello.player);
+    host.resume(&table_id, &host_hello.token);
     let why = host.expect_error("script_error");
     assert!(why.contains("reconnected boom"), "{why:?}");
     answers(&mut host, "after-restart");

@@ -42,7 +42,8 @@ fn a_missing_content_length_closes_the_connection() {
     unseated.expect_closed();
     // Seated at a table.
     let mut bad = server.connect().named("seated bad client");
-    let bad_player = bad.hello(Some(&table)).player;
+    let bad_player = bad.whoami();
+    bad.hello(Some(&table));
     bad.send_raw(b"Game-Command: e\n\nabc");
     bad.expect_error("missing_length");
     bad.expect_closed();
@@ -182,11 +183,13 @@ fn a_bad_client_does_not_affect_other_connections() {
 
     // One client stalls half-way through a message, at the same table.
     let mut staller = server.connect().named("staller");
-    let staller_player = staller.hello(Some(&table)).player;
+    let staller_player = staller.whoami();
+    staller.hello(Some(&table));
     staller.send_raw(b"Game-Command: e\nContent-Len");
     // Another sends garbage and is thrown out.
     let mut garbage = server.connect().named("garbage");
-    let garbage_player = garbage.hello(Some(&table)).player;
+    let garbage_player = garbage.whoami();
+    garbage.hello(Some(&table));
     garbage.send_raw(b"\x00\x01\x02 junk\xff\n\n\n");
     // (Whether it is told why is checked by the tests above; here only isolation matters.)
     loop {

@@ -125,9 +125,11 @@ fn a_person_plays_chat_with_telnet() {
     let hello = tmux.wait_for("the hello reply", |l| l.starts_with("hello "));
     let body = hello.trim_start_matches("hello ");
     let parts: Vec<&str> = body.split(',').collect();
-    assert_eq!(parts.len(), 3, "{hello}");
+    // The token, whether the table has a script, the table, the public player id.
+    assert_eq!(parts.len(), 4, "{hello}");
     assert_eq!(parts[1], "true", "a /hello chat table runs chat: {hello}");
-    let (player, table) = (parts[0], parts[2]);
+    let (player, table) = (parts[3], parts[2]);
+    assert_ne!(player, parts[0], "the public id is not the token");
     let nick = format!("guest-{}", &player[..4]);
     tmux.wait_for("the join notice", |l| l == format!("notice {nick} joined"));
 
@@ -139,7 +141,7 @@ fn a_person_plays_chat_with_telnet() {
     let other_player = other_hello
         .trim_start_matches("hello ")
         .split(',')
-        .next()
+        .nth(3)
         .unwrap();
     let other_nick = format!("guest-{}", &other_player[..4]);
     other.expect(&format!("notice {other_nick} joined"));
@@ -198,6 +200,7 @@ fn line_mode_has_the_bounds_of_the_port() {
 fn ggs10_and_line_mode_players_share_a_table() {
     let server = ServerProcess::start_with(ServerOptions::no_seat_grace());
     let mut old = server.connect().named("2011 client");
+    let old_player = old.whoami();
     old.send(&[("Server-Command", "hello"), ("Game", "chat")], b"");
     let hello = ggs_tests::Hello::parse(&old.expect_cmd("hello")).expect("a hello reply");
     assert!(hello.defined);
@@ -211,7 +214,7 @@ fn ggs10_and_line_mode_players_share_a_table() {
     old.command("/nick", "ada");
     person.expect(&format!(
         "notice guest-{} is now known as ada",
-        &hello.player[..4]
+        &old_player[..4]
     ));
     old.expect_cmd("notice");
     person.send("message a body\twith a tab");

@@ -5,7 +5,7 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use ggs_tests::{game_source, Reply, ServerOptions, ServerProcess};
+use ggs_tests::{game_source, Reply, ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
 
 fn guest(player: &str) -> String {
@@ -16,6 +16,7 @@ fn guest(player: &str) -> String {
 fn a_websocket_player_and_a_tcp_player_chat_at_one_table() {
     let server = ServerProcess::start_with(ServerOptions::no_seat_grace());
     let mut tcp = server.connect().named("tcp");
+    let tcp_player = tcp.whoami();
     let created = tcp.hello(None);
     tcp.define_ok(&game_source("chat.js"));
 
@@ -23,13 +24,20 @@ fn a_websocket_player_and_a_tcp_player_chat_at_one_table() {
     let hello = ws.hello(Some(&created.table));
     assert!(hello.defined);
     assert_eq!(hello.table, created.table);
-    assert_ne!(hello.player, created.player);
-    let joined = format!("{} joined", guest(&hello.player));
+    // The WebSocket hello reply names the public id beside the token.
+    let ws_player = ws
+        .framing()
+        .hello_player()
+        .expect("a player field")
+        .to_string();
+    assert_ne!(ws_player, tcp_player);
+    assert_ne!(ws_player, hello.token);
+    let joined = format!("{} joined", guest(&ws_player));
     ws.expect("notice", &joined);
     tcp.expect("notice", &joined);
 
     ws.command("/nick", "webby");
-    let renamed = format!("{} is now known as webby", guest(&hello.player));
+    let renamed = format!("{} is now known as webby", guest(&ws_player));
     ws.expect("notice", &renamed);
     tcp.expect("notice", &renamed);
 
@@ -42,7 +50,7 @@ fn a_websocket_player_and_a_tcp_player_chat_at_one_table() {
     tcp.expect("message", line);
 
     tcp.command("message", "hi webby");
-    let line = format!("{}> hi webby", guest(&created.player));
+    let line = format!("{}> hi webby", guest(&tcp_player));
     tcp.expect("message", &line);
     ws.expect("message", &line);
 
@@ -131,12 +139,13 @@ fn a_websocket_player_takes_back_its_seat_with_its_token() {
     let first = ws.hello(Some(&table));
     ws.command("hi", "");
     ws.expect("welcome", "1");
+    let player = ws_player_of(&ws);
     ws.close();
 
     // Back on a new connection: same player, same seat.
     let mut ws = server.connect_ws().named("ws again");
-    let again = ws.resume(&table, &first.player);
-    assert_eq!(again.player, first.player);
+    let again = ws.resume(&table, &first.token);
+    assert_eq!(ws_player_of(&ws), player, "the seat keeps its public id");
     assert!(again.defined);
     ws.command("hi", "");
     ws.expect("welcome", "1");
@@ -144,10 +153,19 @@ fn a_websocket_player_takes_back_its_seat_with_its_token() {
     // And after the server is killed and started again.
     server.restart();
     let mut ws = server.connect_ws().named("ws after restart");
-    let resumed = ws.resume(&table, &first.player);
-    assert_eq!(resumed.player, first.player);
+    let resumed = ws.resume(&table, &first.token);
+    assert_eq!(resumed.token, first.token);
+    assert_eq!(ws_player_of(&ws), player);
     ws.command("hi", "");
     ws.expect("welcome", "1");
+}
+
+/// The public player id in the last `hello` reply a WebSocket client took.
+fn ws_player_of(ws: &WsClient) -> String {
+    let player = ws.framing().hello_player();
+    player
+        .expect("the hello reply names the player")
+        .to_string()
 }
 
 #[test]

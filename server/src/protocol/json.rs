@@ -6,16 +6,16 @@
 //! ```json
 //! {"type": "hello"}                                         create a table
 //! {"type": "hello", "table": "<table-id>"}                  join one
-//! {"type": "hello", "table": "<table-id>", "token": "<player-id>"}   take back a held seat
+//! {"type": "hello", "table": "<table-id>", "token": "<token>"}   take back a held seat
 //! {"type": "hello", "game": "<game-name>"}                  create a table running a catalogue game
 //! {"type": "define", "source": "<javascript>"}
 //! {"type": "define", "game": "<game-name>"}                 define a catalogue game
-//! {"type": "games"}, {"type": "tables"}, {"type": "who"}   ask the server
+//! {"type": "games"}, {"type": "tables"}, {"type": "who"}, {"type": "whoami"}   ask the server
 //! {"type": "command", "command": "set", "args": "{\"x\":1,\"y\":2}"}
 //! ```
 //!
 //! Server to client: `{"command": "<Client-Command>", "body": "<body>"}`, exactly the command
-//! and body a GGS 1.0 client would get.
+//! and body a GGS 1.0 client would get; the `hello` reply adds `"player": "<public player id>"`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -26,6 +26,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::message::{ClientMessage, Query, ServerMessage, TableRef};
+use super::token::Token;
 
 /// Why a WebSocket message means nothing to the server. `code()` is the stable code sent in
 /// the `error` reply; Display is the sentence after it.
@@ -35,10 +36,10 @@ pub enum JsonError {
     #[error("{0}")]
     BadJson(String),
     /// No `type` field.
-    #[error("a message needs a \"type\": hello, define, command, games, tables or who")]
+    #[error("a message needs a \"type\": hello, define, command, games, tables, who or whoami")]
     MissingType,
     /// A `type` the server does not know.
-    #[error("unknown message type '{0}' (expected hello, define, command, games, tables or who)")]
+    #[error("unknown message type '{0}' (expected hello, define, command, games, tables, who or whoami)")]
     UnknownType(String),
     /// A binary message that is not UTF-8.
     #[error("a message must be UTF-8 JSON text")]
@@ -91,6 +92,7 @@ enum Incoming {
     Games,
     Tables,
     Who,
+    Whoami,
 }
 
 /// A field that should be a string: the string, or whatever else arrived.
@@ -147,8 +149,7 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
                     Ok(id) => TableRef::Id(id),
                     Err(_) => TableRef::Unknown(t),
                 });
-            // As with the GGS 1.0 `Token` header, a token that is no player id is ignored.
-            let token = text_field(token, "token")?.and_then(|t| Uuid::parse_str(&t).ok());
+            let token = text_field(token, "token")?.and_then(|t| Token::parse(&t));
             let game = game_field(game)?;
             Ok(ClientMessage::Hello { table, token, game })
         }
@@ -177,6 +178,7 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
         Incoming::Games => Ok(ClientMessage::Query(Query::Games)),
         Incoming::Tables => Ok(ClientMessage::Query(Query::Tables)),
         Incoming::Who => Ok(ClientMessage::Query(Query::Who)),
+        Incoming::Whoami => Ok(ClientMessage::Query(Query::Whoami)),
     }
 }
 
@@ -224,19 +226,23 @@ fn text_field(field: Option<Text>, name: &str) -> Result<Option<String>, JsonErr
     }
 }
 
-/// A reply as it leaves: exactly the command and body a GGS 1.0 client would get.
+/// A reply as it leaves: exactly the command and body a GGS 1.0 client would get, and on a
+/// `hello` reply the player's public id.
 #[derive(Serialize)]
 struct Outgoing<'a> {
     command: &'a str,
     body: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    player: Option<&'a str>,
 }
 
-/// The JSON text of a reply: `{"command": .., "body": ..}`. A body that is not UTF-8 (never
+/// The JSON text of a reply: `{"command": .., "body": ..}` (and `"player"` on `hello`). A body that is not UTF-8 (never
 /// produced by scripts, whose strings are text) is sent with replacement characters.
 pub fn encode_server(message: &ServerMessage) -> String {
     let reply = Outgoing {
         command: &message.command,
         body: String::from_utf8_lossy(&message.body),
+        player: message.player.as_deref(),
     };
     serde_json::to_string(&reply).expect("two strings always serialize")
 }
@@ -288,17 +294,30 @@ mod tests {
             )),
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Id(Uuid::parse_str(TABLE).unwrap())),
-                token: Some(Uuid::parse_str(PLAYER).unwrap()),
+                token: Token::parse(PLAYER),
                 game: None,
             })
         );
+        // Any token text is a token (one that is no UUID matches no seat); an empty one is none.
         assert_eq!(
             parse(r#"{"type":"hello","table":"nope","token":"x"}"#),
             Ok(ClientMessage::Hello {
                 table: Some(TableRef::Unknown("nope".into())),
+                token: Token::parse("x"),
+                game: None
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"hello","token":""}"#),
+            Ok(ClientMessage::Hello {
+                table: None,
                 token: None,
                 game: None
             })
+        );
+        assert_eq!(
+            parse(r#"{"type":"whoami"}"#),
+            Ok(ClientMessage::Query(Query::Whoami))
         );
     }
 
@@ -480,6 +499,12 @@ mod tests {
         assert_eq!(
             error,
             r#"{"command":"error","body":"not_seated say hello"}"#
+        );
+        let token = Token::parse("6f1c2b1e-0000-4000-8000-00000000000a").unwrap();
+        let hello = encode_server(&ServerMessage::hello(&token, true, "t-1", "p-1"));
+        assert_eq!(
+            hello,
+            r#"{"command":"hello","body":"6f1c2b1e-0000-4000-8000-00000000000a,true,t-1","player":"p-1"}"#
         );
     }
 }

@@ -7,8 +7,9 @@
 //! ```text
 //! /hello chat            ClientMessage::Hello { game: Some("chat") }   (create a chat table)
 //! /hello <table-id>      ClientMessage::Hello { table }                (join one)
+//! /hello <table> <token> ClientMessage::Hello { table, token }         (take back a held seat)
 //! /define pong           ClientMessage::DefineGame { name: "pong" }
-//! /games /tables /who    ClientMessage::Query(..)
+//! /games /tables /who /whoami   ClientMessage::Query(..)
 //! message hello there    ClientMessage::Game { command: "message", args: "hello there" }
 //! //nick alice           ClientMessage::Game { command: "/nick", args: "alice" }
 //! ```
@@ -17,13 +18,15 @@
 //! `<command> <body>`, or, when the body has several lines, the command alone followed by the
 //! body's lines indented by two spaces; lines end with CRLF (what telnet expects). Control
 //! characters in replies are shown as `?`, so no player or script can drive another player's
-//! terminal. Telnet option negotiation (IAC sequences) is skipped; CR, LF and CRLF all end a
+//! terminal. The `hello` reply is `hello <token>,<defined>,<table-id>,<player-id>`: the 2011
+//! body and the player's public id. Telnet option negotiation (IAC sequences) is skipped; CR, LF and CRLF all end a
 //! line.
 
 use bytes::{Buf, BytesMut};
 use uuid::Uuid;
 
 use super::message::{valid_game_name, ClientMessage, Query, ServerMessage, TableRef};
+use super::token::Token;
 
 /// Longest line accepted, in bytes (after telnet sequences are removed). A longer line is
 /// skipped up to its end and answered with `line_too_long`; the connection stays open.
@@ -284,9 +287,9 @@ pub fn parse(line: &str) -> Result<Input, LineError> {
     Ok(Input::Message(message))
 }
 
-/// `/hello`, `/hello <game>`, `/hello <table-id> [player-id]`.
+/// `/hello`, `/hello <game>`, `/hello <table-id> [token]`.
 fn hello(first: Option<&str>, second: Option<&str>) -> ClientMessage {
-    let token = second.and_then(|t| Uuid::parse_str(t).ok());
+    let token = second.and_then(Token::parse);
     let (table, game) = match first {
         None => (None, None),
         Some(word) => match Uuid::parse_str(word) {
@@ -309,7 +312,11 @@ fn split(text: &str) -> (&str, &str) {
 /// Appends a reply as lines: `<command> <body>`, or the command and the body's lines indented
 /// when it has several. Every line ends with CRLF.
 pub fn encode(message: &ServerMessage, out: &mut BytesMut) {
-    let body = String::from_utf8_lossy(&message.body);
+    let mut body = String::from_utf8_lossy(&message.body);
+    if let Some(player) = &message.player {
+        // The `hello` reply: the 2011 body, then the player's public id as a fourth field.
+        body = format!("{body},{player}").into();
+    }
     let body = body.strip_suffix('\n').unwrap_or(&body);
     push_visible(&message.command, out);
     if body.contains('\n') {
@@ -359,12 +366,13 @@ pub fn help() -> ServerMessage {
         "help",
         "/hello <game>            start a table running a game (see /games)\n\
          /hello <table-id>        join a table\n\
-         /hello <table-id> <id>   take back your seat there (<id>: your player id from hello)\n\
+         /hello <table-id> <tok>  take back your seat there (<tok>: the token, hello's first field)\n\
          /hello                   start an empty table, then /define <game>\n\
          /define <game>           set your table's game (its creator only)\n\
          /games                   list the games\n\
          /tables                  list the open tables\n\
          /who                     list the players at your table\n\
+         /whoami                  your public player id (what the game and other players see)\n\
          /quit                    leave\n\
          <command> <args>         a game command, e.g. message hi (chat), guess 50 (guess)\n\
          //<command> <args>       a game command starting with /, e.g. //nick alice (chat)",
@@ -441,7 +449,7 @@ mod tests {
             parse(&format!("/hello {table} {player}")),
             Ok(Input::Message(ClientMessage::Hello {
                 table: Some(TableRef::Id(Uuid::parse_str(table).unwrap())),
-                token: Some(Uuid::parse_str(player).unwrap()),
+                token: Token::parse(player),
                 game: None
             }))
         );
@@ -530,6 +538,11 @@ mod tests {
     #[test]
     fn renders_replies_as_readable_lines() {
         assert_eq!(rendered(ServerMessage::new("pong", "")), "pong\r\n");
+        let token = Token::parse("6f1c2b1e-0000-4000-8000-00000000000a").unwrap();
+        assert_eq!(
+            rendered(ServerMessage::hello(&token, false, "t-1", "p-1")),
+            "hello 6f1c2b1e-0000-4000-8000-00000000000a,false,t-1,p-1\r\n"
+        );
         assert_eq!(
             rendered(ServerMessage::new("message", "bob> hi")),
             "message bob> hi\r\n"

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::ggs10::Frame;
+use super::token::Token;
 
 /// One message to a client: `Client-Command` and body in GGS 1.0 terms. Cheap to clone, so a
 /// broadcast shares one body.
@@ -20,6 +21,9 @@ pub struct ServerMessage {
     pub command: Arc<str>,
     /// The body.
     pub body: Bytes,
+    /// On a `hello` reply: the public id of the player it seats, which the WebSocket mapping
+    /// and line mode show beside the body (GGS 1.0 keeps the 2011 body alone).
+    pub player: Option<Arc<str>>,
 }
 
 impl ServerMessage {
@@ -28,6 +32,17 @@ impl ServerMessage {
         ServerMessage {
             command: Arc::from(command),
             body: body.into(),
+            player: None,
+        }
+    }
+
+    /// The `hello` reply: body `<token>,<defined>,<table-id>` as in 2011 (the first field is
+    /// the resume token, which 2011 clients echo back), with the seat's public `player` id.
+    pub fn hello(token: &Token, defined: bool, table: &str, player: &str) -> Self {
+        let body = format!("{},{defined},{table}", token.reveal());
+        ServerMessage {
+            player: Some(Arc::from(player)),
+            ..ServerMessage::new("hello", body)
         }
     }
 
@@ -49,8 +64,8 @@ pub enum ClientMessage {
     Hello {
         /// The table to join; `None` creates a new table.
         table: Option<TableRef>,
-        /// A player id from an earlier `hello` reply (the `Token` header).
-        token: Option<Uuid>,
+        /// The resume token from an earlier `hello` reply (the `Token` header).
+        token: Option<Token>,
         /// A catalogue game (the `Game` header): a new table runs its latest version from the
         /// start. Ignored when joining a table.
         game: Option<String>,
@@ -91,7 +106,7 @@ pub fn valid_game_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
 }
 
-/// What a client may ask the server (GGS 1.0 `Server-Command: games|tables|who`).
+/// What a client may ask the server (GGS 1.0 `Server-Command: games|tables|who|whoami`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Query {
     /// The catalogue's games: reply `games`, one line per game.
@@ -100,6 +115,8 @@ pub enum Query {
     Tables,
     /// The players at the client's table: reply `who`, one line per seat.
     Who,
+    /// The client's own public player id: reply `whoami`.
+    Whoami,
 }
 
 impl Query {
@@ -109,6 +126,7 @@ impl Query {
             "games" => Some(Query::Games),
             "tables" => Some(Query::Tables),
             "who" => Some(Query::Who),
+            "whoami" => Some(Query::Whoami),
             _ => None,
         }
     }
@@ -119,6 +137,7 @@ impl Query {
             Query::Games => "games",
             Query::Tables => "tables",
             Query::Who => "who",
+            Query::Whoami => "whoami",
         }
     }
 }
@@ -139,7 +158,7 @@ pub enum ProtocolError {
     #[error("a message needs exactly one Server-Command or Game-Command header")]
     MissingCommand,
     /// A `Server-Command` the server does not know.
-    #[error("unknown server command '{0}' (expected hello, define, games, tables or who)")]
+    #[error("unknown server command '{0}' (expected hello, define, games, tables, who or whoami)")]
     UnknownServerCommand(String),
     /// A body that must be text is not UTF-8.
     #[error("the body of {0} must be UTF-8 text")]
@@ -172,9 +191,7 @@ impl ClientMessage {
                         Ok(id) => TableRef::Id(id),
                         Err(_) => TableRef::Unknown(body.to_string()),
                     });
-                    let token = frame
-                        .header("token")
-                        .and_then(|t| Uuid::parse_str(t.trim()).ok());
+                    let token = frame.header("token").and_then(Token::parse);
                     Ok(ClientMessage::Hello {
                         table,
                         token,
@@ -294,7 +311,7 @@ mod tests {
             ClientMessage::from_frame(&frame(&[("Server-Command", "who")], b"")),
             Ok(ClientMessage::Query(Query::Who))
         );
-        for q in [Query::Games, Query::Tables, Query::Who] {
+        for q in [Query::Games, Query::Tables, Query::Who, Query::Whoami] {
             assert_eq!(Query::from_name(q.name()), Some(q));
         }
     }

@@ -24,12 +24,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::seats::Seats;
+use super::seats::{BadToken, Claim, Seated, Seats};
 use super::step::{Pending, Step};
 use super::supervise::{Crash, Start};
 use super::{GameScript, TableDeps, TableEvent, TableInit};
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
+use crate::protocol::token::Token;
 use crate::store::{TableRecord, Txn};
 use crate::table_info::TableInfo;
 
@@ -304,11 +305,15 @@ impl Table {
             TableEvent::Join {
                 player,
                 token,
+                resume,
                 outbox,
                 conn,
                 reply,
                 define,
-            } => return self.join(player, token, outbox, conn, reply, define).await,
+            } => {
+                let who = (player, token, resume);
+                return self.join(who, outbox, conn, reply, define).await;
+            }
             TableEvent::Leave { player, conn } => {
                 let until = Instant::now() + self.deps.settings.seat_grace;
                 self.seats.leave(&player, conn, until);
@@ -349,26 +354,47 @@ impl Table {
     }
 
     /// A player sits down or takes back a seat: they get the `hello` reply, then whatever
-    /// `playerJoined` (or `playerReconnected`) sends, in one transaction with their seat.
+    /// `playerJoined` (or `playerReconnected`) sends, in one transaction with their seat. `who`
+    /// is the connection's public id, its own token and the token it presents, if any; a
+    /// presented token that holds no seat is refused, and nothing happens.
     async fn join(
         &mut self,
-        player: Arc<str>,
-        token: Option<Arc<str>>,
+        who: (Arc<str>, Token, Option<Token>),
         outbox: Outbox,
         conn: u64,
-        reply: oneshot::Sender<Arc<str>>,
+        reply: oneshot::Sender<Result<Seated, BadToken>>,
         define: Option<GameScript>,
     ) -> Result<(), Crash> {
+        let (player, own, resume) = who;
+        let claim = match self
+            .seats
+            .claim(resume.as_ref(), &player, &own, &outbox, conn)
+        {
+            Ok(claim) => claim,
+            Err(refused) => {
+                let _ = reply.send(Err(refused));
+                return Ok(());
+            }
+        };
         let mut step = Step::default();
         let mut after_hello = Vec::new();
-        let (player, event) = match self.seats.retake(token.as_deref(), &player, &outbox, conn) {
-            Some(player) => {
+        let (player, token, event) = match claim {
+            Claim::Retaken {
+                player,
+                token,
+                changed,
+            } => {
+                if changed {
+                    step.txn.seat(&self.id, &player, Some(token.hash()));
+                }
+                let until = Instant::now() + self.deps.settings.seat_grace;
+                self.seats.hold_others(conn, &player, until);
                 let event = Event::Reconnected {
                     player: player.to_string(),
                 };
-                (player, event)
+                (player, token, event)
             }
-            None => {
+            Claim::New => {
                 let creator = self.unrecorded && self.record.host.is_none();
                 if creator {
                     // The creator's hello is a new table's first event.
@@ -386,17 +412,17 @@ impl Table {
                     step = self.run_uncommitted(define).await?;
                     after_hello = std::mem::take(&mut step.deliveries);
                 }
-                self.seats.sit(player.clone(), outbox.clone(), conn);
-                step.txn.seat(&self.id, &player, true);
+                self.seats.sit(player.clone(), &own, outbox.clone(), conn);
+                step.txn.seat(&self.id, &player, Some(own.hash()));
                 let event = Event::Joined {
                     player: player.to_string(),
                 };
-                (player, event)
+                (player, own, event)
             }
         };
-        let _ = reply.send(player.clone());
-        let hello = format!("{player},{},{}", self.defined(), self.id);
-        step.deliver(&outbox, ServerMessage::new("hello", hello));
+        let hello = ServerMessage::hello(&token, self.defined(), &self.id, &player);
+        let _ = reply.send(Ok(Seated { player, token }));
+        step.deliver(&outbox, hello);
         step.deliveries.extend(after_hello);
         self.run(vec![Pending::new(event).sent_by(&outbox).in_step(step)])
             .await
@@ -425,7 +451,7 @@ impl Table {
         let now = Instant::now();
         if let Some(player) = self.seats.expire(now) {
             let mut txn = Txn::default();
-            txn.seat(&self.id, &player, false);
+            txn.seat(&self.id, &player, None);
             let left = Event::Left {
                 player: player.to_string(),
             };

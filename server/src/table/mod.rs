@@ -47,10 +47,11 @@ use crate::commit::Committer;
 use crate::config::{TableSettings, TABLE_INBOX};
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
+use crate::protocol::token::Token;
 use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
 
-pub use seats::WHO_ID_CHARS;
+pub use seats::{BadToken, Seated, WHO_ID_CHARS};
 
 /// The tables that have an actor (awake, or hibernated with players seated), by id: the
 /// coordinator finds and creates tables here, and a hibernated table with nobody seated
@@ -85,19 +86,23 @@ pub enum TableInit {
 /// Something for a table to do.
 #[derive(Debug)]
 pub enum TableEvent {
-    /// A player sits down, or takes back the seat of `token`. They get the `hello` reply, then
-    /// whatever `playerJoined` (or `playerReconnected`) sends. `reply` learns the player id.
+    /// A player sits down, or takes back the seat that `resume` holds. They get the `hello`
+    /// reply, then whatever `playerJoined` (or `playerReconnected`) sends. `reply` learns the
+    /// seat, or that `resume` holds none (then nothing happens, and nothing is sent).
     Join {
-        /// The id for a new seat.
+        /// The connection's public player id: a new seat's.
         player: Arc<str>,
-        /// A player id whose held seat to take back.
-        token: Option<Arc<str>>,
+        /// The connection's own resume token: a new seat's, and the one a seat taken back by
+        /// the connection's id (or by the id of a seat from the previous format) takes.
+        token: Token,
+        /// A resume token presented to take back a held seat.
+        resume: Option<Token>,
         /// Their queue.
         outbox: Outbox,
         /// The connection, so a late leave of an older connection is ignored.
         conn: u64,
-        /// Told the player id the connection now has.
-        reply: oneshot::Sender<Arc<str>>,
+        /// Told the seat the connection now has.
+        reply: oneshot::Sender<Result<Seated, BadToken>>,
         /// A catalogue game for a new table: when this join creates the table, the game is
         /// defined first, so the `hello` reply already says `defined=true`.
         define: Option<GameScript>,
@@ -119,7 +124,7 @@ pub enum TableEvent {
         game: Option<GameId>,
     },
     /// A seated player asks who is at the table: they get `who`, one line per seat (the first
-    /// 8 characters of each player id, never a whole one: ids are resume tokens).
+    /// 8 characters of each public player id).
     Who {
         /// The player asking.
         player: Arc<str>,

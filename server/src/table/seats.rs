@@ -1,4 +1,11 @@
-//! Who sits at a table: connected seats, seats held for the grace period, `who`, `GGS.players`.
+//! Who sits at a table: connected seats, seats held for the grace period, `who`, `GGS.players`,
+//! and which resume token takes each seat back.
+//!
+//! A seat has its player's public id (what `GGS.players`, the hooks and `who` show) and the
+//! SHA-256 of its resume token (a secret only its player has): [`Seats::claim`] gives a seat
+//! back to the connection that presents the token, never to one that presents the public id.
+//! A seat loaded from a data directory of the previous version ([`SeatToken::Legacy`]) is
+//! taken back by its player id, once: it then takes the connection's own token.
 //!
 //! Pure data: times come in as arguments, so the rules are tested without a runtime.
 
@@ -7,13 +14,60 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::outbox::Outbox;
+use crate::protocol::token::{Token, TokenHash};
+use crate::store::{HeldSeat, SeatToken};
 
 /// Characters of a player id `who` shows.
 pub const WHO_ID_CHARS: usize = 8;
 
+/// The seat a connection has after its `hello`: the player's public id, and the resume token
+/// that takes the seat back (the first field of the `hello` reply).
+#[derive(Debug, Clone)]
+pub struct Seated {
+    /// The public player id.
+    pub player: Arc<str>,
+    /// The seat's resume token.
+    pub token: Token,
+}
+
+/// A `hello` presented a resume token that holds no seat at the table (a wrong token, a
+/// public player id, a seat that expired): nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("that token holds no seat at this table (it may have expired); say hello without it to join anew")]
+pub struct BadToken;
+
+impl BadToken {
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        "bad_token"
+    }
+}
+
+/// What [`Seats::claim`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// The connection has a seat back: that seat's player, the token that now takes it back,
+    /// and whether that token is new to the seat (its record is written again).
+    Retaken {
+        /// The seat's player.
+        player: Arc<str>,
+        /// The seat's token now.
+        token: Token,
+        /// The seat took a new token.
+        changed: bool,
+    },
+    /// No token was presented and the connection has no seat here: it sits down anew.
+    New,
+}
+
 /// A seat: connected (`outbox` set) or held for a player who dropped (`away_until` set).
 struct Seat {
     player: Arc<str>,
+    /// The SHA-256 of the token that takes the seat back.
+    token: TokenHash,
+    /// Loaded from the previous version's data: `token` is the hash of the player id, which
+    /// takes the seat back once.
+    legacy: bool,
     outbox: Option<Outbox>,
     /// The connection sitting here, so a late leave of an older connection is ignored.
     conn: u64,
@@ -29,15 +83,24 @@ pub(super) struct Seats {
 }
 
 impl Seats {
-    /// Seats held for `players` (a table loaded from the store) until `until`.
-    pub(super) fn held(players: Vec<String>, until: Instant) -> Self {
-        let seats = players
+    /// Seats held for `held` (a table loaded from the store) until `until`.
+    pub(super) fn held(held: Vec<HeldSeat>, until: Instant) -> Self {
+        let seats = held
             .into_iter()
-            .map(|p| Seat {
-                player: Arc::from(p),
-                outbox: None,
-                conn: 0,
-                away_until: Some(until),
+            .map(|seat| {
+                let (token, legacy) = match seat.token {
+                    SeatToken::Hash(hash) => (hash, false),
+                    // The previous version's token was the player id.
+                    SeatToken::Legacy => (Token::from_text(&seat.player).hash().clone(), true),
+                };
+                Seat {
+                    player: Arc::from(seat.player),
+                    token,
+                    legacy,
+                    outbox: None,
+                    conn: 0,
+                    away_until: Some(until),
+                }
             })
             .collect();
         Seats {
@@ -46,31 +109,55 @@ impl Seats {
         }
     }
 
-    /// Gives a seat back to connection `conn`: the seat of `token` (a resume token is a player
-    /// id) or, failing that, the seat of `player` (a connection coming back to a table it
-    /// left). Returns the seat's player, or `None` when there is no such seat.
-    pub(super) fn retake(
+    /// Gives a seat back to connection `conn`, whose public id is `player` and whose own
+    /// token is `own`. With a presented token `resume`: the seat that token takes back, or
+    /// [`BadToken`] (and nothing changes). Without: the seat of `player` (a connection coming
+    /// back to a table it left), or [`Claim::New`]. A seat taken back by its legacy id, or by
+    /// the connection's id, takes the connection's own token, so the token the `hello` reply
+    /// hands out always takes the seat back.
+    pub(super) fn claim(
         &mut self,
-        token: Option<&str>,
+        resume: Option<&Token>,
         player: &str,
+        own: &Token,
         outbox: &Outbox,
         conn: u64,
-    ) -> Option<Arc<str>> {
-        let i = token
-            .and_then(|t| self.index(t))
-            .or_else(|| self.index(player))?;
+    ) -> Result<Claim, BadToken> {
+        let (i, presented) = match resume {
+            Some(token) => (
+                self.index_of_token(token.hash()).ok_or(BadToken)?,
+                Some(token),
+            ),
+            None => match self.index(player) {
+                Some(i) => (i, None),
+                None => return Ok(Claim::New),
+            },
+        };
         let seat = &mut self.seats[i];
+        let token = match presented {
+            Some(token) if !seat.legacy => token.clone(),
+            _ => own.clone(),
+        };
+        let changed = !seat.token.matches(token.hash());
+        seat.token = token.hash().clone();
+        seat.legacy = false;
         seat.outbox = Some(outbox.clone());
         seat.conn = conn;
         seat.away_until = None;
-        Some(seat.player.clone())
+        Ok(Claim::Retaken {
+            player: seat.player.clone(),
+            token,
+            changed,
+        })
     }
 
-    /// A new seat for `player`, connected through `outbox`.
-    pub(super) fn sit(&mut self, player: Arc<str>, outbox: Outbox, conn: u64) {
+    /// A new seat for `player`, taken back by `token`, connected through `outbox`.
+    pub(super) fn sit(&mut self, player: Arc<str>, token: &Token, outbox: Outbox, conn: u64) {
         self.players = None;
         self.seats.push(Seat {
             player,
+            token: token.hash().clone(),
+            legacy: false,
             outbox: Some(outbox),
             conn,
             away_until: None,
@@ -82,6 +169,17 @@ impl Seats {
     pub(super) fn leave(&mut self, player: &str, conn: u64, until: Instant) {
         if let Some(seat) = self.seats.iter_mut().find(|s| &*s.player == player) {
             if seat.conn == conn && seat.outbox.is_some() {
+                seat.outbox = None;
+                seat.away_until = Some(until);
+            }
+        }
+    }
+
+    /// Connection `conn` took back the seat of `player`: any other seat it sits in here is held
+    /// until `until`, as after a drop (a connection is one player).
+    pub(super) fn hold_others(&mut self, conn: u64, player: &str, until: Instant) {
+        for seat in &mut self.seats {
+            if seat.conn == conn && seat.outbox.is_some() && &*seat.player != player {
                 seat.outbox = None;
                 seat.away_until = Some(until);
             }
@@ -128,8 +226,8 @@ impl Seats {
     }
 
     /// The body of the `who` reply to `asker`: one line per seat, the first [`WHO_ID_CHARS`]
-    /// characters of its player id (never a whole one: ids are resume tokens), noting the
-    /// asker (`you`), the table's `host` and players who are `away`.
+    /// characters of its public player id, noting the asker (`you`), the table's `host` and
+    /// players who are `away`.
     pub(super) fn who(&self, asker: &str, host: Option<&str>) -> String {
         let lines: Vec<String> = self
             .seats
@@ -157,6 +255,18 @@ impl Seats {
 
     fn index(&self, player: &str) -> Option<usize> {
         self.seats.iter().position(|s| &*s.player == player)
+    }
+
+    /// The seat whose token hashes to `hash`. Every seat is compared, each in constant time,
+    /// so how long it takes says nothing of which seat (if any) matched.
+    fn index_of_token(&self, hash: &TokenHash) -> Option<usize> {
+        let mut found = None;
+        for (i, seat) in self.seats.iter().enumerate() {
+            if seat.token.matches(hash) {
+                found = Some(i);
+            }
+        }
+        found
     }
 }
 
@@ -187,51 +297,126 @@ mod tests {
         rx.try_recv().is_ok()
     }
 
+    /// A seat record of the current format for `player`, and its token.
+    fn stored(player: &str) -> (HeldSeat, Token) {
+        let token = Token::generate();
+        let seat = HeldSeat {
+            player: player.into(),
+            token: SeatToken::Hash(token.hash().clone()),
+        };
+        (seat, token)
+    }
+
+    fn retaken(claim: Result<Claim, BadToken>) -> (Arc<str>, Token, bool) {
+        match claim {
+            Ok(Claim::Retaken {
+                player,
+                token,
+                changed,
+            }) => (player, token, changed),
+            other => panic!("expected a seat back, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn a_token_takes_back_its_held_seat() {
+    fn a_token_takes_back_its_held_seat_and_a_public_id_does_not() {
         let now = Instant::now();
-        let mut seats = Seats::held(vec![ALICE.into(), BOB.into()], now);
+        let (alice, _) = stored(ALICE);
+        let (bob, bob_token) = stored(BOB);
+        let mut seats = Seats::held(vec![alice, bob], now);
         assert_eq!(
             seats.outbox_of(ALICE).map(|_| ()),
             None,
             "held, not connected"
         );
         let (outbox, mut rx) = queue();
+        let fresh = Token::generate();
+        // Bob's public id, as a script or another player sees it, is not his token.
+        let by_id = Token::from_text(BOB);
+        assert_eq!(
+            seats.claim(Some(&by_id), "fresh-id", &fresh, &outbox, 7),
+            Err(BadToken)
+        );
+        assert_eq!(
+            seats.claim(Some(&Token::generate()), "fresh-id", &fresh, &outbox, 7),
+            Err(BadToken)
+        );
+        assert!(
+            seats.outbox_of(BOB).is_none(),
+            "a refused claim changes nothing"
+        );
+        assert_eq!(seats.next_expiry(), Some(now));
         // A new connection has a fresh id of its own; its token names the held seat.
-        let back = seats.retake(Some(BOB), "fresh-id", &outbox, 7);
-        assert_eq!(back.as_deref(), Some(BOB));
+        let presented = Token::parse(&bob_token.reveal().to_uppercase()).unwrap();
+        let claim = seats.claim(Some(&presented), "fresh-id", &fresh, &outbox, 7);
+        let (player, token, changed) = retaken(claim);
+        assert_eq!((&*player, changed), (BOB, false));
+        assert_eq!(token, bob_token, "the seat keeps its token");
         assert!(reaches(&seats, BOB, &mut rx));
         assert_eq!(seats.len(), 2, "no new seat");
         assert_eq!(seats.next_expiry(), Some(now), "Alice's seat is still held");
-        let (other, _) = queue();
-        assert_eq!(seats.retake(Some("nobody"), "fresh-2", &other, 8), None);
     }
 
     #[test]
     fn a_returning_connection_retakes_its_own_seat() {
         let now = Instant::now();
         let mut seats = Seats::default();
+        let own = Token::generate();
         let (first, _) = queue();
-        seats.sit(Arc::from(ALICE), first, 1);
+        seats.sit(Arc::from(ALICE), &own, first, 1);
         seats.leave(ALICE, 1, now + Duration::from_secs(30));
         assert!(seats.outbox_of(ALICE).is_none());
         let (again, mut rx) = queue();
         // No token, but the connection's own id has a seat here.
-        let back = seats.retake(None, ALICE, &again, 2);
-        assert_eq!(back.as_deref(), Some(ALICE));
+        let (player, token, changed) = retaken(seats.claim(None, ALICE, &own, &again, 2));
+        assert_eq!((&*player, changed), (ALICE, false));
+        assert_eq!(token, own);
         assert!(reaches(&seats, ALICE, &mut rx));
         assert_eq!(seats.next_expiry(), None, "no longer held");
+        assert_eq!(
+            seats.claim(None, BOB, &Token::generate(), &again, 3),
+            Ok(Claim::New)
+        );
+    }
+
+    #[test]
+    fn a_seat_of_the_previous_format_is_taken_back_by_its_id_once() {
+        let now = Instant::now();
+        let old = HeldSeat {
+            player: ALICE.into(),
+            token: SeatToken::Legacy,
+        };
+        let mut seats = Seats::held(vec![old], now);
+        let (outbox, mut rx) = queue();
+        let fresh = Token::generate();
+        let by_id = Token::from_text(ALICE);
+        let (player, token, changed) =
+            retaken(seats.claim(Some(&by_id), "fresh-id", &fresh, &outbox, 1));
+        assert_eq!(&*player, ALICE, "the public id stays");
+        assert!(changed, "the seat's new token is written");
+        assert_eq!(token, fresh, "the seat takes the connection's token");
+        assert!(reaches(&seats, ALICE, &mut rx));
+        seats.leave(ALICE, 1, now);
+        assert_eq!(
+            seats.claim(Some(&by_id), "other", &Token::generate(), &outbox, 2),
+            Err(BadToken),
+            "once: the id no longer takes the seat back"
+        );
+        let (player, _, changed) =
+            retaken(seats.claim(Some(&fresh), "other", &Token::generate(), &outbox, 3));
+        assert_eq!((&*player, changed), (ALICE, false));
     }
 
     #[test]
     fn a_leave_of_an_older_connection_is_ignored() {
         let now = Instant::now();
         let mut seats = Seats::default();
+        let own = Token::generate();
         let (first, _) = queue();
-        seats.sit(Arc::from(ALICE), first, 1);
+        seats.sit(Arc::from(ALICE), &own, first, 1);
         let (second, mut rx) = queue();
         // The player came back on connection 2 before connection 1's leave arrived.
-        seats.retake(Some(ALICE), "fresh-id", &second, 2);
+        retaken(seats.claim(Some(&own), "fresh-id", &Token::generate(), &second, 2));
         seats.leave(ALICE, 1, now);
         assert!(reaches(&seats, ALICE, &mut rx), "still connected");
         assert_eq!(seats.next_expiry(), None);
@@ -241,11 +426,26 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_that_takes_back_a_seat_gives_up_its_other_one() {
+        let now = Instant::now();
+        let (bob, bob_token) = stored(BOB);
+        let mut seats = Seats::held(vec![bob], now);
+        let (outbox, mut rx) = queue();
+        let own = Token::generate();
+        seats.sit(Arc::from(CAROL), &own, outbox.clone(), 5);
+        retaken(seats.claim(Some(&bob_token), CAROL, &own, &outbox, 5));
+        seats.hold_others(5, BOB, now);
+        assert!(seats.outbox_of(CAROL).is_none(), "held");
+        assert!(reaches(&seats, BOB, &mut rx));
+        assert_eq!(seats.connected().count(), 1);
+    }
+
+    #[test]
     fn held_seats_expire_in_seating_order_once_due() {
         let now = Instant::now();
         let mut seats = Seats::default();
         for (i, player) in [ALICE, BOB, CAROL].into_iter().enumerate() {
-            seats.sit(Arc::from(player), queue().0, i as u64);
+            seats.sit(Arc::from(player), &Token::generate(), queue().0, i as u64);
         }
         let players = seats.players();
         assert_eq!(&*players, &[ALICE, BOB, CAROL]);
@@ -265,9 +465,9 @@ mod tests {
     fn who_shows_short_ids_and_notes() {
         let now = Instant::now();
         let mut seats = Seats::default();
-        seats.sit(Arc::from(ALICE), queue().0, 1);
-        seats.sit(Arc::from(BOB), queue().0, 2);
-        seats.sit(Arc::from(CAROL), queue().0, 3);
+        seats.sit(Arc::from(ALICE), &Token::generate(), queue().0, 1);
+        seats.sit(Arc::from(BOB), &Token::generate(), queue().0, 2);
+        seats.sit(Arc::from(CAROL), &Token::generate(), queue().0, 3);
         seats.leave(CAROL, 3, now);
         assert_eq!(
             seats.who(BOB, Some(ALICE)),

@@ -295,6 +295,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::protocol::token::Token;
 
     const TABLE: &str = "7a1c2b1e-0000-4000-8000-000000000001";
 
@@ -304,7 +305,7 @@ mod tests {
         let mut receivers = Vec::new();
         for (i, player) in ["a", "b", "c"].into_iter().enumerate() {
             let (outbox, rx, _) = Outbox::new(16);
-            seats.sit(Arc::from(player), outbox, i as u64);
+            seats.sit(Arc::from(player), &Token::generate(), outbox, i as u64);
             receivers.push((player, rx));
         }
         seats.leave("c", 2, Instant::now());
@@ -364,7 +365,8 @@ mod tests {
         let (seats, mut receivers) = seated();
         let sender = seats.outbox_of("a").unwrap().clone();
         let mut pending = Pending::new(command("a")).sent_by(&sender);
-        pending.step.txn.seat(TABLE, "a", true);
+        let token = Token::generate();
+        pending.step.txn.seat(TABLE, "a", Some(token.hash()));
         let writes = vec![
             Write {
                 ns: Namespace::Local,
@@ -406,7 +408,7 @@ mod tests {
             "only a define changes the record here"
         );
         let mut txn = Txn::default();
-        txn.seat(TABLE, "a", true);
+        txn.seat(TABLE, "a", Some(token.hash()));
         txn.storage_writes(TABLE, &writes);
         txn.set_state(TABLE, r#"{"n":1}"#);
         assert_eq!(

@@ -15,6 +15,7 @@ use crate::config::Durability;
 use crate::config::TableSettings;
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
+use crate::protocol::token::Token;
 use crate::store::{GameId, Store, TableRecord};
 
 /// Longest wait for one message before a test fails.
@@ -35,6 +36,9 @@ function onResume() { GGS.state.resumes = (GGS.state.resumes || 0) + 1; }
 "#;
 
 const PLAYER: &str = "0c0ffee0-0000-4000-8000-000000000001";
+
+/// The player's resume token, which the `hello` reply carries.
+const TOKEN: &str = "70ce0000-0000-4000-8000-000000000001";
 
 /// A new table with the counter, fault injection on, and its player's queue. The store's
 /// directory lives as long as the returned guard.
@@ -91,7 +95,8 @@ fn join_and_queue(handle: &TableHandle, outbox: &Outbox, commands: &[(&str, &str
     handle
         .send(TableEvent::Join {
             player: Arc::from(PLAYER),
-            token: None,
+            token: Token::from_text(TOKEN),
+            resume: None,
             outbox: outbox.clone(),
             conn: 1,
             reply,
@@ -131,7 +136,7 @@ async fn a_batch_whose_vm_thread_died_runs_again_once_in_order() {
     let (_dir, handle, outbox, mut rx) = table();
     let commands = [("inc", ""), ("inc", ""), ("fault", "thread"), ("inc", "")];
     join_and_queue(&handle, &outbox, &commands);
-    let hello = format!("hello {PLAYER},true,t-batch");
+    let hello = format!("hello {TOKEN},true,t-batch");
     // The thread died before answering for any of the batch: none of it was committed, and
     // all of it ran again on the rebuilt table, each command once.
     assert_eq!(
@@ -149,7 +154,7 @@ async fn an_event_that_crashes_the_runtime_fails_and_the_rest_of_its_batch_runs(
     let got = next(&mut rx, 4).await;
     assert_eq!(
         got[..2],
-        [format!("hello {PLAYER},true,t-batch"), "n 1 0".into()]
+        [format!("hello {TOKEN},true,t-batch"), "n 1 0".into()]
     );
     assert!(got[2].starts_with("error script_crashed "), "{}", got[2]);
     // It is not run again; the command after it runs once, after the one rebuild.
@@ -166,7 +171,7 @@ async fn a_batch_interrupted_by_a_panicking_task_goes_on_after_the_rebuild() {
     assert_eq!(
         next(&mut rx, 4).await,
         vec![
-            format!("hello {PLAYER},true,t-batch"),
+            format!("hello {TOKEN},true,t-batch"),
             "n 1 0".into(),
             "n 2 1".into(),
             "n 3 1".into(),

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use crate::client::{Conn, Framing, RecvError, TcpBytes};
+use crate::wire::{is_uuid, Hello};
 
 /// Line framing: messages end with LF (an optional CR before it is dropped).
 pub struct Lines(TcpBytes);
@@ -75,5 +76,24 @@ impl LineClient {
             self.name()
         );
         got
+    }
+
+    /// Expects line mode's `hello <token>,<defined>,<table>,<player>` line: the GGS 1.0
+    /// fields, checked as strictly, and the player's public id.
+    #[track_caller]
+    pub fn expect_hello(&mut self) -> (Hello, String) {
+        let line = self.expect_prefix("hello ");
+        let body = &line["hello ".len()..];
+        let (fields, player) = body.rsplit_once(',').unwrap_or_else(|| {
+            panic!("{}: a hello line without its fields: {line:?}", self.name())
+        });
+        let hello =
+            Hello::parse(fields).unwrap_or_else(|e| panic!("{}: {e}: {line:?}", self.name()));
+        assert!(
+            is_uuid(player),
+            "{}: the public id in {line:?}",
+            self.name()
+        );
+        (hello, player.to_string())
     }
 }

@@ -52,9 +52,8 @@ fn chat_table(server: &ServerProcess) -> (LineClient, String) {
     let mut player = server.connect_line().named("player");
     player.send("/hello chat");
     player.expect_prefix("welcome GGS ");
-    let hello = player.expect_prefix("hello ");
+    let table = player.expect_hello().0.table;
     player.expect_prefix("notice ");
-    let table = hello.rsplit(',').next().expect("a table id").to_string();
     (player, table)
 }
 

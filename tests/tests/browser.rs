@@ -269,9 +269,8 @@ fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
     let mut player = server.connect_line().named("player");
     player.send("/hello chat");
     player.expect_prefix("welcome GGS ");
-    let hello = player.expect_prefix("hello ");
+    let table = player.expect_hello().0.table;
     player.expect_prefix("notice ");
-    let table = hello.rsplit(',').next().expect("a table id").to_string();
     Scenario::start("crossorigin", &server).run(|event, _, scenario| match event {
         "table" => scenario.answer(&table),
         "attacked" => {

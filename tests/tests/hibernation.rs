@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ggs_tests::http::{get, request};
+use ggs_tests::http::get;
 use ggs_tests::{Client, ServerOptions, ServerProcess};
 
 /// The hibernation delay of these tests' servers, in milliseconds.
@@ -163,7 +163,7 @@ fn a_hello_wakes_a_hibernated_table_and_lands_on_its_one_actor() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let path = format!("/api/tables/{table}/stop");
-    assert_eq!(request(server.http_addr(), "POST", &path, "").status, 200);
+    assert_eq!(server.admin("POST", &path, "").status, 200);
     let mut eve = server.connect().named("eve");
     eve.send_hello(Some(&table));
     eve.expect_error("table_stopped");

@@ -90,24 +90,38 @@ impl Table {
         self.strikes.len() > self.deps.settings.max_restarts
     }
 
-    /// The retry policy, for the outcome of every event. If the VM thread was lost, the table
-    /// is rebuilt on a live thread and the event runs again (it had no effect); if the event
-    /// crashed the runtime, the table is rebuilt and the event fails. Both count toward the
-    /// restart intensity, and so does an offence (a timeout, running out of memory): past it,
-    /// the table stops after this event.
+    /// The retry policy, for the outcome of every event. If the VM thread was lost (it died,
+    /// or it was abandoned while another table's script held it), the table is rebuilt on a
+    /// live thread and the event runs again (it had no effect); if the event crashed the
+    /// runtime or held its thread past its deadline, the table is rebuilt and the event fails.
+    /// Crashes and lost threads count toward the restart intensity, and so does an offence (a
+    /// timeout, running out of memory): past it, the table stops after this event. A table
+    /// displaced by another table's script is not at fault: that is no strike.
     pub(super) async fn recover(
         &mut self,
         event: &Event,
         mut outcome: Outcome,
     ) -> Result<Outcome, Crash> {
+        // The event's own failure, which a rebuild does not undo: it is not run again.
+        let failed = match &outcome.result {
+            Err(e) if e.is_lost() && !e.is_retriable() => Some(e.clone()),
+            _ => None,
+        };
         for _ in 0..REBUILD_ATTEMPTS {
             let lost = match &outcome.result {
                 Err(ScriptError::Unavailable) => "its VM thread was lost",
+                Err(ScriptError::Displaced) => "another table's script held its VM thread",
                 Err(ScriptError::Crashed) => "its runtime crashed",
+                Err(ScriptError::Abandoned(_)) => "it held its VM thread past its deadline",
                 _ => break,
             };
             tracing::warn!(table = %self.id, "{lost}; rebuilding from committed state");
-            if self.strike() {
+            // An offence is counted once, below; a displaced table is not at fault.
+            let blameless = matches!(
+                outcome.result,
+                Err(ScriptError::Displaced | ScriptError::Abandoned(_))
+            );
+            if !blameless && self.strike() {
                 self.stopping = Some(format!("{lost} too often"));
                 return Ok(outcome);
             }
@@ -117,14 +131,19 @@ impl Table {
                 outcome.result = Err(ScriptError::Unavailable);
                 continue;
             }
-            if outcome.result == Err(ScriptError::Crashed) {
-                // The event itself crashed the runtime: it fails, it is not run again.
+            if let Some(e) = &failed {
+                // The event itself lost the runtime: it fails, it is not run again.
+                outcome.result = Err(e.clone());
                 break;
             }
             let again = self.trip(vec![event.clone()]).await?.pop();
             outcome = again.unwrap_or_else(|| Outcome::failed(ScriptError::Unavailable));
         }
-        if outcome.result == Err(ScriptError::Unavailable) {
+        if outcome
+            .result
+            .as_ref()
+            .is_err_and(ScriptError::is_retriable)
+        {
             return Err(Crash("the table's VM was lost again".into()));
         }
         if let Err(e) = &outcome.result {
@@ -168,7 +187,7 @@ impl Table {
             .map_err(|e| Crash(e.to_string()))?;
         if let Some(source) = self.record.script.clone() {
             if let Err(e) = vm.restore(source).await {
-                if e == ScriptError::Unavailable {
+                if e.is_lost() {
                     return Err(Crash("the VM was lost while loading".into()));
                 }
                 tracing::warn!(table = %self.id, "stored script failed to evaluate: {e}");

@@ -24,7 +24,7 @@ use crate::worker::{Job, Worker};
 
 /// Placement counts recent CPU in steps of this share of a thread: threads within one step
 /// are equally busy, and the one with fewer tables wins.
-const CPU_STEP: f64 = 0.1;
+const CPU_STEP: f64 = 0.05;
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +234,11 @@ impl TableVm {
             return vec![Outcome::failed(self.lost())];
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// The index of the VM thread the table is pinned to.
+    pub fn thread(&self) -> usize {
+        self.worker.index
     }
 
     /// Why the table's thread takes no jobs: displaced by a stuck neighbour, or gone.

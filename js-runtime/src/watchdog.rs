@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::host::Pool;
 
 /// How long past its CPU deadline a VM thread may stay in one call before it is abandoned.
-pub const STUCK_MARGIN: Duration = Duration::from_millis(50);
+pub const STUCK_MARGIN: Duration = Duration::from_millis(30);
 /// How often the watchdog looks at the VM threads.
 pub const WATCHDOG_INTERVAL: Duration = Duration::from_millis(5);
 /// Most abandoned VM threads that may still be finishing their stuck call at once (each may

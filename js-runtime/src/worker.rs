@@ -3,11 +3,13 @@
 //!
 //! A worker is lost when its thread died (a panic escaped) or the watchdog abandoned it (stuck
 //! in one call): it takes no more jobs, the jobs queued are dropped or answered, and the thread
-//! exits once it is back, dropping its runtimes on itself.
+//! exits once it is back, dropping its runtimes on itself. Until then an abandoned thread runs
+//! at idle priority (Linux `SCHED_IDLE`): it finishes its call only with CPU no live thread
+//! wants, so it slows no one down.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage, Vm};
 use crate::watchdog::Pulse;
 
 /// Time over which a thread's recent CPU use is averaged for placement (decays exponentially).
-pub const RECENT_CPU_WINDOW: Duration = Duration::from_secs(10);
+pub const RECENT_CPU_WINDOW: Duration = Duration::from_secs(5);
 
 pub(crate) enum Job {
     Open {
@@ -97,6 +99,8 @@ pub(crate) struct Worker {
     inflight: Mutex<Option<InFlight>>,
     /// The watchdog gave up on it (as opposed to its thread dying).
     abandoned: AtomicBool,
+    /// The OS id of its thread (Linux; 0 until the thread has started).
+    tid: AtomicI32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,6 +129,7 @@ impl Worker {
             }),
             inflight: Mutex::new(None),
             abandoned: AtomicBool::new(false),
+            tid: AtomicI32::new(0),
         });
         let thread = worker.clone();
         std::thread::Builder::new()
@@ -203,6 +208,7 @@ impl Worker {
         }
         self.abandoned.store(true, Ordering::Release);
         self.retire();
+        self.demote();
         match inflight.take() {
             Some(InFlight::Run {
                 reply,
@@ -217,6 +223,29 @@ impl Worker {
             None => {}
         }
         true
+    }
+
+    /// Lets the (abandoned) thread run only when no other thread wants the CPU.
+    fn demote(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let tid = self.tid.load(Ordering::Acquire);
+            if tid == 0 {
+                return;
+            }
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: a plain system call on a thread id of this process, with a valid pointer
+            // to a parameter that outlives it; lowering a thread to SCHED_IDLE needs no
+            // privilege. A thread that already ended makes it fail with ESRCH, which is fine.
+            let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) };
+            if rc != 0 {
+                tracing::debug!(
+                    "cannot lower the abandoned VM thread {}: {}",
+                    self.index,
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
     }
 
     /// Records an event's outcome; false if the watchdog already answered the job.
@@ -265,6 +294,11 @@ impl Drop for Exit {
 }
 
 fn run(worker: Arc<Worker>, limits: Limits, retired: Arc<AtomicUsize>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions.
+    worker
+        .tid
+        .store(unsafe { libc::gettid() }, Ordering::Release);
     let rx = worker.rx.clone();
     let _exit = Exit {
         worker: worker.clone(),

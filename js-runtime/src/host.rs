@@ -157,7 +157,7 @@ impl Pool {
         for i in 0..workers.len() {
             let worker = workers[i].clone();
             if !worker.is_lost() {
-                if !worker.pulse.busy_for().is_some_and(|busy| busy > stuck) {
+                if !worker.pulse.busy_longer_than(stuck) {
                     continue;
                 }
                 if self.retired.load(Ordering::Acquire) >= MAX_RETIRED_THREADS {

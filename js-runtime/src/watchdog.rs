@@ -54,6 +54,11 @@ impl Pulse {
         self.since.store(0, Ordering::Release);
     }
 
+    /// Whether the thread is busy and its last beat is older than `limit`.
+    pub(crate) fn busy_longer_than(&self, limit: Duration) -> bool {
+        self.busy_for().is_some_and(|busy| busy > limit)
+    }
+
     /// How long since the last beat, if the thread is busy.
     pub(crate) fn busy_for(&self) -> Option<Duration> {
         match self.since.load(Ordering::Acquire) {

@@ -203,7 +203,7 @@ impl Worker {
     /// [`ScriptError::Abandoned`], the queued jobs are displaced. False if it moved on meanwhile.
     pub(crate) fn abandon(&self, limit: Duration, stuck: Duration) -> bool {
         let mut inflight = lock(&self.inflight);
-        if !self.pulse.busy_for().is_some_and(|busy| busy > stuck) {
+        if !self.pulse.busy_longer_than(stuck) {
             return false;
         }
         self.abandoned.store(true, Ordering::Release);

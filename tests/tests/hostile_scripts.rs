@@ -1050,6 +1050,18 @@ fn a_huge_sort_cannot_hold_the_vm_thread() {
 }
 
 #[test]
+fn a_sort_of_a_huge_array_is_a_timeout_or_out_of_memory() {
+    // 1 Mi numbers (16 MiB) and the sort's own copy do not fit in a 32 MiB heap.
+    let (offence, stats) = native_attack(
+        "sort with a comparator of 1 Mi numbers",
+        "",
+        "var a = new Array(1 << 20).fill(0).map(Math.random); \
+         a.sort(function (x, y) { return x - y; });",
+    );
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
 fn a_sort_interrupted_by_the_deadline_is_a_timeout() {
     let (offence, stats) = native_attack(
         "sort with a comparator of 512 Ki numbers",

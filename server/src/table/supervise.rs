@@ -93,7 +93,9 @@ impl Table {
     /// The retry policy, for the outcome of every event. If the VM thread was lost (it died,
     /// or it was abandoned while another table's script held it), the table is rebuilt on a
     /// live thread and the event runs again (it had no effect); if the event crashed the
-    /// runtime or held its thread past its deadline, the table is rebuilt and the event fails.
+    /// runtime, the table is rebuilt and the event fails; if it held its thread past its
+    /// deadline, the event fails and the table is rebuilt on its next event (after the tables
+    /// it displaced).
     /// Crashes and lost threads count toward the restart intensity, and so does an offence (a
     /// timeout, running out of memory): past it, the table stops after this event. A table
     /// displaced by another table's script is not at fault: that is no strike.
@@ -115,12 +117,16 @@ impl Table {
                 Err(ScriptError::Abandoned(_)) => "it held its VM thread past its deadline",
                 _ => break,
             };
+            if let Err(ScriptError::Abandoned(_)) = outcome.result {
+                // Rebuilt on its next event, so the tables it displaced are rebuilt first;
+                // the offence is counted once, below.
+                tracing::warn!(table = %self.id, "{lost}; it is rebuilt on its next event");
+                self.vm = None;
+                break;
+            }
             tracing::warn!(table = %self.id, "{lost}; rebuilding from committed state");
-            // An offence is counted once, below; a displaced table is not at fault.
-            let blameless = matches!(
-                outcome.result,
-                Err(ScriptError::Displaced | ScriptError::Abandoned(_))
-            );
+            // A displaced table is not at fault.
+            let blameless = outcome.result == Err(ScriptError::Displaced);
             if !blameless && self.strike() {
                 self.stopping = Some(format!("{lost} too often"));
                 return Ok(outcome);

@@ -53,6 +53,7 @@ impl VmHost {
     /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime, and
     /// the watchdog that replaces a thread stuck past its deadline.
     pub fn new(threads: usize, limits: Limits) -> Result<Self, HostError> {
+        crate::watchdog::install_panic_hook();
         let epoch = Instant::now();
         let retired = Arc::new(AtomicUsize::new(0));
         let workers = (0..threads.max(1))

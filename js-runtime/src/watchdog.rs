@@ -13,9 +13,13 @@
 //! committed state on a live thread), and a fresh thread takes its place. The stuck thread
 //! retires once its call returns, dropping its runtimes there (they are not `Send`). At most
 //! [`MAX_RETIRED_THREADS`] may be retiring at once; past that, a stuck thread is waited for.
+//!
+//! A panicking VM thread is not stuck (its unwinding, and a backtrace, may take long): a panic
+//! hook, chained before the previous one, pauses the panicking thread's pulse.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Weak;
+use std::sync::{Arc, Once, Weak};
 use std::time::{Duration, Instant};
 
 use crate::host::Pool;
@@ -78,4 +82,33 @@ pub(crate) fn watch(pool: Weak<Pool>) {
         let Some(pool) = pool.upgrade() else { return };
         pool.check();
     }
+}
+
+thread_local! {
+    /// The pulse of the VM thread running here, if this is one.
+    static CURRENT: RefCell<Option<Arc<Pulse>>> = const { RefCell::new(None) };
+}
+
+/// Marks the calling thread as the VM thread beating `pulse` (for the panic hook).
+pub(crate) fn register(pulse: Arc<Pulse>) {
+    CURRENT.with(|current| *current.borrow_mut() = Some(pulse));
+}
+
+/// Installs, once per process, the panic hook that pauses a panicking VM thread's pulse, then
+/// runs the hook that was there before.
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = CURRENT.try_with(|current| {
+                if let Ok(current) = current.try_borrow() {
+                    if let Some(pulse) = current.as_ref() {
+                        pulse.idle();
+                    }
+                }
+            });
+            previous(info);
+        }));
+    });
 }

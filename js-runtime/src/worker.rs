@@ -299,6 +299,7 @@ fn run(worker: Arc<Worker>, limits: Limits, retired: Arc<AtomicUsize>) {
     worker
         .tid
         .store(unsafe { libc::gettid() }, Ordering::Release);
+    crate::watchdog::register(worker.pulse.clone());
     let rx = worker.rx.clone();
     let _exit = Exit {
         worker: worker.clone(),

@@ -1,6 +1,9 @@
 //! Hostile game scripts against the real server: scripts that loop, allocate or recurse
 //! forever, throw from every hook, flood messages, write huge values, call the API with wrong
-//! types, look for a way out of the sandbox, or hijack the builtins the `GGS` prelude uses.
+//! types, look for a way out of the sandbox, or hijack the builtins the `GGS` prelude uses;
+//! and, under the default limits on one VM thread, scripts that hold the thread inside one
+//! built-in call (joins, searches, fills, sorts, regular expressions, JSON, allocation bombs,
+//! the teardown of a full heap), which the interrupt handler cannot stop but the watchdog does.
 //!
 //! Each attack must get its specific error code and hurt only its own table: a healthy table on
 //! the same server ([`HealthyTable`]) keeps answering throughout, and its round trips during the

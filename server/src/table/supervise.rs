@@ -22,6 +22,10 @@ use crate::table_info::TableInfo;
 /// Times an event's table is rebuilt after losing its VM before the table gives up (crashes).
 const REBUILD_ATTEMPTS: usize = 3;
 
+/// Why a rebuild failed when another table's script held the thread it was loading on: no
+/// fault of this table's.
+const DISPLACED_WHILE_LOADING: &str = "displaced while loading by another table's script";
+
 /// Why the actor must be rebuilt.
 #[derive(Debug)]
 pub(super) struct Crash(pub(super) String);
@@ -134,7 +138,11 @@ impl Table {
             // A thread that is dying may still take the rebuilt VM: then try again.
             if let Err(Crash(why)) = Box::pin(self.rebuild()).await {
                 tracing::warn!(table = %self.id, "rebuild failed: {why}");
-                outcome.result = Err(ScriptError::Unavailable);
+                outcome.result = Err(if why == DISPLACED_WHILE_LOADING {
+                    ScriptError::Displaced
+                } else {
+                    ScriptError::Unavailable
+                });
                 continue;
             }
             if let Some(e) = &failed {
@@ -193,6 +201,9 @@ impl Table {
             .map_err(|e| Crash(e.to_string()))?;
         if let Some(source) = self.record.script.clone() {
             if let Err(e) = vm.restore(source).await {
+                if e == ScriptError::Displaced {
+                    return Err(Crash(DISPLACED_WHILE_LOADING.into()));
+                }
                 if e.is_lost() {
                     return Err(Crash("the VM was lost while loading".into()));
                 }

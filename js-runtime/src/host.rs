@@ -1,21 +1,30 @@
 //! The VM host: a fixed pool of long-lived OS threads, each owning the runtimes of many tables.
 //!
-//! A table is pinned to one thread when it is opened; every job for it goes through that
+//! A table is pinned to one thread when it is opened (the thread with the least recent CPU,
+//! then the fewest tables, then the shortest queue); every job for it goes through that
 //! thread's channel, so its events run in order and its runtime never changes thread
 //! (QuickJS runtimes are not `Send`). The server talks to a table through a [`TableVm`], whose
 //! `run_batch` is async: the caller's task waits, the VM thread works. Events travel in batches
 //! (a single event is a batch of one), so queued events cost one trip to the thread.
+//!
+//! A thread that dies, or that the [watchdog](crate::watchdog) abandons because it is stuck
+//! in one call past its deadline, is replaced by a fresh one; the tables pinned to it see
+//! [`ScriptError::Displaced`] (or `Unavailable`) and are rebuilt by their owners.
 
-use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::sync::oneshot;
 
-use crate::limits::{Limits, VM_THREAD_STACK};
-use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage, Vm};
+use crate::limits::Limits;
+use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage};
+use crate::watchdog::{MAX_RETIRED_THREADS, STUCK_MARGIN};
+use crate::worker::{Job, Worker};
+
+/// Placement counts recent CPU in steps of this share of a thread: threads within one step
+/// are equally busy, and the one with fewer tables wins.
+const CPU_STEP: f64 = 0.05;
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,66 +34,83 @@ pub enum HostError {
     Spawn(#[from] std::io::Error),
 }
 
-enum Job {
-    Open {
-        table: Arc<str>,
-        storage: Storage,
-    },
-    Restore {
-        table: Arc<str>,
-        source: String,
-        reply: oneshot::Sender<Result<(), ScriptError>>,
-    },
-    /// Events run in order, each its own transaction.
-    Run {
-        table: Arc<str>,
-        events: Vec<Event>,
-        cx: EventContext,
-        reply: oneshot::Sender<Vec<Outcome>>,
-    },
-    Close {
-        table: Arc<str>,
-    },
+/// The VM threads, shared with the watchdog.
+pub(crate) struct Pool {
+    workers: Mutex<Vec<Arc<Worker>>>,
+    next: AtomicUsize,
+    limits: Limits,
+    epoch: Instant,
+    /// Abandoned threads still finishing their stuck call.
+    retired: Arc<AtomicUsize>,
 }
 
 /// The pool of VM threads.
 pub struct VmHost {
-    workers: Mutex<Vec<Sender<Job>>>,
-    next: AtomicUsize,
-    limits: Limits,
+    pool: Arc<Pool>,
 }
 
 impl VmHost {
-    /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime.
+    /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime, and
+    /// the watchdog that replaces a thread stuck past its deadline.
     pub fn new(threads: usize, limits: Limits) -> Result<Self, HostError> {
+        crate::watchdog::install_panic_hook();
+        let epoch = Instant::now();
+        let retired = Arc::new(AtomicUsize::new(0));
         let workers = (0..threads.max(1))
-            .map(|i| spawn_worker(i, limits))
+            .map(|i| Worker::spawn(i, limits, epoch, retired.clone()))
             .collect::<Result<_, _>>()?;
-        Ok(VmHost {
+        let pool = Arc::new(Pool {
             workers: Mutex::new(workers),
             next: AtomicUsize::new(0),
             limits,
-        })
+            epoch,
+            retired,
+        });
+        let watched = Arc::downgrade(&pool);
+        std::thread::Builder::new()
+            .name("ggs-vm-watchdog".into())
+            .spawn(move || crate::watchdog::watch(watched))?;
+        Ok(VmHost { pool })
     }
 
     /// Number of VM threads.
     pub fn threads(&self) -> usize {
-        self.lock().len()
+        self.pool.lock().len()
     }
 
-    /// Opens a table's VM with its committed storage on the least busy thread.
-    /// The VM has no script until [`TableVm::restore`] or a `Define` event. A thread found
-    /// dead is replaced here; its tables see `Unavailable` and are rebuilt by their owners.
+    /// Abandoned VM threads still finishing the call they were stuck in.
+    pub fn retired_threads(&self) -> usize {
+        self.pool.retired.load(Ordering::Acquire)
+    }
+
+    /// Tables pinned to each VM thread, in thread order.
+    pub fn tables_per_thread(&self) -> Vec<usize> {
+        self.pool.lock().iter().map(|w| w.tables()).collect()
+    }
+
+    /// Opens a table's VM with its committed storage on the least loaded thread: the least
+    /// recent CPU (in steps of [`CPU_STEP`]), then the fewest tables, then the shortest
+    /// queue, ties broken round robin. The VM has no script until [`TableVm::restore`] or a
+    /// `Define` event. A thread found lost is replaced here.
     pub fn open(&self, table: &str, storage: Storage) -> Result<TableVm, HostError> {
         let table: Arc<str> = Arc::from(table);
-        let mut workers = self.lock();
-        // The thread with the shortest queue of jobs (a hogged thread's queue grows), ties
-        // broken round robin so idle threads share new tables evenly.
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let pool = &self.pool;
+        let mut workers = pool.lock();
         let n = workers.len();
+        for i in 0..n {
+            if workers[i].is_lost() {
+                pool.replace(&mut workers, i)?;
+            }
+        }
+        let now = Instant::now();
+        let start = pool.next.fetch_add(1, Ordering::Relaxed);
         let i = (0..n)
             .map(|k| (start + k) % n)
-            .min_by_key(|&i| workers[i].len())
+            .min_by_key(|&i| {
+                let w = &workers[i];
+                let cpu = (w.recent_cpu(now) / CPU_STEP) as u64;
+                (cpu, w.tables(), w.queued())
+            })
             .unwrap_or(0);
         let mut job = Job::Open {
             table: table.clone(),
@@ -93,41 +119,95 @@ impl VmHost {
         loop {
             match workers[i].send(job) {
                 Ok(()) => break,
-                Err(crossbeam_channel::SendError(returned)) => {
-                    tracing::error!("VM thread {i} is gone; starting a new one");
-                    workers[i] = spawn_worker(i, self.limits)?;
+                Err(returned) => {
+                    pool.replace(&mut workers, i)?;
                     job = returned;
                 }
             }
         }
-        Ok(TableVm {
-            table,
-            tx: workers[i].clone(),
-        })
+        let worker = workers[i].clone();
+        worker.pin();
+        Ok(TableVm { table, worker })
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Worker>>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<Job>>> {
-        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    /// Starts a fresh thread in place of worker `i`.
+    fn replace(&self, workers: &mut [Arc<Worker>], i: usize) -> Result<(), HostError> {
+        if !workers[i].was_abandoned() {
+            tracing::error!("VM thread {i} is gone; starting a new one");
+        }
+        workers[i] = Worker::spawn(i, self.limits, self.epoch, self.retired.clone())?;
+        Ok(())
+    }
+
+    /// How long one call may hold a thread before the watchdog abandons it.
+    fn stuck_after(&self) -> Duration {
+        self.limits.cpu_per_event + STUCK_MARGIN
+    }
+
+    /// The watchdog's round: abandons and replaces each thread stuck past its deadline (while
+    /// fewer than [`MAX_RETIRED_THREADS`] are retiring), and replaces each dead one.
+    pub(crate) fn check(&self) {
+        let stuck = self.stuck_after();
+        let mut workers = self.lock();
+        for i in 0..workers.len() {
+            let worker = workers[i].clone();
+            if !worker.is_lost() {
+                if !worker.pulse.busy_longer_than(stuck) {
+                    continue;
+                }
+                if self.retired.load(Ordering::Acquire) >= MAX_RETIRED_THREADS {
+                    continue;
+                }
+                self.retired.fetch_add(1, Ordering::AcqRel);
+                if !worker.abandon(self.limits.cpu_per_event, stuck) {
+                    self.retired.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                tracing::warn!(
+                    "VM thread {i} has been stuck in one call for more than {} ms; \
+                     abandoned, its tables move to a fresh thread",
+                    stuck.as_millis()
+                );
+            }
+            if let Err(e) = self.replace(&mut workers, i) {
+                tracing::error!("cannot replace VM thread {i}: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The threads end once their queues are empty.
+        for worker in self.lock().iter() {
+            worker.retire();
+        }
     }
 }
 
 /// The server's handle on one table's VM. Dropping it frees the runtime.
 pub struct TableVm {
     table: Arc<str>,
-    tx: Sender<Job>,
+    worker: Arc<Worker>,
 }
 
 impl TableVm {
     /// Evaluates the committed script after a load; its writes and messages are discarded.
     pub async fn restore(&self, source: String) -> Result<(), ScriptError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
+        self.worker
             .send(Job::Restore {
                 table: self.table.clone(),
                 source,
                 reply,
             })
-            .map_err(|_| ScriptError::Unavailable)?;
+            .map_err(|_| self.lost())?;
         rx.await.unwrap_or(Err(ScriptError::Unavailable))
     }
 
@@ -151,91 +231,32 @@ impl TableVm {
             cx,
             reply,
         };
-        if self.tx.send(job).is_err() {
-            return Vec::new();
+        if self.worker.send(job).is_err() {
+            return vec![Outcome::failed(self.lost())];
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// The index of the VM thread the table is pinned to.
+    pub fn thread(&self) -> usize {
+        self.worker.index
+    }
+
+    /// Why the table's thread takes no jobs: displaced by a stuck neighbour, or gone.
+    fn lost(&self) -> ScriptError {
+        if self.worker.was_abandoned() {
+            ScriptError::Displaced
+        } else {
+            ScriptError::Unavailable
+        }
     }
 }
 
 impl Drop for TableVm {
     fn drop(&mut self) {
-        let _ = self.tx.send(Job::Close {
+        self.worker.unpin();
+        let _ = self.worker.send(Job::Close {
             table: self.table.clone(),
         });
-    }
-}
-
-fn spawn_worker(i: usize, limits: Limits) -> Result<Sender<Job>, HostError> {
-    let (tx, rx) = unbounded();
-    std::thread::Builder::new()
-        .name(format!("ggs-vm-{i}"))
-        .stack_size(VM_THREAD_STACK)
-        .spawn(move || worker(rx, limits))?;
-    Ok(tx)
-}
-
-fn worker(rx: Receiver<Job>, limits: Limits) {
-    let mut vms: HashMap<Arc<str>, Vm> = HashMap::new();
-    for job in rx {
-        match job {
-            Job::Open { table, storage } => {
-                vms.insert(table.clone(), Vm::new(table, storage, limits));
-            }
-            Job::Close { table } => {
-                vms.remove(&table);
-            }
-            Job::Restore {
-                table,
-                source,
-                reply,
-            } => {
-                let result = guarded(&mut vms, &table, |vm| vm.restore(&source));
-                let _ = reply.send(result);
-            }
-            Job::Run {
-                table,
-                events,
-                cx,
-                reply,
-            } => {
-                let mut outcomes = Vec::with_capacity(events.len());
-                for event in events {
-                    let cx = cx.clone();
-                    let outcome = guarded(&mut vms, &table, |vm| Ok(vm.run(event, cx)))
-                        .unwrap_or_else(Outcome::failed);
-                    if vms.get_mut(&table).is_some_and(Vm::thread_fault) {
-                        panic!("fault injected: the VM thread dies");
-                    }
-                    // Without its VM (it crashed, or is not here) the rest cannot run.
-                    let lost = outcome.result.as_ref().is_err_and(ScriptError::is_lost);
-                    outcomes.push(outcome);
-                    if lost {
-                        break;
-                    }
-                }
-                let _ = reply.send(outcomes);
-            }
-        }
-    }
-}
-
-/// Runs `f` on the table's VM. A panic drops that VM (its table then sees `Unavailable`) and
-/// leaves the thread and its other tables running.
-fn guarded<T>(
-    vms: &mut HashMap<Arc<str>, Vm>,
-    table: &Arc<str>,
-    f: impl FnOnce(&mut Vm) -> Result<T, ScriptError>,
-) -> Result<T, ScriptError> {
-    let Some(vm) = vms.get_mut(table) else {
-        return Err(ScriptError::Unavailable);
-    };
-    match catch_unwind(AssertUnwindSafe(|| f(vm))) {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::error!(%table, "VM panicked; its runtime was dropped");
-            vms.remove(table);
-            Err(ScriptError::Crashed)
-        }
     }
 }

@@ -18,9 +18,13 @@ use crate::api;
 use crate::api::storage::KvStore;
 use crate::effects::{Effects, Message, Namespace};
 use crate::limits::Limits;
+use crate::watchdog::Pulse;
 
 /// Name scripts get in stack traces and error messages.
 const SCRIPT_NAME: &str = "game.js";
+/// A script error without an error value counts as running out of memory when the heap is
+/// this close to its limit (QuickJS could not even allocate the error).
+const OOM_HEADROOM: usize = 1024 * 1024;
 /// Most promise jobs run after one event (async functions, `Promise.then`); bounded by the deadline too.
 const MAX_JOBS_PER_EVENT: usize = 10_000;
 
@@ -116,6 +120,17 @@ pub enum ScriptError {
     /// The VM thread that ran this table is gone.
     #[error("the table's script runtime is unavailable")]
     Unavailable,
+    /// The event held its VM thread past its CPU deadline inside one call the interrupt
+    /// handler cannot stop (a built-in function): the watchdog abandoned the thread, and the
+    /// table is rebuilt from its last committed state.
+    #[error("the script ran longer than its {} ms limit for one event (inside one built-in call); the table was reset to its last committed state", .0.as_millis())]
+    Abandoned(Duration),
+    /// Another table held this table's VM thread past its deadline: the thread was abandoned
+    /// and this table must be rebuilt on a live one (the event did not run).
+    #[error(
+        "the table's script runtime was on a VM thread that another table's script held too long"
+    )]
+    Displaced,
 }
 
 impl ScriptError {
@@ -123,24 +138,39 @@ impl ScriptError {
     pub fn code(&self) -> &'static str {
         match self {
             ScriptError::Exception(_) => "script_error",
-            ScriptError::Timeout(_) => "script_timeout",
+            ScriptError::Timeout(_) | ScriptError::Abandoned(_) => "script_timeout",
             ScriptError::NoScript => "no_script",
             ScriptError::Limit { code, .. } => code,
             ScriptError::OutOfMemory(_) => "script_out_of_memory",
             ScriptError::Crashed => "script_crashed",
-            ScriptError::Unavailable => "vm_unavailable",
+            ScriptError::Unavailable | ScriptError::Displaced => "vm_unavailable",
         }
     }
 
-    /// Whether the VM lost the event (its runtime crashed, or its thread is gone): the table
-    /// must be rebuilt from its committed state.
+    /// Whether the VM lost the event (its runtime crashed, its thread is gone or was
+    /// abandoned): the table must be rebuilt from its committed state.
     pub fn is_lost(&self) -> bool {
-        matches!(self, ScriptError::Crashed | ScriptError::Unavailable)
+        matches!(
+            self,
+            ScriptError::Crashed
+                | ScriptError::Unavailable
+                | ScriptError::Abandoned(_)
+                | ScriptError::Displaced
+        )
+    }
+
+    /// Whether the event never ran because its VM was lost (not through its own fault): it
+    /// runs again after the rebuild.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ScriptError::Unavailable | ScriptError::Displaced)
     }
 
     /// Whether the table's limits were abused (CPU or memory): repeated offences stop a table.
     pub fn is_offence(&self) -> bool {
-        matches!(self, ScriptError::Timeout(_) | ScriptError::OutOfMemory(_))
+        matches!(
+            self,
+            ScriptError::Timeout(_) | ScriptError::Abandoned(_) | ScriptError::OutOfMemory(_)
+        )
     }
 }
 
@@ -256,6 +286,8 @@ pub struct Vm {
     replaced: Option<(Option<Js>, String)>,
     limits: Limits,
     deadline: Rc<Deadline>,
+    /// The VM thread's pulse: each deadline window beats it, so the watchdog sees progress.
+    pulse: Option<Arc<Pulse>>,
 }
 
 impl Vm {
@@ -283,6 +315,20 @@ impl Vm {
             replaced: None,
             limits,
             deadline: Rc::new(Deadline::default()),
+            pulse: None,
+        }
+    }
+
+    /// The same VM, beating its thread's pulse at every deadline window.
+    pub(crate) fn watched(mut self, pulse: Arc<Pulse>) -> Self {
+        self.pulse = Some(pulse);
+        self
+    }
+
+    /// Starts (or ends) a deadline window: the thread makes progress.
+    fn beat(&self) {
+        if let Some(pulse) = &self.pulse {
+            pulse.beat();
         }
     }
 
@@ -373,6 +419,7 @@ impl Vm {
     /// Undoes a failed event and names its failure: a limit it hit, or running out of memory
     /// (after which the runtime is rebuilt from the committed script and data).
     fn fail(&mut self, error: ScriptError) -> ScriptError {
+        let out_of_memory = self.ran_out_of_memory(&error);
         self.rollback(self.js.as_ref());
         if let Some((limit, message)) = self.data.borrow_mut().limit.take() {
             return ScriptError::Limit {
@@ -380,18 +427,37 @@ impl Vm {
                 message,
             };
         }
-        if let ScriptError::Exception(text) = &error {
-            if text.contains("out of memory") {
-                self.js = None;
-                if let Some(source) = self.script.clone() {
-                    if let Err(e) = self.restore(&source) {
-                        tracing::warn!("rebuilding a runtime after running out of memory: {e}");
-                    }
+        if out_of_memory {
+            self.js = None;
+            if let Some(source) = self.script.clone() {
+                if let Err(e) = self.restore(&source) {
+                    tracing::warn!("rebuilding a runtime after running out of memory: {e}");
                 }
-                return ScriptError::OutOfMemory(self.limits.memory);
             }
+            return ScriptError::OutOfMemory(self.limits.memory);
         }
         error
+    }
+
+    /// Whether `error` is the runtime running out of memory: QuickJS's "out of memory", or
+    /// no error value at all (there was no memory left to build one) with the heap within
+    /// [`OOM_HEADROOM`] of its limit.
+    fn ran_out_of_memory(&self, error: &ScriptError) -> bool {
+        let ScriptError::Exception(text) = error else {
+            return false;
+        };
+        if text.contains("out of memory") {
+            return true;
+        }
+        let valueless = matches!(
+            text.as_str(),
+            "uncaught null" | "uncaught undefined" | "uncaught a non-error value was thrown"
+        );
+        valueless
+            && self.js.as_ref().is_some_and(|js| {
+                let used = usize::try_from(js._runtime.memory_usage().malloc_size).unwrap_or(0);
+                used + OOM_HEADROOM >= self.limits.memory
+            })
     }
 
     /// Evaluates a new script in a fresh runtime and puts it in place, keeping the previous
@@ -501,6 +567,7 @@ impl Vm {
         R: for<'js> rquickjs::FromJs<'js> + 'static,
     {
         // Script code can run here too (a `toJSON` in the state, a getter): same deadline.
+        self.beat();
         self.deadline
             .at
             .set(Some(Instant::now() + self.limits.cpu_per_event));
@@ -514,6 +581,7 @@ impl Vm {
             run().map_err(|e| describe(&ctx, e))
         });
         self.deadline.at.set(None);
+        self.beat();
         if self.deadline.fired.get() {
             return Err(ScriptError::Timeout(self.limits.cpu_per_event));
         }
@@ -551,6 +619,7 @@ impl Vm {
     where
         F: for<'js> FnOnce(Ctx<'js>) -> rquickjs::Result<()>,
     {
+        self.beat();
         self.deadline
             .at
             .set(Some(Instant::now() + self.limits.cpu_per_event));
@@ -564,6 +633,7 @@ impl Vm {
             outcome
         });
         self.deadline.at.set(None);
+        self.beat();
         if self.deadline.fired.get() {
             return Err(ScriptError::Timeout(self.limits.cpu_per_event));
         }

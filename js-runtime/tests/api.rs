@@ -567,3 +567,33 @@ fn running_out_of_memory_or_stack_is_an_error_and_the_table_goes_on() {
     assert!(err.to_string().contains("stack"), "{err}");
     assert!(command(&mut vm, "ping", "").is_ok());
 }
+
+#[test]
+fn running_out_of_memory_with_no_memory_left_for_the_error_is_out_of_memory() {
+    // Small objects fill the heap to the last byte: QuickJS cannot even build the "out of
+    // memory" error and throws nothing. That is running out of memory, not a script error.
+    let limits = Limits {
+        memory: 8 * 1024 * 1024,
+        cpu_per_event: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut vm = Vm::new(Arc::from(TABLE), Storage::default(), limits);
+    let script = "var hoard = [];\n\
+         function playerCommand(p, c) {\n\
+           if (c === 'hoard') for (;;) hoard.push({ n: hoard.length });\n\
+           if (c === 'null') throw null;\n\
+           GGS.sendCommand(p, 'n', String(hoard.length));\n\
+         }";
+    let define = Event::Define {
+        source: script.into(),
+    };
+    vm.run(define, cx()).result.expect("script defines");
+    let err = command(&mut vm, "hoard", "").unwrap_err();
+    assert_eq!(err, ScriptError::OutOfMemory(limits.memory));
+    // The runtime was rebuilt from the committed script: the hoard is gone.
+    let effects = command(&mut vm, "count", "").unwrap();
+    assert_eq!(replies(&effects), vec![("n".into(), "0".into())]);
+    // A script that throws null with memory to spare still gets a script error.
+    let err = command(&mut vm, "null", "").unwrap_err();
+    assert_eq!(err, ScriptError::Exception("uncaught null".into()));
+}

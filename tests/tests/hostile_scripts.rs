@@ -1,6 +1,9 @@
 //! Hostile game scripts against the real server: scripts that loop, allocate or recurse
 //! forever, throw from every hook, flood messages, write huge values, call the API with wrong
-//! types, look for a way out of the sandbox, or hijack the builtins the `GGS` prelude uses.
+//! types, look for a way out of the sandbox, or hijack the builtins the `GGS` prelude uses;
+//! and, under the default limits on one VM thread, scripts that hold the thread inside one
+//! built-in call (joins, searches, fills, sorts, regular expressions, JSON, allocation bombs,
+//! the teardown of a full heap), which the interrupt handler cannot stop but the watchdog does.
 //!
 //! Each attack must get its specific error code and hurt only its own table: a healthy table on
 //! the same server ([`HealthyTable`]) keeps answering throughout, and its round trips during the
@@ -894,4 +897,293 @@ function playerCommand(player, command, args) {
     healthy
         .stop("command names with line breaks")
         .assert_bounded(HEALTHY_BOUND);
+}
+
+/// The goal for a healthy table sharing the only VM thread with an attacker, at the default
+/// 100 ms CPU deadline: at most about one deadline plus a few milliseconds.
+const NEIGHBOUR_GOAL: Duration = Duration::from_millis(250);
+/// What the native-code tests assert: the goal plus room for this shared 2-core machine and
+/// a debug build (probes are 20 ms apart, the rebuild of the neighbour runs unoptimised).
+const NEIGHBOUR_BOUND: Duration = Duration::from_millis(450);
+/// The default CPU deadline, which the native-code tests keep.
+const DEFAULT_DEADLINE: Duration = Duration::from_millis(100);
+/// The most the offender of a native-code test may wait for its error: about twice its
+/// deadline, plus the same room for the machine as [`NEIGHBOUR_BOUND`].
+const OFFENDER_BOUND: Duration = Duration::from_millis(2 * 100 + 200);
+
+/// One offender's command (`attack`) and what it got.
+struct Offence {
+    reply: String,
+    code: String,
+    took: Duration,
+}
+
+/// Runs `attack` (the body of `playerCommand` on the command `attack`; `hoard` is a global
+/// array it may keep) on a table sharing the only VM thread with a healthy table, under the
+/// default limits (100 ms, 32 MiB). `warmup` commands run first, each until it errs.
+/// Returns the offence and the healthy table's round trips meanwhile and just after (its
+/// table may be rebuilt on a fresh thread).
+fn native_attack(label: &str, setup: &str, attack: &str) -> (Offence, ggs_tests::RttStats) {
+    let server = ServerProcess::start_with_args(&["--vm-threads", "1"]);
+    let healthy = HealthyTable::start(&server);
+    let script = format!(
+        "var hoard = [];\n{setup}\n\
+         function playerCommand(player, command, args) {{\n\
+           if (command === 'attack') {{ {attack} }}\n\
+           GGS.sendCommand(player, 'ok', command);\n}}"
+    );
+    let (mut c, _) = table(&server, "offender", &script);
+    answers(&mut c, "before");
+    std::thread::sleep(Duration::from_millis(100));
+    healthy.take(&format!("{label}: before the attack"));
+    let sent = Instant::now();
+    c.command("attack", "");
+    let reply = c
+        .try_recv(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{label}: the offender got no reply: {e}"));
+    let took = sent.elapsed();
+    let code = match reply.command.as_str() {
+        "error" => reply.body.split(' ').next().unwrap_or_default().to_string(),
+        other => other.to_string(),
+    };
+    let offence = Offence {
+        reply: reply.to_string(),
+        code,
+        took,
+    };
+    // The neighbour keeps probing a little longer: its rebuild, if any, is measured too.
+    std::thread::sleep(Duration::from_millis(300));
+    answers(&mut c, "after");
+    let stats = healthy.stop(label);
+    println!(
+        "{label}: after {} ms the offender got {}",
+        offence.took.as_millis(),
+        offence.reply
+    );
+    (offence, stats)
+}
+
+/// Asserts the goal of a native-code attack: the neighbour waited at most about one
+/// deadline, the offender got one of `codes` (naming the limit) within about two.
+#[track_caller]
+fn assert_contained(offence: &Offence, stats: &ggs_tests::RttStats, codes: &[&str]) {
+    assert!(
+        codes.contains(&offence.code.as_str()),
+        "{}: the offender got {}, expected one of {codes:?}",
+        stats.label,
+        offence.reply
+    );
+    let names_limit = match offence.code.as_str() {
+        "script_timeout" => offence.reply.contains("100 ms"),
+        "script_out_of_memory" => offence.reply.contains("memory"),
+        _ => false,
+    };
+    assert!(names_limit, "{}: {}", stats.label, offence.reply);
+    assert!(
+        offence.took < OFFENDER_BOUND,
+        "{}: the offender waited {} ms for its error; the goal is about twice its {} ms \
+         deadline, and the bound of {} ms leaves room for this shared machine",
+        stats.label,
+        offence.took.as_millis(),
+        DEFAULT_DEADLINE.as_millis(),
+        OFFENDER_BOUND.as_millis()
+    );
+    assert!(
+        stats.failures.is_empty() && stats.count > 0,
+        "{}: the healthy table failed: {stats}",
+        stats.label
+    );
+    assert!(
+        stats.worst < NEIGHBOUR_BOUND,
+        "{}: the healthy table on the same VM thread waited {} ms; the goal is {} ms (one \
+         {} ms deadline and a few ms), and the bound of {} ms leaves room for this shared \
+         2-core machine and a debug build",
+        stats.label,
+        stats.worst.as_millis(),
+        NEIGHBOUR_GOAL.as_millis(),
+        DEFAULT_DEADLINE.as_millis(),
+        NEIGHBOUR_BOUND.as_millis()
+    );
+}
+
+/// Codes an offender stopped in native code may get.
+const TIMEOUT_OR_OOM: &[&str] = &["script_timeout", "script_out_of_memory"];
+
+#[test]
+fn a_huge_join_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "new Array(64 Mi).join(\"z\")",
+        "",
+        "new Array(64 * 1024 * 1024).join('z');",
+    );
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
+fn a_huge_string_search_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "indexOf of a 1 KiB needle in a 256 KiB haystack",
+        "var hay = 'a'.repeat(1 << 18), needle = 'a'.repeat(1 << 10) + 'b';",
+        "hay.indexOf(needle); hay.includes(needle);",
+    );
+    assert_contained(&offence, &stats, &["script_timeout"]);
+}
+
+#[test]
+fn fills_in_a_loop_cannot_hold_the_vm_thread() {
+    // A loop polls the interrupt handler only every few thousand iterations: a loop around
+    // a long built-in call runs far past the deadline between two polls.
+    let (offence, stats) = native_attack(
+        "for (;;) array of 1 Mi.fill(1)",
+        "var filled = new Array(1 << 20).fill(0);",
+        "for (;;) filled.fill(1);",
+    );
+    assert_contained(&offence, &stats, &["script_timeout"]);
+}
+
+#[test]
+fn a_huge_sort_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "sort() of 256 Ki random numbers, then sort with a comparator",
+        "",
+        "var a = new Array(1 << 18).fill(0).map(Math.random); a.sort(); \
+         a.sort(function (x, y) { return x - y; }); for (;;) a.sort();",
+    );
+    assert_contained(&offence, &stats, &["script_timeout"]);
+}
+
+#[test]
+fn a_sort_of_a_huge_array_is_a_timeout_or_out_of_memory() {
+    // 1 Mi numbers (16 MiB) and the sort's own copy do not fit in a 32 MiB heap.
+    let (offence, stats) = native_attack(
+        "sort with a comparator of 1 Mi numbers",
+        "",
+        "var a = new Array(1 << 20).fill(0).map(Math.random); \
+         a.sort(function (x, y) { return x - y; });",
+    );
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
+fn a_sort_interrupted_by_the_deadline_is_a_timeout() {
+    let (offence, stats) = native_attack(
+        "sort with a comparator of 512 Ki numbers",
+        "",
+        "var a = new Array(1 << 19).fill(0).map(Math.random); \
+         for (;;) a.sort(function (x, y) { return y - x; });",
+    );
+    assert_contained(&offence, &stats, &["script_timeout"]);
+}
+
+#[test]
+fn a_catastrophic_regular_expression_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "/^(a+)+$/ against 28 a's and a b, in a loop",
+        "var evil = /^(a+)+$/, subject = 'a'.repeat(28) + 'b';",
+        "for (;;) evil.test(subject);",
+    );
+    assert_contained(&offence, &stats, &["script_timeout"]);
+}
+
+#[test]
+fn json_over_huge_arrays_and_strings_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "JSON.stringify of 1 Mi strings, then JSON.parse of 256 Ki in a loop",
+        "var text = JSON.stringify(new Array(1 << 18).fill('xxxxxxxx'));",
+        "JSON.stringify(new Array(1 << 20).fill('xxxxxxxx')); for (;;) JSON.parse(text);",
+    );
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
+fn an_allocation_bomb_cannot_hold_the_vm_thread() {
+    let (offence, stats) = native_attack(
+        "var a = []; while (true) a.push(new Array(100000).join(\"x\"))",
+        "",
+        "var a = []; while (true) a.push(new Array(100000).join('x'));",
+    );
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
+fn tearing_down_a_full_runtime_cannot_hold_the_vm_thread() {
+    // The table fills its heap with small objects over several events, each within its
+    // deadline, then runs out of memory: its runtime is torn down and rebuilt.
+    let server = ServerProcess::start_with_args(&["--vm-threads", "1"]);
+    let healthy = HealthyTable::start(&server);
+    let (mut c, _) = table(
+        &server,
+        "hoarder",
+        r#"
+var hoard = [];
+function playerCommand(player, command, args) {
+  if (command === "hoard") {
+    var t = Date.now();
+    while (Date.now() - t < 40) for (var i = 0; i < 1000; i++) hoard.push({ n: hoard.length });
+  }
+  GGS.sendCommand(player, "ok", command + " " + hoard.length);
+}
+"#,
+    );
+    let label = "a heap of 32 MiB of small objects torn down after running out of memory";
+    let started = Instant::now();
+    let mut events = 0;
+    let (reply, took) = loop {
+        events += 1;
+        let sent = Instant::now();
+        c.command("hoard", "");
+        let reply = c
+            .try_recv(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{label}: no reply: {e}"));
+        if reply.command == "error" || events > 2000 {
+            break (reply, sent.elapsed());
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = healthy.stop(label);
+    println!(
+        "{label}: after {events} events in {} ms (the last took {} ms) the hoarder got {reply}",
+        started.elapsed().as_millis(),
+        took.as_millis()
+    );
+    // Rebuilt from committed state: the hoard is gone.
+    c.command("after", "");
+    c.expect("ok", "after 0");
+    let code = reply.body.split(' ').next().unwrap_or_default().to_string();
+    let offence = Offence {
+        reply: reply.to_string(),
+        code,
+        took,
+    };
+    assert_contained(&offence, &stats, TIMEOUT_OR_OOM);
+}
+
+#[test]
+fn a_table_displaced_again_and_again_by_its_neighbours_is_not_stopped() {
+    // Seven tables in turn hold the only VM thread in a built-in: each time, the healthy
+    // table moves to a fresh thread. That is no fault of its own: more moves than the restart
+    // intensity (5 in 10 s) must not stop it.
+    let server = ServerProcess::start_with_args(&["--vm-threads", "1"]);
+    let healthy = HealthyTable::start(&server);
+    for i in 0..7 {
+        let (mut c, _) = table(
+            &server,
+            &format!("offender {i}"),
+            "function playerCommand(p, c) { new Array(64 * 1024 * 1024).join('z'); }",
+        );
+        c.command("attack", "");
+        let reply = c.recv();
+        assert!(
+            reply.command == "error" && reply.body.starts_with("script_timeout "),
+            "offender {i}: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats = healthy.stop("seven tables in turn stuck in a 64 Mi join");
+    assert!(stats.failures.is_empty(), "{stats}: {:?}", stats.failures);
+    assert!(
+        stats.worst < NEIGHBOUR_BOUND,
+        "{stats}: the goal is {} ms, the bound leaves room for this shared machine",
+        NEIGHBOUR_GOAL.as_millis()
+    );
 }

@@ -221,6 +221,10 @@ impl Table {
     /// One trip to the VM thread: `events` run in order, each its own transaction. The
     /// outcomes stop after an event whose VM was lost (none at all if its thread is gone).
     pub(super) async fn trip(&mut self, events: Vec<Event>) -> Result<Vec<Outcome>, Crash> {
+        if self.vm.is_none() {
+            // Dropped after an event that held its thread too long: rebuilt on the next event.
+            Box::pin(self.rebuild()).await?;
+        }
         let cx = self.context();
         let Some(vm) = &self.vm else {
             return Err(Crash("no VM".into()));

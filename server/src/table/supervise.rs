@@ -22,6 +22,10 @@ use crate::table_info::TableInfo;
 /// Times an event's table is rebuilt after losing its VM before the table gives up (crashes).
 const REBUILD_ATTEMPTS: usize = 3;
 
+/// Why a rebuild failed when another table's script held the thread it was loading on: no
+/// fault of this table's.
+const DISPLACED_WHILE_LOADING: &str = "displaced while loading by another table's script";
+
 /// Why the actor must be rebuilt.
 #[derive(Debug)]
 pub(super) struct Crash(pub(super) String);
@@ -90,41 +94,70 @@ impl Table {
         self.strikes.len() > self.deps.settings.max_restarts
     }
 
-    /// The retry policy, for the outcome of every event. If the VM thread was lost, the table
-    /// is rebuilt on a live thread and the event runs again (it had no effect); if the event
-    /// crashed the runtime, the table is rebuilt and the event fails. Both count toward the
-    /// restart intensity, and so does an offence (a timeout, running out of memory): past it,
-    /// the table stops after this event.
+    /// The retry policy, for the outcome of every event. If the VM thread was lost (it died,
+    /// or it was abandoned while another table's script held it), the table is rebuilt on a
+    /// live thread and the event runs again (it had no effect); if the event crashed the
+    /// runtime, the table is rebuilt and the event fails; if it held its thread past its
+    /// deadline, the event fails and the table is rebuilt on its next event (after the tables
+    /// it displaced).
+    /// Crashes and lost threads count toward the restart intensity, and so does an offence (a
+    /// timeout, running out of memory): past it, the table stops after this event. A table
+    /// displaced by another table's script is not at fault: that is no strike.
     pub(super) async fn recover(
         &mut self,
         event: &Event,
         mut outcome: Outcome,
     ) -> Result<Outcome, Crash> {
+        // The event's own failure, which a rebuild does not undo: it is not run again.
+        let failed = match &outcome.result {
+            Err(e) if e.is_lost() && !e.is_retriable() => Some(e.clone()),
+            _ => None,
+        };
         for _ in 0..REBUILD_ATTEMPTS {
             let lost = match &outcome.result {
                 Err(ScriptError::Unavailable) => "its VM thread was lost",
+                Err(ScriptError::Displaced) => "another table's script held its VM thread",
                 Err(ScriptError::Crashed) => "its runtime crashed",
+                Err(ScriptError::Abandoned(_)) => "it held its VM thread past its deadline",
                 _ => break,
             };
+            if let Err(ScriptError::Abandoned(_)) = outcome.result {
+                // Rebuilt on its next event, so the tables it displaced are rebuilt first;
+                // the offence is counted once, below.
+                tracing::warn!(table = %self.id, "{lost}; it is rebuilt on its next event");
+                self.vm = None;
+                break;
+            }
             tracing::warn!(table = %self.id, "{lost}; rebuilding from committed state");
-            if self.strike() {
+            // A displaced table is not at fault.
+            let blameless = outcome.result == Err(ScriptError::Displaced);
+            if !blameless && self.strike() {
                 self.stopping = Some(format!("{lost} too often"));
                 return Ok(outcome);
             }
             // A thread that is dying may still take the rebuilt VM: then try again.
             if let Err(Crash(why)) = Box::pin(self.rebuild()).await {
                 tracing::warn!(table = %self.id, "rebuild failed: {why}");
-                outcome.result = Err(ScriptError::Unavailable);
+                outcome.result = Err(if why == DISPLACED_WHILE_LOADING {
+                    ScriptError::Displaced
+                } else {
+                    ScriptError::Unavailable
+                });
                 continue;
             }
-            if outcome.result == Err(ScriptError::Crashed) {
-                // The event itself crashed the runtime: it fails, it is not run again.
+            if let Some(e) = &failed {
+                // The event itself lost the runtime: it fails, it is not run again.
+                outcome.result = Err(e.clone());
                 break;
             }
             let again = self.trip(vec![event.clone()]).await?.pop();
             outcome = again.unwrap_or_else(|| Outcome::failed(ScriptError::Unavailable));
         }
-        if outcome.result == Err(ScriptError::Unavailable) {
+        if outcome
+            .result
+            .as_ref()
+            .is_err_and(ScriptError::is_retriable)
+        {
             return Err(Crash("the table's VM was lost again".into()));
         }
         if let Err(e) = &outcome.result {
@@ -168,7 +201,10 @@ impl Table {
             .map_err(|e| Crash(e.to_string()))?;
         if let Some(source) = self.record.script.clone() {
             if let Err(e) = vm.restore(source).await {
-                if e == ScriptError::Unavailable {
+                if e == ScriptError::Displaced {
+                    return Err(Crash(DISPLACED_WHILE_LOADING.into()));
+                }
+                if e.is_lost() {
                     return Err(Crash("the VM was lost while loading".into()));
                 }
                 tracing::warn!(table = %self.id, "stored script failed to evaluate: {e}");

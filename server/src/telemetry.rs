@@ -111,7 +111,9 @@ pub fn event(error: Option<&ScriptError>) {
     counter!(EVENTS).increment(1);
     match error {
         None => {}
-        Some(ScriptError::Timeout(_)) => counter!(SCRIPT_TIMEOUTS).increment(1),
+        Some(ScriptError::Timeout(_) | ScriptError::Abandoned(_)) => {
+            counter!(SCRIPT_TIMEOUTS).increment(1)
+        }
         Some(e) => counter!(SCRIPT_ERRORS, "code" => e.code()).increment(1),
     }
 }

@@ -95,10 +95,22 @@ export async function waitStatus(page, status) {
 
 /** Waits until `selector`'s text is `text`. */
 export async function waitText(page, selector, text) {
-  await page.waitForFunction(
-    ([s, t]) => document.querySelector(s)?.textContent.trim() === t,
-    [selector, text],
-  );
+  try {
+    await page.waitForFunction(
+      ([s, t]) => document.querySelector(s)?.textContent.trim() === t,
+      [selector, text],
+    );
+  } catch (e) {
+    const seen = await page
+      .evaluate((s) => document.querySelector(s)?.textContent.trim(), selector)
+      .catch(() => "(page gone)");
+    const status = await page
+      .evaluate(() => document.querySelector("#status")?.textContent.trim())
+      .catch(() => "(page gone)");
+    throw new Error(
+      `${selector} never read ${JSON.stringify(text)}: it reads ${JSON.stringify(seen)}, status ${JSON.stringify(status)} (${e.message})`,
+    );
+  }
 }
 
 /** Runs a scenario: reports failure (exit 1) with the error, always closing the browser. */

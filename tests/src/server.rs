@@ -167,6 +167,12 @@ impl ServerProcess {
         server
     }
 
+    /// The directory of the server's logs (`stderr.<run>.log`, one per start), which outlives
+    /// a kill, so a failed test can show what the server said.
+    pub fn log_dir(&self) -> PathBuf {
+        self.work.path().to_path_buf()
+    }
+
     fn stderr_path(&self) -> PathBuf {
         self.work.path().join(format!("stderr.{}.log", self.runs))
     }

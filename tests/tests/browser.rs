@@ -69,6 +69,28 @@ struct Scenario {
     events: mpsc::Receiver<(String, String)>,
     name: String,
     deadline: Instant,
+    /// Where the server writes its logs, shown when the scenario fails.
+    server_logs: PathBuf,
+}
+
+/// Lines of each server log shown when a scenario fails.
+const LOG_TAIL: usize = 40;
+
+/// The last [`LOG_TAIL`] lines of every server log in `dir`, for a failure message.
+fn server_log_tail(dir: &std::path::Path) -> String {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| p.to_string_lossy().ends_with(".log"));
+    logs.sort();
+    let mut out = String::new();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+        out.push_str(&format!("--- {}\n{}\n", log.display(), tail.join("\n")));
+    }
+    out
 }
 
 impl Scenario {
@@ -108,6 +130,7 @@ impl Scenario {
             events,
             name: name.to_string(),
             deadline: Instant::now() + SCENARIO_TIMEOUT,
+            server_logs: server.log_dir(),
         }
     }
 
@@ -120,16 +143,18 @@ impl Scenario {
                 let status = self.child.wait().expect("waiting for node");
                 assert!(
                     status.success(),
-                    "browser scenario {} failed ({status}); see its output above",
-                    self.name
+                    "browser scenario {} failed ({status}); see its output above. The server said:\n{}",
+                    self.name,
+                    server_log_tail(&self.server_logs)
                 );
                 None
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
                 panic!(
-                    "browser scenario {} did not finish within {SCENARIO_TIMEOUT:?}",
-                    self.name
+                    "browser scenario {} did not finish within {SCENARIO_TIMEOUT:?}. The server said:\n{}",
+                    self.name,
+                    server_log_tail(&self.server_logs)
                 );
             }
         }

@@ -567,25 +567,16 @@ impl Vm {
         R: for<'js> rquickjs::FromJs<'js> + 'static,
     {
         // Script code can run here too (a `toJSON` in the state, a getter): same deadline.
-        self.beat();
-        self.deadline
-            .at
-            .set(Some(Instant::now() + self.limits.cpu_per_event));
-        self.deadline.fired.set(false);
-        let result = js.context.with(|ctx| {
-            let run = || -> rquickjs::Result<R> {
-                let internal = js.internal.clone().restore(&ctx)?;
-                let f: Function = internal.get(method)?;
-                f.call(args)
-            };
-            run().map_err(|e| describe(&ctx, e))
-        });
-        self.deadline.at.set(None);
-        self.beat();
-        if self.deadline.fired.get() {
-            return Err(ScriptError::Timeout(self.limits.cpu_per_event));
-        }
-        result
+        self.within_deadline(|| {
+            js.context.with(|ctx| {
+                let run = || -> rquickjs::Result<R> {
+                    let internal = js.internal.clone().restore(&ctx)?;
+                    let f: Function = internal.get(method)?;
+                    f.call(args)
+                };
+                run().map_err(|e| describe(&ctx, e))
+            })
+        })
     }
 
     /// Calls a global function of the script if it exists; `required` makes its absence an error.
@@ -619,19 +610,31 @@ impl Vm {
     where
         F: for<'js> FnOnce(Ctx<'js>) -> rquickjs::Result<()>,
     {
+        self.within_deadline(|| {
+            js.context.with(|ctx| {
+                let outcome = f(ctx.clone()).map_err(|e| describe(&ctx, e));
+                let mut jobs = 0;
+                while outcome.is_ok() && jobs < MAX_JOBS_PER_EVENT && ctx.execute_pending_job() {
+                    jobs += 1;
+                }
+                outcome
+            })
+        })
+    }
+
+    /// Runs `run` in one deadline window: the interrupt handler aborts it at the CPU deadline
+    /// (it then fails with `script_timeout`), and the window's start and end beat the thread's
+    /// pulse for the watchdog.
+    fn within_deadline<R>(
+        &self,
+        run: impl FnOnce() -> Result<R, ScriptError>,
+    ) -> Result<R, ScriptError> {
         self.beat();
         self.deadline
             .at
             .set(Some(Instant::now() + self.limits.cpu_per_event));
         self.deadline.fired.set(false);
-        let result = js.context.with(|ctx| {
-            let outcome = f(ctx.clone()).map_err(|e| describe(&ctx, e));
-            let mut jobs = 0;
-            while outcome.is_ok() && jobs < MAX_JOBS_PER_EVENT && ctx.execute_pending_job() {
-                jobs += 1;
-            }
-            outcome
-        });
+        let result = run();
         self.deadline.at.set(None);
         self.beat();
         if self.deadline.fired.get() {

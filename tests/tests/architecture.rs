@@ -54,6 +54,20 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The Rust files under `dir`, checked to be more than `at_least` (so a moved directory
+/// fails the test instead of passing it empty).
+fn rust_files_under(dir: &Path, at_least: usize) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    assert!(
+        files.len() > at_least,
+        "found only {} files in {}",
+        files.len(),
+        dir.display()
+    );
+    files
+}
+
 /// A file's code without its unit tests (`#[cfg(test)]` and what follows) and without comments,
 /// so a test module or a doc line naming another module does not count as an import.
 fn code(path: &Path) -> String {
@@ -117,14 +131,7 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
 #[test]
 fn server_modules_import_only_modules_below_them() {
     let src = root().join("server/src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    assert!(
-        files.len() > 15,
-        "found only {} files in {}",
-        files.len(),
-        src.display()
-    );
+    let files = rust_files_under(&src, 15);
     let mut wrong = Vec::new();
     for file in &files {
         let module = module_of(&src, file);
@@ -176,14 +183,7 @@ fn the_layer_list_catches_an_upward_import() {
 #[test]
 fn js_runtime_knows_nothing_of_the_server_the_store_or_sockets() {
     let src = root().join("js-runtime/src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    assert!(
-        files.len() > 5,
-        "found only {} files in {}",
-        files.len(),
-        src.display()
-    );
+    let files = rust_files_under(&src, 5);
     let mut wrong = Vec::new();
     for file in &files {
         let code = code(file);

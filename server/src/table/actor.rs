@@ -255,26 +255,11 @@ impl Table {
                 }
             }
         }
-        let store = self.deps.store.clone();
-        let id = self.id.to_string();
-        let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
-            .await
-            .map_err(|e| Crash(format!("waking: {e}")))?
-            .map_err(|e| Crash(format!("waking: {e}")))?;
+        let storage = self.load_committed("waking").await?;
         self.info.hibernated(false);
         crate::telemetry::woken();
         tracing::debug!(table = %self.id, "woken");
-        Ok(Some(match loaded {
-            Some(loaded) => {
-                self.record = loaded.record;
-                Start::Load(loaded.storage)
-            }
-            None => {
-                // Never committed: it starts empty, as after a crash before its first event.
-                self.unrecorded = true;
-                Start::Fresh
-            }
-        }))
+        Ok(Some(Start::Load(storage)))
     }
 
     /// Removes the table from the directory if nothing can reach it any more: its inbox is

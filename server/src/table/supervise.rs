@@ -172,23 +172,30 @@ impl Table {
     pub(super) async fn rebuild(&mut self) -> Result<(), Crash> {
         self.vm = None;
         self.flushed().await;
+        let storage = self.load_committed("reload").await?;
+        self.open(storage).await
+    }
+
+    /// Reads everything committed about the table (its record becomes the table's) and returns
+    /// its storage; a table never committed (it crashed or hibernated before its first event)
+    /// starts empty.
+    pub(super) async fn load_committed(&mut self, why: &str) -> Result<Storage, Crash> {
         let store = self.deps.store.clone();
         let id = self.id.to_string();
         let loaded = tokio::task::spawn_blocking(move || store.load_table(&id))
             .await
-            .map_err(|e| Crash(format!("reload: {e}")))?
-            .map_err(|e| Crash(format!("reload: {e}")))?;
-        match loaded {
+            .map_err(|e| Crash(format!("{why}: {e}")))?
+            .map_err(|e| Crash(format!("{why}: {e}")))?;
+        Ok(match loaded {
             Some(loaded) => {
                 self.record = loaded.record;
-                self.open(loaded.storage).await
+                loaded.storage
             }
             None => {
-                // Never committed (it crashed before its first event): start empty.
                 self.unrecorded = true;
-                self.open(Storage::default()).await
+                Storage::default()
             }
-        }
+        })
     }
 
     /// Opens the VM on committed data, evaluates the script and runs `onResume()`.

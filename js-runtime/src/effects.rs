@@ -1,4 +1,5 @@
-//! What one event produced: the storage writes to commit and the messages to send once durable.
+//! What one event produced: the storage writes to commit, and the messages to send and the
+//! emits to hand to the application once durable.
 
 /// One of the two per-table key/value namespaces of the 2011 API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +54,15 @@ pub struct Message {
     pub args: String,
 }
 
+/// A `GGS.emit(name, payload)`: handed to the embedding application once its event is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emit {
+    /// The name the script gave.
+    pub name: String,
+    /// The payload, as JSON (`null` when the script gave none).
+    pub payload: serde_json::Value,
+}
+
 /// Everything one successful event produced, to be committed as one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
@@ -60,6 +70,8 @@ pub struct Effects {
     pub writes: Vec<Write>,
     /// Messages, in the order the script sent them.
     pub messages: Vec<Message>,
+    /// Emits, in the order the script made them.
+    pub emits: Vec<Emit>,
     /// The new `GGS.state` JSON, when the event changed it.
     pub state: Option<String>,
     /// The new tick interval in milliseconds (0: stopped), when the event changed it.

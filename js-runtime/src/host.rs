@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::host_functions::HostFunctions;
 use crate::limits::Limits;
 use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage};
 use crate::watchdog::{MAX_RETIRED_THREADS, STUCK_MARGIN};
@@ -39,6 +40,8 @@ pub(crate) struct Pool {
     workers: Mutex<Vec<Arc<Worker>>>,
     next: AtomicUsize,
     limits: Limits,
+    /// What every runtime gets as `GGS.host`.
+    host_functions: HostFunctions,
     epoch: Instant,
     /// Abandoned threads still finishing their stuck call.
     retired: Arc<AtomicUsize>,
@@ -53,16 +56,27 @@ impl VmHost {
     /// Starts `threads` VM threads (at least one) that apply `limits` to every runtime, and
     /// the watchdog that replaces a thread stuck past its deadline.
     pub fn new(threads: usize, limits: Limits) -> Result<Self, HostError> {
+        Self::with_host_functions(threads, limits, HostFunctions::default())
+    }
+
+    /// Like [`VmHost::new`], with the application's `host_functions` (`GGS.host`) in every
+    /// table's runtime.
+    pub fn with_host_functions(
+        threads: usize,
+        limits: Limits,
+        host_functions: HostFunctions,
+    ) -> Result<Self, HostError> {
         crate::watchdog::install_panic_hook();
         let epoch = Instant::now();
         let retired = Arc::new(AtomicUsize::new(0));
         let workers = (0..threads.max(1))
-            .map(|i| Worker::spawn(i, limits, epoch, retired.clone()))
+            .map(|i| Worker::spawn(i, limits, &host_functions, epoch, retired.clone()))
             .collect::<Result<_, _>>()?;
         let pool = Arc::new(Pool {
             workers: Mutex::new(workers),
             next: AtomicUsize::new(0),
             limits,
+            host_functions,
             epoch,
             retired,
         });
@@ -141,7 +155,13 @@ impl Pool {
         if !workers[i].was_abandoned() {
             tracing::error!("VM thread {i} is gone; starting a new one");
         }
-        workers[i] = Worker::spawn(i, self.limits, self.epoch, self.retired.clone())?;
+        workers[i] = Worker::spawn(
+            i,
+            self.limits,
+            &self.host_functions,
+            self.epoch,
+            self.retired.clone(),
+        )?;
         Ok(())
     }
 

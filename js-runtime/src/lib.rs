@@ -12,9 +12,10 @@
 //! - [`vm`]: one table's runtime: evaluate (define or restore) a script, run one event as a
 //!   transaction over the table's storage.
 //! - [`limits`]: memory, stack and CPU time per runtime.
-//! - [`effects`]: what an event produced: storage writes and messages.
-//! - [`api`]: the `GGS` object scripts see (storage, messaging, info), installed by a JS prelude
-//!   over a small set of native functions.
+//! - [`effects`]: what an event produced: storage writes, messages and emits.
+//! - [`host_functions`]: the functions an embedding application gives scripts (`GGS.host`).
+//! - [`api`]: the `GGS` object scripts see (storage, messaging, info, host functions and
+//!   emits), installed by a JS prelude over a small set of native functions.
 //!
 //! **Architecture invariant:** this crate knows nothing of sockets, protocols or sled. It takes
 //! an event and the table's storage and returns the event's effects.
@@ -34,13 +35,15 @@ pub mod api;
 pub mod compile;
 pub mod effects;
 pub mod host;
+pub mod host_functions;
 pub mod limits;
 pub mod vm;
 pub mod watchdog;
 pub mod worker;
 
 pub use compile::{compile_check, CompileError};
-pub use effects::{Effects, Message, Namespace, Recipient, Write};
+pub use effects::{Effects, Emit, Message, Namespace, Recipient, Write};
 pub use host::{HostError, TableVm, VmHost};
+pub use host_functions::{HostFn, HostFunctionError, HostFunctions};
 pub use limits::Limits;
 pub use vm::{Event, EventContext, Outcome, ScriptError, Storage};

@@ -1,4 +1,5 @@
-//! Bounds on one table's runtime: memory, stack, CPU time and output per event, storage size.
+//! Bounds on one table's runtime: memory, stack, CPU time and output per event (messages,
+//! emits), storage size, values crossing a host function call.
 
 use std::time::Duration;
 
@@ -18,6 +19,13 @@ pub const DEFAULT_MAX_VALUE: usize = 64 * 1024;
 pub const DEFAULT_MAX_STORAGE: usize = 4 * 1024 * 1024;
 /// Default largest `GGS.state` as JSON: 1 MiB.
 pub const DEFAULT_MAX_STATE: usize = 1024 * 1024;
+/// Default largest value crossing a `GGS.host` call either way (the arguments, or the
+/// result), as JSON: 256 KiB.
+pub const DEFAULT_HOST_VALUE_BYTES: usize = 256 * 1024;
+/// Default most `GGS.emit` calls one event may make.
+pub const DEFAULT_EMITS_PER_EVENT: usize = 100;
+/// Default most bytes (names + JSON payloads) one event may emit: 256 KiB.
+pub const DEFAULT_EMIT_BYTES_PER_EVENT: usize = 256 * 1024;
 /// C stack size of each VM-host thread: comfortably above the JS stack limit.
 pub const VM_THREAD_STACK: usize = 8 * 1024 * 1024;
 
@@ -44,6 +52,12 @@ pub struct Limits {
     /// (`"panic"`: a panic in a host function; `"thread"`: the VM thread dies after the event;
     /// `"actor"`: the table's task panics), so supervision can be tested from outside.
     pub fault_injection: bool,
+    /// Bytes, as JSON, of the arguments of one `GGS.host` call, and of its result.
+    pub host_value_bytes: usize,
+    /// `GGS.emit` calls one event may make.
+    pub emits_per_event: usize,
+    /// Bytes (names + JSON payloads) one event may emit.
+    pub emit_bytes_per_event: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +72,9 @@ impl Default for Limits {
             max_storage: DEFAULT_MAX_STORAGE,
             max_state: DEFAULT_MAX_STATE,
             fault_injection: false,
+            host_value_bytes: DEFAULT_HOST_VALUE_BYTES,
+            emits_per_event: DEFAULT_EMITS_PER_EVENT,
+            emit_bytes_per_event: DEFAULT_EMIT_BYTES_PER_EVENT,
         }
     }
 }

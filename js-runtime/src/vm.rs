@@ -16,7 +16,8 @@ use rquickjs::{CaughtError, Context, Ctx, Function, Object, Persistent, Runtime,
 
 use crate::api;
 use crate::api::storage::KvStore;
-use crate::effects::{Effects, Message, Namespace};
+use crate::effects::{Effects, Emit, Message, Namespace};
+use crate::host_functions::HostFunctions;
 use crate::limits::Limits;
 use crate::watchdog::Pulse;
 
@@ -181,6 +182,8 @@ pub(crate) enum Limit {
     ValueTooLarge,
     StorageFull,
     StateTooLarge,
+    Emits,
+    HostValue,
 }
 
 impl Limit {
@@ -190,6 +193,8 @@ impl Limit {
             Limit::ValueTooLarge => "value_too_large",
             Limit::StorageFull => "storage_full",
             Limit::StateTooLarge => "state_too_large",
+            Limit::Emits => "emit_limit",
+            Limit::HostValue => "host_value_too_large",
         }
     }
 }
@@ -201,6 +206,16 @@ pub(crate) struct TableData {
     pub(crate) messages: Vec<Message>,
     /// Bytes of `messages`, for the per-event bound.
     pub(crate) message_bytes: usize,
+    /// The running event's `GGS.emit`s, and their bytes (names + JSON payloads).
+    pub(crate) emits: Vec<Emit>,
+    pub(crate) emit_bytes: usize,
+    /// The application's functions (`GGS.host`).
+    pub(crate) host: HostFunctions,
+    /// The running event's CPU deadline (a host function's time counts against it).
+    pub(crate) deadline: Rc<Deadline>,
+    /// The VM thread's pulse, beaten again after a host function panicked (the panic hook
+    /// paused it).
+    pub(crate) pulse: Option<Arc<Pulse>>,
     pub(crate) players: Arc<[String]>,
     pub(crate) server_players: u64,
     /// Committed `GGS.state` JSON.
@@ -244,9 +259,23 @@ pub(crate) type Shared = Rc<RefCell<TableData>>;
 
 /// The CPU deadline of the running event, read by the runtime's interrupt handler.
 #[derive(Default)]
-struct Deadline {
+pub(crate) struct Deadline {
     at: Cell<Option<Instant>>,
     fired: Cell<bool>,
+}
+
+impl Deadline {
+    /// Whether the running event's deadline has passed; if so, the event fails with
+    /// `script_timeout` whatever the script does next.
+    pub(crate) fn passed(&self) -> bool {
+        match self.at.get() {
+            Some(at) if Instant::now() >= at => {
+                self.fired.set(true);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A runtime with its context and the prelude's private handle. Field order matters: the
@@ -293,11 +322,17 @@ pub struct Vm {
 impl Vm {
     /// A VM for `table` with its committed storage and no script yet.
     pub fn new(table: Arc<str>, storage: Storage, limits: Limits) -> Self {
+        let deadline = Rc::new(Deadline::default());
         let data = TableData {
             table,
             storage: [KvStore::new(storage.local), KvStore::new(storage.world)],
             messages: Vec::new(),
             message_bytes: 0,
+            emits: Vec::new(),
+            emit_bytes: 0,
+            host: HostFunctions::default(),
+            deadline: deadline.clone(),
+            pulse: None,
             players: Arc::from(Vec::new()),
             server_players: 0,
             state: storage.state.unwrap_or_else(|| "{}".to_string()),
@@ -314,13 +349,21 @@ impl Vm {
             script: None,
             replaced: None,
             limits,
-            deadline: Rc::new(Deadline::default()),
+            deadline,
             pulse: None,
         }
     }
 
+    /// The same VM, whose scripts see `host` as `GGS.host` (set it before the first define
+    /// or restore: a runtime built earlier keeps what it had).
+    pub fn with_host_functions(self, host: HostFunctions) -> Self {
+        self.data.borrow_mut().host = host;
+        self
+    }
+
     /// The same VM, beating its thread's pulse at every deadline window.
     pub(crate) fn watched(mut self, pulse: Arc<Pulse>) -> Self {
+        self.data.borrow_mut().pulse = Some(pulse.clone());
         self.pulse = Some(pulse);
         self
     }
@@ -376,6 +419,8 @@ impl Vm {
             data.server_players = cx.server_players;
             data.messages.clear();
             data.message_bytes = 0;
+            data.emits.clear();
+            data.emit_bytes = 0;
             data.tick_pending = None;
             data.limit = None;
         }
@@ -514,6 +559,7 @@ impl Vm {
         }
         let mut effects = Effects {
             messages: std::mem::take(&mut data.messages),
+            emits: std::mem::take(&mut data.emits),
             ..Effects::default()
         };
         for ns in Namespace::ALL {
@@ -543,6 +589,7 @@ impl Vm {
         let state = {
             let mut data = self.data.borrow_mut();
             data.messages.clear();
+            data.emits.clear();
             data.tick_pending = None;
             for store in &mut data.storage {
                 store.rollback();
@@ -651,13 +698,7 @@ impl Vm {
         runtime.set_memory_limit(self.limits.memory);
         runtime.set_max_stack_size(self.limits.stack);
         let deadline = self.deadline.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || match deadline.at.get() {
-            Some(at) if Instant::now() >= at => {
-                deadline.fired.set(true);
-                true
-            }
-            _ => false,
-        })));
+        runtime.set_interrupt_handler(Some(Box::new(move || deadline.passed())));
         let context = Context::full(&runtime).map_err(unavailable)?;
         let data = self.data.clone();
         let internal = context.with(|ctx| {

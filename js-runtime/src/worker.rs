@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::sync::oneshot;
 
+use crate::host_functions::HostFunctions;
 use crate::limits::{Limits, VM_THREAD_STACK};
 use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage, Vm};
 use crate::watchdog::Pulse;
@@ -108,11 +109,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Worker {
-    /// Starts VM thread `index` applying `limits`; `retired` counts abandoned threads still
-    /// running.
+    /// Starts VM thread `index` applying `limits`, its runtimes seeing `host_functions`;
+    /// `retired` counts abandoned threads still running.
     pub(crate) fn spawn(
         index: usize,
         limits: Limits,
+        host_functions: &HostFunctions,
         epoch: Instant,
         retired: Arc<AtomicUsize>,
     ) -> std::io::Result<Arc<Worker>> {
@@ -132,10 +134,11 @@ impl Worker {
             tid: AtomicI32::new(0),
         });
         let thread = worker.clone();
+        let host_functions = host_functions.clone();
         std::thread::Builder::new()
             .name(format!("ggs-vm-{index}"))
             .stack_size(VM_THREAD_STACK)
-            .spawn(move || run(thread, limits, retired))?;
+            .spawn(move || run(thread, limits, host_functions, retired))?;
         Ok(worker)
     }
 
@@ -293,7 +296,12 @@ impl Drop for Exit {
     }
 }
 
-fn run(worker: Arc<Worker>, limits: Limits, retired: Arc<AtomicUsize>) {
+fn run(
+    worker: Arc<Worker>,
+    limits: Limits,
+    host_functions: HostFunctions,
+    retired: Arc<AtomicUsize>,
+) {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid has no preconditions.
     worker
@@ -311,7 +319,9 @@ fn run(worker: Arc<Worker>, limits: Limits, retired: Arc<AtomicUsize>) {
         worker.pulse.beat();
         match job {
             Job::Open { table, storage } => {
-                let vm = Vm::new(table.clone(), storage, limits).watched(worker.pulse.clone());
+                let vm = Vm::new(table.clone(), storage, limits)
+                    .with_host_functions(host_functions.clone())
+                    .watched(worker.pulse.clone());
                 vms.insert(table, vm);
             }
             Job::Close { table } => {

@@ -5,9 +5,11 @@
 //! from `ops`, so scripts never reach the natives directly and values always cross the seam as
 //! JS values, never as source text.
 
+pub(crate) mod extension;
 pub(crate) mod messaging;
 pub(crate) mod storage;
 
+pub use extension::MAX_EMIT_NAME;
 pub use timers::MIN_TICK_MS;
 pub(crate) mod timers;
 
@@ -24,6 +26,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, data: &Shared) -> rquickjs::Result<Ob
     storage::register(ctx, &ops, data)?;
     messaging::register(ctx, &ops, data)?;
     timers::register(ctx, &ops, data)?;
+    extension::register(ctx, &ops, data)?;
     let build: Function = ctx.eval(PRELUDE)?;
     let state = data.borrow().state.clone();
     build.call((ops, state))

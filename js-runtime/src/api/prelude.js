@@ -73,7 +73,18 @@
     });
     return Object.freeze(storage);
   }
+  // GGS.host: one function per registered host function, and nothing else.
+  const host = Object.create(null);
+  const hostCall = ops.hostCall;
+  for (const name of ops.hostNames) {
+    Object.defineProperty(host, name, {
+      value: (...args) => hostCall(name, args),
+      enumerable: true,
+    });
+  }
+  Object.freeze(host);
   const GGS = {
+    host,
     localStorage: makeStorage(0),
     world: makeStorage(1),
     sendCommand(player, command, args) {
@@ -89,6 +100,9 @@
       const n = Math.trunc(Number(ms));
       if (!(n >= 0)) throw new RangeError("setTick needs a number of milliseconds >= 0");
       ops.setTick(n);
+    },
+    emit(name, payload) {
+      ops.emit(String(name), payload);
     },
     log(...values) {
       ops.log(values.map((v) => (typeof v === "string" ? v : safeString(v))).join(" "));

@@ -5,18 +5,27 @@
 //! flushes once, and only then releases their messages, in arrival order. So no message leaves
 //! before the writes that caused it are on disk, and one fsync covers many events across tables.
 //!
+//! The same gate holds for the application: a commit's emits (`GGS.emit`) are handed to its
+//! [`EmitHandler`] right after the commit's messages, so the handler sees an emit only once its
+//! event is durable, once, in commit order; a failed or rolled-back event has no commit, hence
+//! no emits. The handler runs on its own thread behind a bounded queue ([`EMIT_QUEUE`]): the
+//! committer never waits for it (a handler that far behind loses the newest emits, counted in
+//! [`CommitStats::emits_dropped`]). Delivery is at most once: what is queued for the handler
+//! when the process dies is lost.
+//!
 //! A failed write or flush is fatal: the committer stops without sending the group's
 //! messages and reports the error; the process exits and a restart recovers the committed state.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 
-use crate::config::Durability;
+use crate::config::{Durability, EmitHandler, Emitted, EMIT_QUEUE};
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
 use crate::store::{Store, StoreError, Txn};
@@ -43,6 +52,8 @@ pub struct Commit {
     pub txn: Txn,
     /// Messages to release after the flush.
     pub deliveries: Vec<Delivery>,
+    /// Emits to hand to the application after the flush, after the messages.
+    pub emits: Vec<Emitted>,
     /// Told once the commit is durable and its messages are queued.
     pub done: Option<oneshot::Sender<()>>,
 }
@@ -60,6 +71,17 @@ impl Committer {
         store: Store,
         durability: Durability,
     ) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
+        Self::start_with(store, durability, None)
+    }
+
+    /// Like [`Committer::start`], handing each durable commit's emits to `emit_handler` (on
+    /// its own thread, see [`EmitHandler`]); without one, emits are dropped.
+    pub fn start_with(
+        store: Store,
+        durability: Durability,
+        emit_handler: Option<EmitHandler>,
+    ) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
+        let emits = emit_handler.map(start_emitter).transpose()?;
         let (tx, rx) = unbounded();
         let (fatal_tx, fatal_rx) = oneshot::channel();
         let stats = Arc::new(CommitStats::default());
@@ -67,7 +89,7 @@ impl Committer {
         std::thread::Builder::new()
             .name("ggs-commit".into())
             .spawn(move || {
-                if let Err(e) = run(store, rx, &thread_stats, durability) {
+                if let Err(e) = run(store, rx, &thread_stats, durability, emits) {
                     tracing::error!("commit failed, stopping: {e}");
                     let _ = fatal_tx.send(e);
                 }
@@ -86,11 +108,28 @@ impl Committer {
     }
 }
 
+/// Starts the thread that calls `handler` with each emit, in order; returns its queue.
+fn start_emitter(handler: EmitHandler) -> std::io::Result<Sender<Emitted>> {
+    let (tx, rx) = bounded::<Emitted>(EMIT_QUEUE);
+    std::thread::Builder::new()
+        .name("ggs-emit".into())
+        .spawn(move || {
+            for emit in rx.iter() {
+                let table = emit.table.clone();
+                if catch_unwind(AssertUnwindSafe(|| handler.call(emit))).is_err() {
+                    tracing::error!(%table, "the emit handler panicked; going on with the next emit");
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
 fn run(
     store: Store,
     rx: Receiver<(Instant, Commit)>,
     stats: &CommitStats,
     durability: Durability,
+    emits: Option<Sender<Emitted>>,
 ) -> Result<(), StoreError> {
     let mut group = Vec::new();
     let mut last_flush = Instant::now();
@@ -111,15 +150,32 @@ fn run(
                 stats.flushes.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let mut dropped = 0u64;
         for (enqueued, commit) in group.drain(..) {
             for d in commit.deliveries {
                 d.outbox.deliver(d.message);
+            }
+            if let Some(emits) = &emits {
+                for emit in commit.emits {
+                    match emits.try_send(emit) {
+                        Ok(()) => stats.emits.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => {
+                            dropped += 1;
+                            stats.emits_dropped.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
             }
             if let Some(done) = commit.done {
                 let _ = done.send(());
             }
             stats.record(enqueued.elapsed());
             latency.record(enqueued.elapsed());
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "the emit handler is {EMIT_QUEUE} emits behind: {dropped} emits dropped"
+            );
         }
     }
     store.flush()
@@ -137,6 +193,10 @@ pub struct CommitStats {
     pub commits: AtomicU64,
     /// Flushes (fsyncs) done.
     pub flushes: AtomicU64,
+    /// Emits handed to the application's handler.
+    pub emits: AtomicU64,
+    /// Emits dropped because the handler's queue was full.
+    pub emits_dropped: AtomicU64,
 }
 
 impl Default for CommitStats {
@@ -148,6 +208,8 @@ impl Default for CommitStats {
             ),
             commits: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            emits: AtomicU64::new(0),
+            emits_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -208,6 +270,7 @@ mod tests {
                 outbox,
                 message: ServerMessage::new("a", "b"),
             }],
+            emits: Vec::new(),
             done: Some(done),
         });
         done_rx.blocking_recv().unwrap();

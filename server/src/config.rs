@@ -1,11 +1,13 @@
 //! Every setting of the server with its default, in one place. A leaf: it imports nothing of
 //! the server, so every module may read it.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ggs_js::Limits;
+use ggs_js::{HostFunctions, Limits};
 
 /// Default TCP (GGS 1.0) listen address.
 pub const DEFAULT_TCP: &str = "0.0.0.0:9000";
@@ -91,6 +93,12 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) besides the server's own whose pages may open a
     /// WebSocket (`*`: any).
     pub allowed_origins: Vec<String>,
+    /// The embedding application's functions, which scripts call as `GGS.host.NAME(...)`
+    /// (default: none).
+    pub host_functions: HostFunctions,
+    /// The embedding application's handler of `GGS.emit`s, called once each event is durable
+    /// (default: none; emits are dropped).
+    pub emit_handler: Option<EmitHandler>,
 }
 
 impl Default for Config {
@@ -109,6 +117,8 @@ impl Default for Config {
             admin_token: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            host_functions: HostFunctions::default(),
+            emit_handler: None,
         }
     }
 }
@@ -166,5 +176,54 @@ impl Default for ConnectionSettings {
             tables_per_connection: DEFAULT_TABLES_PER_CONNECTION,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
         }
+    }
+}
+
+/// Emits handed over but not yet handled that the emit handler's queue holds; past that, new
+/// emits are dropped (and counted) rather than making the committer wait.
+pub const EMIT_QUEUE: usize = 65_536;
+
+/// A `GGS.emit(name, payload)` of a committed event, as the application receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    /// The table whose event emitted it.
+    pub table: Arc<str>,
+    /// The name the script gave.
+    pub name: String,
+    /// The payload (`null` when the script gave none).
+    pub payload: serde_json::Value,
+}
+
+/// The application's handler of emits.
+///
+/// It is called on one dedicated thread (`ggs-emit`), once per emit, in the order the events
+/// committed (across tables: the committer's order; within a table: its events' order), and
+/// only after the event is durable: after the flush under [`Durability::Strict`], after the
+/// write under [`Durability::Relaxed`]. The committer hands emits over through a queue of
+/// [`EMIT_QUEUE`] and never waits for the handler; a handler that falls that far behind loses
+/// the newest emits (each counted and logged). So keep it quick, or forward to your own
+/// channel. A panic in the handler is caught and logged; the next emit is handled as usual.
+///
+/// Delivery is at most once: an emit handed over but not yet handled when the process dies
+/// is lost (there is no durable log of emits), and under `Relaxed` an emit may be handled for
+/// an event that a crash then loses from disk.
+#[derive(Clone)]
+pub struct EmitHandler(Arc<dyn Fn(Emitted) + Send + Sync + 'static>);
+
+impl EmitHandler {
+    /// A handler calling `f` with each emit.
+    pub fn new(f: impl Fn(Emitted) + Send + Sync + 'static) -> Self {
+        EmitHandler(Arc::new(f))
+    }
+
+    /// Hands `emit` to the application.
+    pub fn call(&self, emit: Emitted) {
+        (self.0)(emit)
+    }
+}
+
+impl fmt::Debug for EmitHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EmitHandler")
     }
 }

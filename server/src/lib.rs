@@ -96,10 +96,12 @@ impl Server {
         let metrics = telemetry::install();
         let store = Store::open(&config.data_dir)?;
         let catalogue = Arc::new(Catalogue::open(store.clone(), config.max_body)?);
-        let host = VmHost::new(config.vm_threads, config.limits)
-            .map_err(|e| ServerError::Start(e.to_string()))?;
-        let (committer, fatal) = Committer::start(store.clone(), config.durability)
-            .map_err(|e| ServerError::Start(e.to_string()))?;
+        let host =
+            VmHost::with_host_functions(config.vm_threads, config.limits, config.host_functions)
+                .map_err(|e| ServerError::Start(e.to_string()))?;
+        let (committer, fatal) =
+            Committer::start_with(store.clone(), config.durability, config.emit_handler)
+                .map_err(|e| ServerError::Start(e.to_string()))?;
         let connected = Arc::new(AtomicU64::new(0));
         let deps = TableDeps {
             host: Arc::new(host),

@@ -15,6 +15,7 @@ use super::actor::Table;
 use super::seats::Seats;
 use super::supervise::Crash;
 use crate::commit::{Commit, Delivery};
+use crate::config::Emitted;
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
 use crate::store::{GameId, TableRecord, Txn};
@@ -26,6 +27,8 @@ pub(super) struct Step {
     pub(super) txn: Txn,
     /// The messages, in the order they are released.
     pub(super) deliveries: Vec<Delivery>,
+    /// The script's emits, handed to the application after the messages.
+    pub(super) emits: Vec<Emitted>,
     /// Told once the commit is durable.
     pub(super) done: Option<oneshot::Sender<()>>,
     /// The table's record changed (its game or tick): it is written again.
@@ -49,6 +52,7 @@ impl Step {
         Commit {
             txn: self.txn,
             deliveries: self.deliveries,
+            emits: self.emits,
             done: self.done,
         }
     }
@@ -108,7 +112,8 @@ pub(super) struct Settled {
 /// Adds the outcome of `pending`'s event at table `id` to its transaction. A failed event
 /// writes nothing and tells only its sender why. A successful one adds its storage writes and
 /// state; a define also the script (into `record` too) and `defined ok` for every connected
-/// player; then the script's messages, in the order sent (to a player not connected: dropped).
+/// player; then the script's messages, in the order sent (to a player not connected: dropped),
+/// and its emits, in the order made.
 pub(super) fn settle(
     id: &str,
     record: &mut TableRecord,
@@ -166,6 +171,15 @@ pub(super) fn settle(
                 None => tracing::trace!(table = %id, "message to absent player {player} dropped"),
             },
         }
+    }
+    if !effects.emits.is_empty() {
+        let table: std::sync::Arc<str> = std::sync::Arc::from(id);
+        step.emits
+            .extend(effects.emits.into_iter().map(|e| Emitted {
+                table: table.clone(),
+                name: e.name,
+                payload: e.payload,
+            }));
     }
     settled
 }
@@ -295,7 +309,7 @@ fn unavailable() -> Outcome {
 mod tests {
     use std::sync::Arc;
 
-    use ggs_js::{Message, Namespace, Write};
+    use ggs_js::{Emit, Message, Namespace, Write};
     use tokio::sync::mpsc;
 
     use super::*;
@@ -392,6 +406,16 @@ mod tests {
                 message(Recipient::Player("zz".into()), "to-nobody", "4"),
                 message(Recipient::Player("a".into()), "to-a", "5"),
             ],
+            emits: vec![
+                Emit {
+                    name: "score".into(),
+                    payload: serde_json::json!({"a": 3}),
+                },
+                Emit {
+                    name: "ended".into(),
+                    payload: serde_json::Value::Null,
+                },
+            ],
             state: Some(r#"{"n":1}"#.into()),
             tick: Some(50),
             fault: false,
@@ -419,6 +443,19 @@ mod tests {
             pending.step.txn, txn,
             "what went before, then the event's writes"
         );
+        let emitted = |name: &str, payload: serde_json::Value| Emitted {
+            table: Arc::from(TABLE),
+            name: name.into(),
+            payload,
+        };
+        assert_eq!(
+            pending.step.emits,
+            vec![
+                emitted("score", serde_json::json!({"a": 3})),
+                emitted("ended", serde_json::Value::Null),
+            ],
+            "the emits, in order, with their table"
+        );
         assert_eq!(
             received(pending.step, &mut receivers),
             vec![
@@ -441,6 +478,7 @@ mod tests {
         let settled = settle(TABLE, &mut record, &seats, &mut pending, Err(error));
         assert_eq!(settled, Settled::default());
         assert!(pending.step.txn.is_empty());
+        assert!(pending.step.emits.is_empty());
         assert!(!pending.step.record_changed);
         assert_eq!(
             received(pending.step, &mut receivers),

@@ -1,8 +1,8 @@
 //! A table actor with a real VM host, committer and store, and no sockets: what a batch of
-//! queued game commands does when its VM is lost or its task panics midway, and how an idle
-//! table hibernates, wakes and ends.
+//! queued game commands does when its VM is lost or its task panics midway, how an idle
+//! table hibernates, wakes and ends, and when the application's emit handler is called.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{spawn, GameScript, TableDeps, TableEvent, TableHandle, TableInit};
 use crate::commit::Committer;
-use crate::config::Durability;
-use crate::config::TableSettings;
+use crate::config::{Durability, EmitHandler, Emitted, TableSettings};
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
 use crate::protocol::token::Token;
@@ -63,9 +62,20 @@ fn table() -> (
 
 /// What a table shares, over a fresh store, with fault injection on and `settings`.
 fn deps(settings: TableSettings) -> (tempfile::TempDir, TableDeps) {
+    deps_with(settings, None)
+}
+
+/// Like [`deps`], the committer handing emits to `emit_handler`.
+fn deps_with(
+    settings: TableSettings,
+    emit_handler: Option<(Store, EmitHandler)>,
+) -> (tempfile::TempDir, TableDeps) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let (committer, _) = Committer::start(store.clone(), Durability::Strict).unwrap();
+    let (store, handler) = match emit_handler {
+        Some((store, handler)) => (store, Some(handler)),
+        None => (Store::open(dir.path()).unwrap(), None),
+    };
+    let (committer, _) = Committer::start_with(store.clone(), Durability::Strict, handler).unwrap();
     let limits = Limits {
         fault_injection: true,
         ..Limits::default()
@@ -84,13 +94,23 @@ fn deps(settings: TableSettings) -> (tempfile::TempDir, TableDeps) {
 /// Queues the creator's join (the game defined with it), then `commands` right behind it: the
 /// actor is busy with the join when they arrive, so they run as one batch.
 fn join_and_queue(handle: &TableHandle, outbox: &Outbox, commands: &[(&str, &str)]) {
+    join_and_queue_game(handle, outbox, COUNTER, commands)
+}
+
+/// Like [`join_and_queue`], with the game `source`.
+fn join_and_queue_game(
+    handle: &TableHandle,
+    outbox: &Outbox,
+    source: &str,
+    commands: &[(&str, &str)],
+) {
     let (reply, _) = oneshot::channel();
     let game = GameScript {
         id: GameId {
             name: "counter".into(),
             version: 1,
         },
-        source: COUNTER.into(),
+        source: source.into(),
     };
     handle
         .send(TableEvent::Join {
@@ -244,4 +264,99 @@ async fn an_idle_table_hibernates_wakes_with_on_resume_and_ends_once_nobody_can_
         directory.lock().unwrap().is_empty()
     })
     .await;
+}
+
+/// A counter that emits its new value; `bad` emits, then throws.
+const EMITTER: &str = r#"
+function playerCommand(player, command, args) {
+  if (command === "bad") { GGS.emit("bad", 0); throw new Error("rolled back"); }
+  GGS.state.n = (GGS.state.n || 0) + 1;
+  GGS.emit("count", { n: GGS.state.n, by: player });
+  GGS.sendCommand(player, "n", String(GGS.state.n));
+}
+"#;
+
+/// What the handler saw of one emit: the emit, the flushes done and the table's committed
+/// `GGS.state` in the store at that moment.
+type Seen = (Emitted, u64, Option<String>);
+
+#[tokio::test]
+async fn emits_reach_the_handler_only_once_durable_in_order_and_never_for_a_failed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let committer: Arc<std::sync::OnceLock<Committer>> = Arc::default();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<Seen>();
+    let handler = {
+        let (committer, store) = (committer.clone(), store.clone());
+        let seen_tx = std::sync::Mutex::new(seen_tx);
+        EmitHandler::new(move |emit: Emitted| {
+            let flushes = committer
+                .get()
+                .map_or(0, |c| c.stats().flushes.load(Ordering::SeqCst));
+            let state = store.storage(&emit.table).unwrap().state;
+            let _ = seen_tx.lock().unwrap().send((emit, flushes, state));
+        })
+    };
+    let (_guard, deps) = deps_with(TableSettings::default(), Some((store, handler)));
+    committer.set(deps.committer.clone()).ok().unwrap();
+    let record = TableRecord {
+        created_ms: 1,
+        tick_ms: 0,
+        host: None,
+        game: None,
+        script: None,
+    };
+    let handle = spawn(Arc::from("t-emit"), TableInit::New(record), deps);
+    let (outbox, mut rx, _) = Outbox::new(QUEUE);
+    let commands = [("inc", ""), ("bad", ""), ("inc", "")];
+    join_and_queue_game(&handle, &outbox, EMITTER, &commands);
+    let got = next(&mut rx, 4).await;
+    assert_eq!(got[1], "n 1");
+    assert!(got[2].starts_with("error script_error "), "{}", got[2]);
+    assert_eq!(got[3], "n 2");
+    handle
+        .send(TableEvent::Command {
+            player: Arc::from(PLAYER),
+            command: "inc".into(),
+            args: String::new(),
+        })
+        .unwrap();
+    assert_eq!(next(&mut rx, 1).await, ["n 3"]);
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(seen_rx.recv_timeout(WAIT).unwrap());
+    }
+    for (i, (emit, flushes, state)) in seen.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(
+            emit,
+            &Emitted {
+                table: Arc::from("t-emit"),
+                name: "count".into(),
+                payload: serde_json::json!({ "n": n, "by": PLAYER }),
+            },
+            "the emits in the order of their events, none of the failed one's"
+        );
+        assert!(*flushes >= 1, "emit {n} was handed over before any flush");
+        let state: serde_json::Value = serde_json::from_str(state.as_deref().unwrap()).unwrap();
+        assert!(
+            state["n"].as_u64().unwrap() >= n as u64,
+            "emit {n} was handed over before its event was written: {state}"
+        );
+    }
+    // Nothing more: each emit was handed over once.
+    handle
+        .send(TableEvent::Command {
+            player: Arc::from(PLAYER),
+            command: "bad".into(),
+            args: String::new(),
+        })
+        .unwrap();
+    assert!(next(&mut rx, 1).await[0].starts_with("error script_error "));
+    let (done, flushed) = oneshot::channel();
+    handle.send(TableEvent::Flush { done }).unwrap();
+    flushed.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(seen_rx.try_recv().is_err(), "no emit after the last one");
 }

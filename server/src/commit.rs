@@ -277,4 +277,68 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap().command.as_ref(), "a");
         assert!(committer.stats().flushes.load(Ordering::Relaxed) >= 1);
     }
+
+    #[test]
+    fn emits_are_handed_over_after_the_flush_in_commit_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let committer: Arc<std::sync::OnceLock<Committer>> = Arc::default();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let handler = {
+            let (committer, store) = (committer.clone(), store.clone());
+            let seen_tx = Mutex::new(seen_tx);
+            EmitHandler::new(move |emit: Emitted| {
+                let flushes = committer
+                    .get()
+                    .unwrap()
+                    .stats()
+                    .flushes
+                    .load(Ordering::SeqCst);
+                let written = store.storage(&emit.table).unwrap().state.is_some();
+                let _ = seen_tx.lock().unwrap().send((emit.name, flushes, written));
+            })
+        };
+        let (started, _fatal) =
+            Committer::start_with(store.clone(), Durability::Strict, Some(handler)).unwrap();
+        committer.set(started).ok().unwrap();
+        let committer = committer.get().unwrap();
+        let emit = |table: &str, name: &str| Emitted {
+            table: Arc::from(table),
+            name: name.into(),
+            payload: serde_json::Value::Null,
+        };
+        // A large write, so that its apply and flush take a while.
+        let big = format!("{{\"s\":\"{}\"}}", "x".repeat(4 << 20));
+        let tables = [
+            "6f1c2b1e-0000-4000-8000-0000000000a1",
+            "6f1c2b1e-0000-4000-8000-0000000000a2",
+        ];
+        for (i, name) in ["first", "second", "third"].into_iter().enumerate() {
+            let table = tables[i % 2];
+            let mut txn = Txn::default();
+            txn.set_state(table, if i == 0 { &big } else { "{}" });
+            committer.submit(Commit {
+                txn,
+                emits: vec![emit(table, name), emit(table, &format!("{name}-2"))],
+                ..Commit::default()
+            });
+        }
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(seen_rx.recv_timeout(Duration::from_secs(10)).unwrap());
+        }
+        let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["first", "first-2", "second", "second-2", "third", "third-2"]
+        );
+        for (name, flushes, written) in &seen {
+            assert!(
+                *flushes >= 1 && *written,
+                "{name} handed over before its commit was durable"
+            );
+        }
+        assert_eq!(committer.stats().emits.load(Ordering::Relaxed), 6);
+        assert_eq!(committer.stats().emits_dropped.load(Ordering::Relaxed), 0);
+    }
 }

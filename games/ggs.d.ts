@@ -27,6 +27,18 @@ interface GGSStorage {
   readonly length: number & (() => number);
 }
 
+/** A value that crosses between a script and the embedding application as JSON. */
+type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The embedding application's functions, by name (none in the `ggs` binary). Each takes and
+ * returns JSON values, runs synchronously within the event's CPU deadline, and throws an
+ * `Error` with the application's message when it fails.
+ */
+interface GGSHostFunctions {
+  readonly [name: string]: (...args: JsonValue[]) => any;
+}
+
 /** The `GGS` object every game script sees. */
 interface GGSApi {
   /** Storage for data independent of the game state; durable and transactional. */
@@ -52,6 +64,14 @@ interface GGSApi {
   setTick(ms: number): void;
   /** Writes a line to the server log, tagged with the table id. */
   log(...values: unknown[]): void;
+  /** The embedding application's functions (`GGS.host.NAME(...)`); frozen. */
+  readonly host: GGSHostFunctions;
+  /**
+   * Hands `payload` (JSON; `null` when omitted) to the embedding application under `name`
+   * (1 to 128 bytes) once the event is durable; a failed event emits nothing. At most 100 per
+   * event (256 KiB); past that a RangeError.
+   */
+  emit(name: string, payload?: JsonValue): void;
 }
 
 declare const GGS: GGSApi;

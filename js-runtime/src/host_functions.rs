@@ -2,7 +2,8 @@
 //! `GGS.host.NAME(...)`.
 //!
 //! A host function takes the call's arguments as a JSON array and returns a JSON value, or an
-//! error message. It runs synchronously on the VM thread, inside the event that called it and
+//! error message; registered with [`HostFunctions::insert_with_table`], it is also told the id
+//! of the table whose script calls it (which the script cannot forge). It runs synchronously on the VM thread, inside the event that called it and
 //! under that event's CPU deadline: QuickJS cannot interrupt Rust code, but the time counts,
 //! so a call that returns after the deadline fails the event with `script_timeout`, and one
 //! that holds the thread past the deadline plus the watchdog's margin gets the thread abandoned
@@ -22,9 +23,11 @@ use std::sync::Arc;
 /// Longest host function name, in bytes.
 pub const MAX_HOST_FUNCTION_NAME: usize = 64;
 
-/// A host function: the call's arguments (a JSON array) to a JSON result or an error message.
-pub type HostFn =
-    Arc<dyn Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync + 'static>;
+/// A host function: the calling table's id and the call's arguments (a JSON array) to a JSON
+/// result or an error message.
+pub type HostFn = Arc<
+    dyn Fn(&str, serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync + 'static,
+>;
 
 /// Why a host function could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,10 +70,19 @@ impl HostFunctions {
         Self::default()
     }
 
-    /// Registers `function` as `GGS.host.<name>`.
+    /// Registers `function` as `GGS.host.<name>`: it gets the call's arguments.
     pub fn insert<F>(&mut self, name: &str, function: F) -> Result<(), HostFunctionError>
     where
         F: Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync + 'static,
+    {
+        self.insert_with_table(name, move |_table: &str, args| function(args))
+    }
+
+    /// Registers `function` as `GGS.host.<name>`: it gets the calling table's id, then the
+    /// call's arguments.
+    pub fn insert_with_table<F>(&mut self, name: &str, function: F) -> Result<(), HostFunctionError>
+    where
+        F: Fn(&str, serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync + 'static,
     {
         if !valid_name(name) {
             return Err(HostFunctionError::BadName(name.chars().take(80).collect()));

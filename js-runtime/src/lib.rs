@@ -30,6 +30,13 @@
 //! `games/tictactoe.js` this way (`cargo test -p ggs-js --example test_a_game`), including a
 //! restart from the storage its events committed; `examples/event_cost.rs` measures the cost
 //! of one event. [`compile_check`] judges a script's syntax without running it.
+//!
+//! # What an embedding application adds
+//!
+//! [`HostFunctions`] given to [`VmHost::with_host_functions`] (or [`vm::Vm::with_host_functions`])
+//! become `GGS.host.NAME(...)` in every table's scripts; a script's `GGS.emit(name, payload)`
+//! comes back in its event's [`Effects::emits`], for the server to hand to the application
+//! once the event is durable.
 
 pub mod api;
 pub mod compile;

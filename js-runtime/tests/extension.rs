@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 const TABLE: &str = "6f1c2b1e-0000-4000-8000-0000000000e1";
 
 /// `profile(id)` answers an object, `fail()` errs, `boom()` panics, `echo(...)` returns its
-/// arguments, `big(n)` returns `n` bytes, `slow(ms)` sleeps; `calls` counts calls to `echo`.
+/// arguments, `big(n)` returns `n` bytes, `table()` the calling table, `slow(ms)` sleeps; `calls` counts calls to `echo`.
 fn functions(calls: Arc<AtomicUsize>) -> HostFunctions {
     let mut hf = HostFunctions::new();
     hf.insert("profile", |args: Value| {
@@ -37,6 +37,8 @@ fn functions(calls: Arc<AtomicUsize>) -> HostFunctions {
         ))
     })
     .unwrap();
+    hf.insert_with_table("table", |table, _| Ok(Value::String(table.to_string())))
+        .unwrap();
     hf.insert("slow", |args: Value| {
         std::thread::sleep(Duration::from_millis(args[0].as_u64().unwrap_or(0)));
         Ok(Value::Null)
@@ -105,6 +107,7 @@ fn a_host_function_returns_values_and_its_error_is_a_catchable_exception() {
         eval(&mut vm, "GGS.host.profile('p1').tags[0].toUpperCase()"),
         "NEW"
     );
+    assert_eq!(eval(&mut vm, "GGS.host.table('another')"), TABLE);
     // Arguments cross as values: nested, with what JSON makes of the rest.
     assert_eq!(
         eval(
@@ -142,7 +145,7 @@ fn ggs_host_is_frozen_and_holds_only_the_registered_functions() {
     let mut vm = fresh();
     assert_eq!(
         eval(&mut vm, "Object.keys(GGS.host)"),
-        r#"["big","boom","echo","fail","profile","slow"]"#
+        r#"["big","boom","echo","fail","profile","slow","table"]"#
     );
     assert_eq!(eval(&mut vm, "Object.isFrozen(GGS.host)"), "true");
     assert_eq!(
@@ -351,4 +354,33 @@ async fn the_vm_host_gives_every_table_its_host_functions() {
         );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_host_function_holding_the_thread_past_the_deadline_has_it_abandoned() {
+    let limits = Limits {
+        cpu_per_event: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let host = VmHost::with_host_functions(1, limits, functions(Arc::default())).unwrap();
+    let vm = host.open("t-slow", Storage::default()).unwrap();
+    let define = Event::Define {
+        source: "function playerCommand(p, c, a) { GGS.host.slow(Number(a)); }".into(),
+    };
+    vm.run(define, cx()).await.result.unwrap();
+    let command = |ms: &str| Event::Command {
+        player: "a".into(),
+        command: "x".into(),
+        args: ms.into(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = vm.run(command("1000"), cx()).await;
+    let error = outcome.result.unwrap_err();
+    assert_eq!(error, ScriptError::Abandoned(Duration::from_millis(50)));
+    assert_eq!(error.code(), "script_timeout");
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "answered when the watchdog gave up, not when the call returned: {:?}",
+        started.elapsed()
+    );
 }

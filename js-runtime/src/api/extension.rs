@@ -31,9 +31,10 @@ fn call<'js>(
     name: String,
     args: Value<'js>,
 ) -> rquickjs::Result<Value<'js>> {
-    let (function, max) = {
+    let (function, max, table) = {
         let data = data.borrow();
-        (data.host.get(&name).cloned(), data.limits.host_value_bytes)
+        let function = data.host.get(&name).cloned();
+        (function, data.limits.host_value_bytes, data.table.clone())
     };
     let Some(function) = function else {
         return Err(Exception::throw_type(
@@ -55,7 +56,7 @@ fn call<'js>(
             &format!("the arguments of GGS.host.{name} must be JSON-compatible"),
         ));
     };
-    let result = catch_unwind(AssertUnwindSafe(|| function(args)));
+    let result = catch_unwind(AssertUnwindSafe(|| function(&table, args)));
     let (deadline, pulse) = {
         let data = data.borrow();
         (data.deadline.clone(), data.pulse.clone())

@@ -355,6 +355,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             Durability::Strict
         },
+        ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

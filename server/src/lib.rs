@@ -100,7 +100,7 @@ pub mod api {
         ORIGIN_UPLOAD,
     };
     pub use crate::net::http::ApiError;
-    pub use crate::table_info::TableSummary;
+    pub use crate::table_info::{TableSummary, CUSTOM_GAME};
 }
 
 /// The admin token (`Authorization: Bearer` of uploads and stopping tables): where a server

@@ -350,7 +350,23 @@ impl Ggs {
     /// Resolves when the server stops by itself: `Err` with why (a fatal store error; the
     /// server has then closed its connections). Pending while it runs; after it resolved
     /// once, it resolves at once with `Ok(())`. Cancel-safe, for `tokio::select!` beside the
-    /// application's own shutdown signal.
+    /// application's own shutdown signal:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), ggs_server::ServerError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let mut ggs = ggs_server::Ggs::start(dir.path()).await?;
+    /// let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+    /// # stop.send(()).unwrap();
+    /// let result = tokio::select! {
+    ///     _ = signal => ggs.shutdown().await,
+    ///     result = ggs.stopped() => result,
+    /// };
+    /// result?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stopped(&mut self) -> Result<(), ServerError> {
         let Some(task) = self.task.as_mut() else {
             return Ok(());

@@ -46,6 +46,22 @@
 //! of the HTTP API are in [`api`]; [`admin`] finds a server's admin token in its data
 //! directory.
 //!
+//! ```
+//! use bytes::BytesMut;
+//! use ggs_server::protocol::ggs10::{Decoded, Decoder};
+//! use ggs_server::protocol::message::{ClientMessage, Query};
+//!
+//! let mut decoder = Decoder::new(64 * 1024);
+//! let mut bytes = BytesMut::from(&b"Server-Command: whoami\r\nContent-Length: 0\r\n\r\n"[..]);
+//! let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut bytes) else {
+//!     panic!("one whole frame");
+//! };
+//! assert_eq!(
+//!     ClientMessage::from_frame(&frame),
+//!     Ok(ClientMessage::Query(Query::Whoami))
+//! );
+//! ```
+//!
 //! # Codemap
 //!
 //! In the order a message travels (every module but `config` and `protocol` is private):

@@ -1,7 +1,8 @@
 //! The embedding API, used as an application uses it: servers started on the test's own tokio
 //! runtime with ephemeral ports, their routers served by the test (at the root, or nested
 //! under `/game` beside the application's own routes), games registered from code, a graceful
-//! stop and a restart on the same data directory, two servers in one process.
+//! stop (asked for, or by dropping the handle) and a restart on the same data directory, two
+//! servers in one process, a TCP listener bound by the server or handed in.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use ggs_server::{Builder, Ggs, ServerError};
+use ggs_server::{Builder, ServerError};
 use ggs_tests::{game_source, http, Client, WsClient};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -197,20 +198,25 @@ fn a_stopped_server_starts_again_on_its_directory_with_its_state() {
 fn two_servers_run_side_by_side_on_one_runtime() {
     let rt = runtime();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // The first binds its TCP port; the second takes the listener the application bound.
     let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let servers: Vec<Ggs> = dirs
-        .iter()
-        .map(|dir| {
-            rt.block_on(builder(dir.path()).tcp(any_port).start())
-                .expect("a start")
-        })
-        .collect();
+    let first = rt
+        .block_on(builder(dirs[0].path()).tcp(any_port).start())
+        .expect("a start");
+    let (second, handed_in) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(any_port).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ggs = builder(dirs[1].path()).tcp_listener(listener).start().await;
+        (ggs.expect("a start"), addr)
+    });
+    let servers = [first, second];
     let tcp: Vec<SocketAddr> = servers
         .iter()
         .map(|s| s.tcp_addr().expect("a TCP listener"))
         .collect();
     assert_ne!(tcp[0], tcp[1]);
     assert_ne!(tcp[0].port(), 0);
+    assert_eq!(tcp[1], handed_in);
     let http: Vec<(SocketAddr, JoinHandle<()>)> =
         servers.iter().map(|s| serve(&rt, s.router())).collect();
 
@@ -238,6 +244,12 @@ fn two_servers_run_side_by_side_on_one_runtime() {
     };
     assert_eq!(ids(http[0].0), [json!(hello.table)]);
     assert!(ids(http[1].0).is_empty());
+    // The handed-in listener accepts GGS 1.0 players too: that table is the second's only.
+    let mut other = Client::connect(tcp[1]);
+    let other_hello = other.hello(None);
+    other.define_ok(&game_source("chat.js"));
+    assert_eq!(ids(http[1].0), [json!(other_hello.table)]);
+    assert_eq!(ids(http[0].0), [json!(hello.table)]);
     // Each has its own admin token.
     assert_ne!(servers[0].admin_token(), servers[1].admin_token());
 
@@ -313,4 +325,27 @@ fn a_router_served_without_peer_addresses_says_so() {
     assert_eq!(status, 500);
     assert!(body.contains("no_peer_address"), "{body}");
     rt.block_on(ggs.shutdown()).expect("a clean stop");
+}
+
+#[test]
+fn dropping_the_handle_stops_the_server() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ggs = rt.block_on(builder(dir.path()).start()).expect("a start");
+    let (addr, serving) = serve(&rt, ggs.router());
+    let mut ws = WsClient::connect(addr);
+    ws.hello(None);
+    assert_eq!(http::get(addr, "/api/health").status, 200);
+    drop(ggs);
+    // The player is told, and the routes stop answering for the server.
+    ws.expect("shutdown", "the server is shutting down");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while http::get(addr, "/api/health").status != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the routes still answer 5 s after the handle was dropped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serving.abort();
 }

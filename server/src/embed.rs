@@ -3,9 +3,10 @@
 //! graceful stop (drain, flush, tell clients, close, let go of the store).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use ggs_js::VmHost;
@@ -24,6 +25,13 @@ use crate::net::{self, Gate, Hub, Phase};
 use crate::store::{Store, StoreError};
 use crate::table::{self, Directory, TableDeps};
 use crate::telemetry;
+
+/// How long a start waits for a data directory whose store a server of this process is still
+/// letting go of: sled's I/O threads release the directory's lock a moment after its last
+/// handle is dropped. A directory held longer (by another process) fails the start.
+const STORE_LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How often a start looks again meanwhile.
+const STORE_LOCK_RETRY: Duration = Duration::from_millis(10);
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +202,7 @@ impl Builder {
             config.data_dir = dir;
         }
         let metrics = telemetry::install();
-        let store = Store::open(&config.data_dir)?;
+        let store = open_store(&config.data_dir).await?;
         let catalogue = Arc::new(Catalogue::open(store.clone(), config.max_body, &seeds)?);
         let host = VmHost::new(config.vm_threads, config.limits)
             .map_err(|e| ServerError::Start(e.to_string()))?;
@@ -271,6 +279,26 @@ impl Builder {
             task: Some(task),
         })
     }
+}
+
+/// Opens the store in `dir`, waiting up to [`STORE_LOCK_WAIT`] while its lock is held.
+async fn open_store(dir: &Path) -> Result<Store, StoreError> {
+    let deadline = Instant::now() + STORE_LOCK_WAIT;
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Sled(sled::Error::Io(e)))
+                if is_lock_held(&e) && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(STORE_LOCK_RETRY).await
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether sled could not open a store because another handle holds its lock.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Other && e.to_string().contains("could not acquire lock")
 }
 
 /// A registered game's name, size and syntax, as an upload's are checked.

@@ -349,3 +349,35 @@ fn dropping_the_handle_stops_the_server() {
     }
     serving.abort();
 }
+
+#[test]
+fn a_start_waits_a_moment_for_a_directory_being_let_go_of() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // The store of the directory is held (as by a server that is still letting go of it)...
+    let held = sled::open(dir.path()).expect("a sled store");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    // ...and let go of while the start waits: it starts.
+    let ggs = rt
+        .block_on(builder(dir.path()).start())
+        .expect("a start once the directory is free");
+    release.join().unwrap();
+    rt.block_on(ggs.shutdown()).expect("a clean stop");
+
+    // A directory that stays held fails the start, saying why.
+    let _held = sled::open(dir.path()).expect("a sled store");
+    let started = std::time::Instant::now();
+    let err = match rt.block_on(builder(dir.path()).start()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started on a held directory"),
+    };
+    assert!(err.contains("could not acquire lock"), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -21,7 +21,8 @@ use crate::games;
 pub use crate::protocol::message::{valid_game_name as valid_name, MAX_GAME_NAME};
 use crate::store::{now_ms, GameId, Store, StoreError, StoredGame};
 
-/// `origin` of a version seeded from the binary's `games/`.
+/// `origin` of a version seeded by the program: the binary's `games/`, or a game the
+/// embedding application registered.
 pub const ORIGIN_BUILTIN: &str = "builtin";
 /// `origin` of an uploaded version.
 pub const ORIGIN_UPLOAD: &str = "upload";
@@ -126,6 +127,29 @@ pub struct Uploaded {
     pub created: bool,
 }
 
+/// A game the server adds to the catalogue at start: a built-in one, or one the embedding
+/// application registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    /// The name.
+    pub name: String,
+    /// The script.
+    pub source: String,
+}
+
+impl Seed {
+    /// The built-in games (`games/*.js`), in the order the lobby shows them.
+    pub fn builtin() -> Vec<Seed> {
+        games::GAMES
+            .iter()
+            .map(|g| Seed {
+                name: g.name.to_string(),
+                source: g.source.to_string(),
+            })
+            .collect()
+    }
+}
+
 /// The catalogue.
 pub struct Catalogue {
     store: Store,
@@ -136,20 +160,23 @@ pub struct Catalogue {
     index: Mutex<HashMap<u64, Vec<GameId>>>,
     /// Serialises uploads, so two of one game cannot take the same version number.
     uploads: Mutex<()>,
+    /// The names of the seeded games, in the order the lobby shows them.
+    seeded: Vec<String>,
 }
 
 impl Catalogue {
-    /// Opens the catalogue in `store`, seeding the built-in games; sources over `max_source`
-    /// bytes are refused at upload.
-    pub fn open(store: Store, max_source: usize) -> Result<Catalogue, StoreError> {
+    /// Opens the catalogue in `store`, seeding `seeds` (the built-in games, the application's);
+    /// sources over `max_source` bytes are refused at upload.
+    pub fn open(store: Store, max_source: usize, seeds: &[Seed]) -> Result<Catalogue, StoreError> {
         let catalogue = Catalogue {
             store,
             max_source,
             summaries: Mutex::new(BTreeMap::new()),
             index: Mutex::new(HashMap::new()),
             uploads: Mutex::new(()),
+            seeded: seeds.iter().map(|s| s.name.clone()).collect(),
         };
-        for game in games::GAMES {
+        for game in seeds {
             catalogue.seed(game)?;
         }
         for name in catalogue.store.game_names()? {
@@ -161,12 +188,12 @@ impl Catalogue {
         Ok(catalogue)
     }
 
-    /// Adds a built-in game as version 1, or as a new version when the binary's copy changed
-    /// and the latest version is the binary's too.
-    fn seed(&self, game: &games::Game) -> Result<(), StoreError> {
-        let next = match self.store.game_latest(game.name)? {
+    /// Adds a seeded game as version 1, or as a new version when the program's copy changed
+    /// and the latest version is the program's too.
+    fn seed(&self, game: &Seed) -> Result<(), StoreError> {
+        let next = match self.store.game_latest(&game.name)? {
             None => 1,
-            Some(latest) => match self.store.game_version(game.name, latest)? {
+            Some(latest) => match self.store.game_version(&game.name, latest)? {
                 Some(stored) if stored.origin != ORIGIN_BUILTIN || stored.source == game.source => {
                     return Ok(())
                 }
@@ -174,14 +201,14 @@ impl Catalogue {
             },
         };
         let id = GameId {
-            name: game.name.to_string(),
+            name: game.name.clone(),
             version: next,
         };
         tracing::info!(game = %id, "adding the built-in game to the catalogue");
         self.store.put_game(
             &id,
             &StoredGame {
-                source: game.source.to_string(),
+                source: game.source.clone(),
                 created_ms: now_ms(),
                 origin: ORIGIN_BUILTIN.to_string(),
             },
@@ -213,10 +240,10 @@ impl Catalogue {
         }
     }
 
-    /// Every game's latest version: the built-in games in their order, then the others by name.
+    /// Every game's latest version: the seeded games in their order, then the others by name.
     pub fn list(&self) -> Vec<GameSummary> {
         let summaries = lock(&self.summaries);
-        let builtin = |name: &str| games::GAMES.iter().position(|g| g.name == name);
+        let builtin = |name: &str| self.seeded.iter().position(|g| g == name);
         let mut list: Vec<GameSummary> = summaries.values().cloned().collect();
         list.sort_by(|a, b| {
             let key = |s: &GameSummary| (builtin(&s.name).unwrap_or(usize::MAX), s.name.clone());
@@ -355,7 +382,7 @@ mod tests {
     const LIMIT: usize = 64 * 1024;
 
     fn open(dir: &std::path::Path) -> Catalogue {
-        Catalogue::open(Store::open(dir).unwrap(), LIMIT).unwrap()
+        Catalogue::open(Store::open(dir).unwrap(), LIMIT, &Seed::builtin()).unwrap()
     }
 
     #[test]

@@ -66,17 +66,10 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer thread over `store`. The receiver yields the error that stopped it.
+    /// Starts the committer thread over `store`, handing each durable commit's emits to
+    /// `emit_handler` (on its own thread, see [`EmitHandler`]; without one, emits are dropped).
+    /// The receiver yields the error that stopped it.
     pub fn start(
-        store: Store,
-        durability: Durability,
-    ) -> std::io::Result<(Committer, oneshot::Receiver<StoreError>)> {
-        Self::start_with(store, durability, None)
-    }
-
-    /// Like [`Committer::start`], handing each durable commit's emits to `emit_handler` (on
-    /// its own thread, see [`EmitHandler`]); without one, emits are dropped.
-    pub fn start_with(
         store: Store,
         durability: Durability,
         emit_handler: Option<EmitHandler>,
@@ -259,7 +252,8 @@ mod tests {
     fn messages_are_released_only_after_the_flush() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (committer, _fatal) = Committer::start(store.clone(), Durability::Strict).unwrap();
+        let (committer, _fatal) =
+            Committer::start(store.clone(), Durability::Strict, None).unwrap();
         let (outbox, mut rx, _) = Outbox::new(8);
         let mut txn = Txn::default();
         txn.set_script("6f1c2b1e-0000-4000-8000-000000000001", "x");
@@ -299,7 +293,7 @@ mod tests {
             })
         };
         let (started, _fatal) =
-            Committer::start_with(store.clone(), Durability::Strict, Some(handler)).unwrap();
+            Committer::start(store.clone(), Durability::Strict, Some(handler)).unwrap();
         committer.set(started).ok().unwrap();
         let committer = committer.get().unwrap();
         let emit = |table: &str, name: &str| Emitted {

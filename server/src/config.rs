@@ -2,16 +2,16 @@
 //! the server, so every module may read it.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ggs_js::{HostFunctions, Limits};
 
-/// Default TCP (GGS 1.0) listen address.
+/// Default TCP (GGS 1.0) listen address of `ggs serve` (a library server listens where its
+/// builder says).
 pub const DEFAULT_TCP: &str = "0.0.0.0:9000";
-/// Default HTTP listen address.
+/// Default HTTP listen address of `ggs serve` (an application serves the router itself).
 pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./ggs-data";
@@ -62,13 +62,9 @@ impl Default for TableSettings {
     }
 }
 
-/// The server's settings.
+/// The server's settings. Where it listens is not among them: the builder says that.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// GGS 1.0 TCP listen address.
-    pub tcp: SocketAddr,
-    /// HTTP listen address.
-    pub http: SocketAddr,
     /// Where the sled store lives.
     pub data_dir: PathBuf,
     /// VM-host threads (default: one per core).
@@ -104,8 +100,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            tcp: DEFAULT_TCP.parse().expect("valid default address"),
-            http: DEFAULT_HTTP.parse().expect("valid default address"),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             vm_threads: default_vm_threads(),
             max_body: DEFAULT_MAX_BODY,

@@ -33,6 +33,7 @@ pub const GAMES: &[Game] = &[
     },
 ];
 
+#[cfg(test)]
 impl Game {
     /// The first sentence of the script's opening comment, e.g. "Chat: a multi-user chat room,
     /// speaking the GGS 1.0 chat vocabulary."
@@ -63,6 +64,7 @@ pub fn describe(source: &str) -> String {
 }
 
 /// The built-in game called `name`.
+#[cfg(test)]
 pub fn find(name: &str) -> Option<&'static Game> {
     GAMES.iter().find(|g| g.name == name)
 }

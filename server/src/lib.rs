@@ -1,232 +1,128 @@
-//! ggs-server: hosts GGS games over TCP (GGS 1.0) and HTTP, each table a QuickJS runtime whose
-//! state is committed to sled.
+//! ggs-server: hosts GGS games over TCP (GGS 1.0) and HTTP (WebSocket and a JSON API), each
+//! table a QuickJS runtime whose state is committed to sled; as a library, inside an
+//! application's own tokio runtime and axum router.
 //!
-//! Codemap, in the order a message travels:
-//! - [`net`]: accept loops; [`net::conn`] runs every connection, [`net::tcp`] (GGS 1.0 and
-//!   line mode) and [`net::ws`] supply its framing, [`net::http`] serves the web port,
-//!   [`net::admin`] decides who may use it (Host, Origin, the admin token kept on disk).
+//! # Embedding
+//!
+//! A [`Builder`] says where the data lives, with which settings ([`Config`]), which games the
+//! catalogue offers (the built-in ones, and games registered from code) and whether a GGS 1.0
+//! TCP listener runs; [`Builder::start`] starts the server on the caller's tokio runtime and
+//! gives a [`Ggs`] handle. [`Ggs::router`] is an axum [`Router`](axum::Router) with the
+//! WebSocket endpoint (`/ws`), the HTTP API (`/api/...`), `/metrics` and, optionally, the web
+//! client; the application serves it on its own listener, at the root or nested under a
+//! prefix. [`Ggs::shutdown`] stops it gracefully; [`Ggs::stopped`] resolves if it stops by
+//! itself (a fatal store error). The `ggs` binary is built on this API alone.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let ggs = ggs_server::Builder::new()
+//!     .data_dir(dir.path())
+//!     .builtin_games(false)
+//!     .game("echo", "// Echo: says it back.\nfunction playerCommand(p, c, a) { GGS.sendCommand(p, c, a); }")
+//!     .web_client(false)
+//!     .start()
+//!     .await?;
+//! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(|| async { "my application" }))
+//!     .nest("/game", ggs.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let serving = tokio::spawn(async move {
+//!     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+//!     axum::serve(listener, app).await
+//! });
+//! // ... players connect to ws://<address>/game/ws ...
+//! ggs.shutdown().await?;
+//! serving.abort();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The wire format is public too: [`protocol`] has the GGS 1.0 framing, the line mode, the
+//! WebSocket JSON mapping and the messages, for clients, tools and the fuzz targets. The bodies
+//! of the HTTP API are in [`api`]; [`admin`] finds a server's admin token in its data
+//! directory.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use ggs_server::protocol::ggs10::{Decoded, Decoder};
+//! use ggs_server::protocol::message::{ClientMessage, Query};
+//!
+//! let mut decoder = Decoder::new(64 * 1024);
+//! let mut bytes = BytesMut::from(&b"Server-Command: whoami\r\nContent-Length: 0\r\n\r\n"[..]);
+//! let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut bytes) else {
+//!     panic!("one whole frame");
+//! };
+//! assert_eq!(
+//!     ClientMessage::from_frame(&frame),
+//!     Ok(ClientMessage::Query(Query::Whoami))
+//! );
+//! ```
+//!
+//! # Codemap
+//!
+//! In the order a message travels (every module but `config` and `protocol` is private):
+//! - `embed`: the public API: [`Builder`], [`Ggs`], [`ServerError`]; the server's life from
+//!   start to a graceful stop.
+//! - `net`: accept loops; `net::conn` runs every connection, `net::tcp` (GGS 1.0 and line
+//!   mode) and `net::ws` supply its framing, `net::http` has the routes, `net::admin` decides
+//!   who may use them (Host, Origin, the admin token kept on disk).
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
 //!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
-//! - [`session`]: one connected player: identity, seat, what each message does.
-//! - [`coordinator`]: the lobby: create, find and load tables; never on a game command's path.
-//! - [`catalogue`]: named games and their versions, which `hello` and `define` can name.
-//! - [`table`]: the table actor: one event at a time through the VM, then to the committer.
-//! - [`commit`]: group commit and the output gate: messages leave only once durable.
-//! - [`store`]: the sled store.
-//! - [`outbox`]: a connection's bounded outbound queue; [`config`]: every setting.
+//! - `session`: one connected player: identity, seat, what each message does.
+//! - `coordinator`: the lobby: create, find and load tables; never on a game command's path.
+//! - `catalogue`: named games and their versions, which `hello` and `define` can name.
+//! - `table`: the table actor: one event at a time through the VM, then to the committer.
+//! - `commit`: group commit and the output gate: messages leave only once durable.
+//! - `store`: the sled store.
+//! - `outbox`: a connection's bounded outbound queue; [`config`]: every setting.
 //!
-//! Arrows point down only: net -> session -> coordinator -> table -> (ggs-js, commit -> store).
-//! `protocol` and `config` are leaves; `outbox` imports only `protocol` (the message it carries).
+//! Arrows point down only: embed -> net -> session -> coordinator -> table -> (ggs-js,
+//! commit -> store). `protocol` and `config` are leaves; `outbox` imports only `protocol`
+//! (the message it carries).
 
-pub mod catalogue;
-pub mod commit;
+#![deny(missing_docs)]
+
+pub(crate) mod catalogue;
+pub(crate) mod commit;
 pub mod config;
-pub mod coordinator;
-pub mod games;
-pub mod net;
-pub mod outbox;
+pub(crate) mod coordinator;
+mod embed;
+pub(crate) mod games;
+pub(crate) mod net;
+pub(crate) mod outbox;
 pub mod protocol;
-pub mod session;
-pub mod store;
-pub mod table;
-pub mod table_info;
-pub mod telemetry;
+pub(crate) mod session;
+pub(crate) mod store;
+pub(crate) mod table;
+pub(crate) mod table_info;
+pub(crate) mod telemetry;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+pub use config::Config;
+pub use embed::{Builder, Ggs, ServerError};
+/// The limits on every table's script runtime ([`Config::limits`]), from `ggs-js`.
+pub use ggs_js::limits;
+/// Why a host function could not be registered ([`Builder::host_function`]).
+pub use ggs_js::HostFunctionError;
+pub use store::StoreError;
 
-use ggs_js::VmHost;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
-
-use crate::catalogue::Catalogue;
-use crate::commit::Committer;
-use crate::config::Config;
-use crate::coordinator::Coordinator;
-use crate::net::admin::{Access, TokenError, TokenSource};
-use crate::net::limits::ConnectionLimiter;
-use crate::net::{Hub, Phase};
-use crate::store::{Store, StoreError};
-use crate::table::TableDeps;
-
-/// Why the server could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The admin token could not be read or made.
-    #[error(transparent)]
-    AdminToken(#[from] TokenError),
-    /// A thread could not be started.
-    #[error("cannot start: {0}")]
-    Start(String),
+/// The bodies of the HTTP API's answers (`GET /api/games`, `PUT /api/games/{name}`,
+/// `GET /api/tables`, every error), for clients of a running server.
+pub mod api {
+    pub use crate::catalogue::{
+        CatalogueError, GameDetail, GameSummary, Uploaded, VersionInfo, ORIGIN_BUILTIN,
+        ORIGIN_UPLOAD,
+    };
+    pub use crate::net::http::ApiError;
+    pub use crate::table_info::{TableSummary, CUSTOM_GAME};
 }
 
-/// A server whose listeners are bound, ready to run.
-pub struct Server {
-    tcp: TcpListener,
-    http: TcpListener,
-    hub: Hub,
-    phase: watch::Sender<Phase>,
-    /// The strong end of the hub's `alive` channel, dropped when the shutdown begins.
-    holder: mpsc::Sender<()>,
-    alive: mpsc::Receiver<()>,
-    shutdown_timeout: std::time::Duration,
-    store: Store,
-    committer: Committer,
-    fatal: oneshot::Receiver<StoreError>,
-    admin_token: (String, TokenSource),
-}
-
-impl Server {
-    /// Opens the store, starts the VM host and the committer, and binds both ports.
-    pub async fn bind(config: Config) -> Result<Server, ServerError> {
-        let metrics = telemetry::install();
-        let store = Store::open(&config.data_dir)?;
-        let catalogue = Arc::new(Catalogue::open(store.clone(), config.max_body)?);
-        let host =
-            VmHost::with_host_functions(config.vm_threads, config.limits, config.host_functions)
-                .map_err(|e| ServerError::Start(e.to_string()))?;
-        let (committer, fatal) =
-            Committer::start_with(store.clone(), config.durability, config.emit_handler)
-                .map_err(|e| ServerError::Start(e.to_string()))?;
-        let connected = Arc::new(AtomicU64::new(0));
-        let deps = TableDeps {
-            host: Arc::new(host),
-            committer: committer.clone(),
-            store: store.clone(),
-            connected: connected.clone(),
-            settings: config.tables,
-            directory: Default::default(),
-        };
-        let coordinator = Arc::new(Coordinator::new(
-            store.clone(),
-            deps,
-            config.connections.tables_per_connection,
-            catalogue,
-        ));
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })
-        };
-        let tcp = bind(config.tcp).await?;
-        let http = bind(config.http).await?;
-        // Last, so that a start that fails never makes a token it would not print.
-        let admin_token = net::admin::load_or_create(&config.data_dir, config.admin_token)?;
-        let (phase, phase_rx) = watch::channel(Phase::Running);
-        let (alive_tx, alive) = mpsc::channel(1);
-        Ok(Server {
-            tcp,
-            http,
-            hub: Hub {
-                coordinator,
-                connected,
-                max_body: config.max_body,
-                phase: phase_rx,
-                alive: alive_tx.downgrade(),
-                limiter: ConnectionLimiter::new(config.connections),
-                metrics,
-                access: Arc::new(Access::new(
-                    admin_token.0.clone(),
-                    &config.allowed_hosts,
-                    &config.allowed_origins,
-                )),
-            },
-            phase,
-            holder: alive_tx,
-            alive,
-            shutdown_timeout: config.shutdown_timeout,
-            store,
-            committer,
-            fatal,
-            admin_token,
-        })
-    }
-
-    /// The admin token and where it came from (the binary prints a new one once).
-    pub fn admin_token(&self) -> (&str, &TokenSource) {
-        (&self.admin_token.0, &self.admin_token.1)
-    }
-
-    /// The bound TCP address (useful with port 0).
-    pub fn tcp_addr(&self) -> SocketAddr {
-        self.tcp
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Serves until `shutdown` resolves or the store fails.
-    ///
-    /// A graceful shutdown stops accepting, stops reading, lets every table commit what it was
-    /// sent, tells every client `shutdown`, closes, and flushes, all within the shutdown bound.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let tcp = tokio::spawn(net::tcp::serve(self.tcp, self.hub.clone()));
-        let http = tokio::spawn(net::http::serve(self.http, self.hub.clone()));
-        self.hub.coordinator.resume_ticking();
-        let release = tokio::spawn(table::release::release_freed_memory());
-        let result = tokio::select! {
-            _ = shutdown => Ok(()),
-            e = &mut self.fatal => match e {
-                Ok(e) => Err(ServerError::Store(e)),
-                Err(_) => Ok(()),
-            },
-        };
-        tcp.abort();
-        http.abort();
-        release.abort();
-        if result.is_ok() {
-            let coordinator = self.hub.coordinator.clone();
-            let phase = self.phase;
-            let mut alive = self.alive;
-            drop(self.hub);
-            drop(self.holder);
-            let graceful = async move {
-                let _ = phase.send(Phase::Draining);
-                coordinator.flush_all().await;
-                let _ = phase.send(Phase::Closing);
-                // Every connection holds a sender; recv() ends when the last one closes.
-                let _ = alive.recv().await;
-            };
-            if tokio::time::timeout(self.shutdown_timeout, graceful)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    "graceful shutdown took longer than {:?}; stopping anyway",
-                    self.shutdown_timeout
-                );
-            }
-        }
-        let stats = self.committer.stats();
-        let ms = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        tracing::info!(
-            commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed),
-            flushes = stats.flushes.load(std::sync::atomic::Ordering::Relaxed),
-            "stopping; commit latency p50 {:.3} ms, p99 {:.3} ms",
-            ms(stats.quantile(0.5)),
-            ms(stats.quantile(0.99)),
-        );
-        self.store.flush()?;
-        result
-    }
+/// The admin token (`Authorization: Bearer` of uploads and stopping tables): where a server
+/// keeps it in its data directory, and how a tool on the same machine reads it.
+pub mod admin {
+    pub use crate::net::admin::{read_token, token_path, TokenError, TokenSource, TOKEN_FILE};
 }

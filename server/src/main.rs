@@ -1,6 +1,7 @@
 //! The `ggs` binary: the server (`ggs serve`) and the commands that talk to a running one
 //! (`upload`, `games`, `tables`, `stop-table`), with settings from `ggs.toml`, the environment
-//! and flags (in rising precedence).
+//! and flags (in rising precedence). It is built on the library's public API alone: `serve`
+//! starts a [`Builder`] with a TCP listener and serves [`Ggs::router`] on its HTTP port.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -11,13 +12,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
-use ggs_js::limits::{self, Limits};
-use ggs_server::catalogue::{GameSummary, Uploaded};
+use ggs_server::admin::{self, TokenSource};
+use ggs_server::api::{ApiError, GameSummary, TableSummary, Uploaded};
 use ggs_server::config::{self, Config, Durability};
-use ggs_server::net::admin::{self, TokenSource};
-use ggs_server::net::http::ApiError;
-use ggs_server::table_info::TableSummary;
-use ggs_server::Server;
+use ggs_server::limits::{self, Limits};
+use ggs_server::{Builder, Ggs, ServerError};
 
 /// The settings file read from the working directory when `--config` is not given.
 const CONFIG_FILE: &str = "ggs.toml";
@@ -321,8 +320,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = Config {
-        tcp: args.tcp,
-        http: args.http,
         data_dir: args.data_dir,
         vm_threads: args.vm_threads.unwrap_or_else(config::default_vm_threads),
         max_body: args.max_body,
@@ -360,23 +357,49 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
-        let server = Server::bind(config)
+        let starting = || format!("starting with data dir {}", data_dir.display());
+        // The HTTP port first: a start that fails there makes no admin token.
+        let http = tokio::net::TcpListener::bind(args.http)
             .await
-            .with_context(|| format!("starting with data dir {}", data_dir.display()))?;
-        announce_admin_token(&server);
+            .map_err(|source| ServerError::Bind {
+                addr: args.http,
+                source,
+            })
+            .with_context(starting)?;
+        let http_addr = http.local_addr().context("the HTTP listener's address")?;
+        let mut ggs = Builder::new()
+            .config(config)
+            .tcp(args.tcp)
+            .start()
+            .await
+            .with_context(starting)?;
+        let tcp_addr = ggs.tcp_addr().context("the TCP listener's address")?;
+        announce_admin_token(&ggs);
         // One line on stdout that tools and tests read to learn the bound ports.
-        println!("ggs listening tcp={} http={}", server.tcp_addr(), server.http_addr());
-        tracing::info!(tcp = %server.tcp_addr(), http = %server.http_addr(), data_dir = %data_dir.display(), "serving");
-        server.run(shutdown_signal()).await?;
+        println!("ggs listening tcp={tcp_addr} http={http_addr}");
+        tracing::info!(tcp = %tcp_addr, http = %http_addr, data_dir = %data_dir.display(), "serving");
+        let app = ggs.router().into_make_service_with_connect_info::<SocketAddr>();
+        let serving = tokio::spawn(async move {
+            if let Err(e) = axum::serve(http, app).await {
+                tracing::error!("http server stopped: {e}");
+            }
+        });
+        let result = tokio::select! {
+            () = shutdown_signal() => ggs.shutdown().await,
+            result = ggs.stopped() => result,
+        };
+        serving.abort();
+        result?;
         Ok(())
     })
 }
 
 /// Prints a token made at this start once, on stderr (later starts print only where it is);
 /// logs where the token comes from.
-fn announce_admin_token(server: &Server) {
-    match server.admin_token() {
-        (token, TokenSource::Generated(path)) => {
+fn announce_admin_token(ggs: &Ggs) {
+    let token = ggs.admin_token();
+    match ggs.admin_token_source() {
+        TokenSource::Generated(path) => {
             eprintln!(
                 "ggs: a new admin token, kept in {} (readable by its owner only):\n\n    {token}\n\n\
                  ggs: `ggs upload` and `ggs stop-table` on this machine read it from there \
@@ -384,10 +407,10 @@ fn announce_admin_token(server: &Server) {
                 path.display()
             );
         }
-        (_, TokenSource::File(path)) => {
+        TokenSource::File(path) => {
             tracing::info!(file = %path.display(), "admin token from its file");
         }
-        (_, TokenSource::Setting) => tracing::info!("admin token set by --admin-token"),
+        TokenSource::Setting => tracing::info!("admin token set by --admin-token"),
     }
 }
 

@@ -87,7 +87,8 @@ pub struct StoredGame {
     pub source: String,
     /// When this version was stored, milliseconds since the Unix epoch.
     pub created_ms: u64,
-    /// `builtin` (seeded from the binary's `games/`) or `upload`.
+    /// `builtin` (seeded by the program: `games/`, or a game the application registered) or
+    /// `upload`.
     pub origin: String,
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::games;
 use crate::store::{now_ms, GameId, TableRecord};
 
-/// What [`TableInfo::summary`] reports as the game of a table whose script is not in the
+/// What `GET /api/tables` reports as the game of a table whose script is not in the
 /// catalogue.
 pub const CUSTOM_GAME: &str = "custom";
 

@@ -151,6 +151,15 @@ impl WsClient {
         })
     }
 
+    /// Connects to the WebSocket endpoint at `path` (e.g. `/game/ws`, where an application
+    /// nests the server's router under `/game`).
+    #[track_caller]
+    pub fn connect_to(http: SocketAddr, path: &str) -> WsClient {
+        Self::try_connect_to(http, path, &[]).unwrap_or_else(|(status, body)| {
+            panic!("websocket handshake with ws://{http}{path}: refused with {status}: {body}")
+        })
+    }
+
     /// Connects to `/ws` with extra handshake headers (`Origin`, `Host`, as a browser sends);
     /// a refused handshake is its HTTP status and body.
     #[track_caller]
@@ -158,8 +167,19 @@ impl WsClient {
         http: SocketAddr,
         headers: &[(&str, &str)],
     ) -> Result<WsClient, (u16, String)> {
+        Self::try_connect_to(http, "/ws", headers)
+    }
+
+    /// Connects to the WebSocket endpoint at `path` with extra handshake headers; a refused
+    /// handshake is its HTTP status and body.
+    #[track_caller]
+    pub fn try_connect_to(
+        http: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, (u16, String)> {
         use tungstenite::client::IntoClientRequest;
-        let url = format!("ws://{http}/ws");
+        let url = format!("ws://{http}{path}");
         let mut request = url
             .as_str()
             .into_client_request()

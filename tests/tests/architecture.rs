@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// The modules of `server/src`, top first. A module may import only modules after it in this
 /// list (and itself). `lib.rs` and `main.rs` wire everything and may import anything.
 const SERVER_LAYERS: &[&str] = &[
+    "embed",
     "net",
     "session",
     "coordinator",

@@ -1,4 +1,12 @@
-//! The HTTP port (axum): the web client, the WebSocket endpoint and the JSON API, on one port.
+//! The HTTP routes (axum): the web client, the WebSocket endpoint and the JSON API, as one
+//! [`Router`] the application serves on its own listener (the `ggs` binary on its HTTP port),
+//! at the root or nested under a prefix (`/game/ws`, `/game/api/...`). Every handler reaches
+//! the server through the [`Gate`]: once the server has stopped, it answers `503`
+//! `server_stopped` and holds nothing of it. The handlers that need the peer's address (the
+//! WebSocket endpoint, for the per-address limit; admin requests, for the log) read axum's
+//! `ConnectInfo<SocketAddr>`: the router must be served with
+//! `into_make_service_with_connect_info::<SocketAddr>()`, or they answer `500`
+//! `no_peer_address`.
 //!
 //! - `/`, `/*.html`, `/*.js`, `/*.css`: the web client (`web-client/`, embedded in the binary)
 //! - `GET /ws`: the WebSocket endpoint ([`super::ws`])
@@ -20,17 +28,19 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State, WebSocketUpgrade};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State, WebSocketUpgrade,
+};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 
 use super::admin::Refusal;
-use super::{ws, Hub, Phase};
+use super::{ws, Gate, Hub, Phase};
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::telemetry;
 
@@ -76,25 +86,14 @@ const ASSETS: &[Asset] = &[
     asset!("console.js", JS),
 ];
 
-/// Serves HTTP until the listener fails or the task is dropped.
-/// The handlers share the [`Hub`]. It holds the server's `alive` channel only weakly: idle
-/// HTTP keep-alive connections must not delay a shutdown; open WebSockets hold it.
-pub async fn serve(listener: TcpListener, hub: Hub) {
-    let app = router(hub).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::select! {
-        result = axum::serve(listener, app) => {
-            if let Err(e) = result {
-                tracing::error!("http server stopped: {e}");
-            }
-        }
-        () = telemetry::sample_event_rate() => {}
-    }
-}
-
-fn router(hub: Hub) -> Router {
+/// The routes over `gate`. Bodies of uploads may be `max_body` bytes; without `web_client`,
+/// paths that are not routes answer `404` instead of serving the web client's files.
+/// The handlers hold the server's `alive` channel only weakly: idle HTTP keep-alive
+/// connections must not delay a shutdown; open WebSockets hold it.
+pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
     // An uploaded script may be as large as a `define` body.
-    let upload_limit = hub.max_body;
-    Router::new()
+    let upload_limit = max_body;
+    let router = Router::new()
         .route("/ws", get(websocket))
         .route("/api/health", get(health))
         .route("/api/games", get(game_list))
@@ -107,10 +106,54 @@ fn router(hub: Hub) -> Router {
         .route("/api/games/{name}/{version}", get(game_version))
         .route("/api/tables", get(tables))
         .route("/api/tables/{id}/stop", post(stop_table))
-        .route("/metrics", get(metrics))
-        .fallback(get(asset))
-        .layer(middleware::from_fn_with_state(hub.clone(), guard))
-        .with_state(hub)
+        .route("/metrics", get(metrics));
+    let router = match web_client {
+        true => router.fallback(get(asset)),
+        false => router.fallback(not_found),
+    };
+    router
+        .layer(middleware::from_fn_with_state(gate.clone(), guard))
+        .with_state(gate)
+}
+
+/// The server behind the gate, for a handler; `503 server_stopped` once it has stopped.
+struct Live(Hub);
+
+impl FromRequestParts<Gate> for Live {
+    type Rejection = Response;
+
+    async fn from_request_parts(_: &mut Parts, gate: &Gate) -> Result<Live, Response> {
+        gate.hub().map(Live).ok_or_else(stopped)
+    }
+}
+
+/// The answer of every route once the server has stopped.
+fn stopped() -> Response {
+    failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_stopped",
+        "this game server has stopped",
+    )
+}
+
+/// The peer's address, from axum's `ConnectInfo`; `500 no_peer_address` when the router is
+/// served without it.
+struct Peer(SocketAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Peer, Response> {
+        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(peer)) => Ok(Peer(*peer)),
+            None => Err(failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no_peer_address",
+                "the application serves the game server's routes without the peer's address: \
+                 serve them with into_make_service_with_connect_info::<SocketAddr>()",
+            )),
+        }
+    }
 }
 
 /// The `Host` a request was sent to: its header, else its URI's authority (HTTP/2).
@@ -129,10 +172,14 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Runs before every route: refuses a `Host` the server does not answer to, answers CORS
 /// preflights, and refuses a request that may change the server (any method but GET, HEAD
 /// and OPTIONS) from a page of another origin, whatever address it comes from.
-async fn guard(State(hub): State<Hub>, request: Request, next: Next) -> Response {
+async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    // Only the rules: a request in flight holds nothing else of the server here.
+    let Some(access) = gate.hub().map(|hub| hub.access) else {
+        return stopped();
+    };
     let headers = request.headers();
     let host = request_host(headers, request.uri());
-    if let Err(refusal) = hub.access.check_host(host.as_deref()) {
+    if let Err(refusal) = access.check_host(host.as_deref()) {
         return refuse(&refusal);
     }
     let method = request.method();
@@ -142,7 +189,7 @@ async fn guard(State(hub): State<Hub>, request: Request, next: Next) -> Response
     if method != Method::GET && method != Method::HEAD {
         let origin = header_text(headers, "origin");
         let site = header_text(headers, "sec-fetch-site");
-        if let Err(refusal) = hub.access.check_change(host.as_deref(), origin, site) {
+        if let Err(refusal) = access.check_change(host.as_deref(), origin, site) {
             tracing::info!(origin, site, path = %request.uri().path(), "cross-origin request refused");
             return refuse(&refusal);
         }
@@ -171,8 +218,8 @@ fn refuse(refusal: &Refusal) -> Response {
 }
 
 async fn websocket(
-    State(hub): State<Hub>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Live(hub): Live,
+    Peer(peer): Peer,
     uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -282,13 +329,13 @@ fn refuse_unless_admin(hub: &Hub, peer: SocketAddr, headers: &HeaderMap) -> Opti
     }
 }
 
-async fn game_list(State(hub): State<Hub>) -> Response {
+async fn game_list(Live(hub): Live) -> Response {
     Json(hub.coordinator.catalogue().list()).into_response()
 }
 
 /// `{name}`: the game as JSON (latest source and every version); `{name}.js`: the latest
 /// source alone, for a client to `define`.
-async fn game_source(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+async fn game_source(Live(hub): Live, Path(name): Path<String>) -> Response {
     let (name, raw) = match name.strip_suffix(".js") {
         Some(name) => (name.to_string(), true),
         None => (name, false),
@@ -300,10 +347,7 @@ async fn game_source(State(hub): State<Hub>, Path(name): Path<String>) -> Respon
     }
 }
 
-async fn game_version(
-    State(hub): State<Hub>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
+async fn game_version(Live(hub): Live, Path((name, version)): Path<(String, String)>) -> Response {
     let Ok(version) = version.parse::<u32>() else {
         let why = format!("{version:?} is not a version number");
         return failure(StatusCode::NOT_FOUND, "no_such_game", &why);
@@ -317,8 +361,8 @@ async fn game_version(
 /// `PUT /api/games/{name}`: the body is the script. 201 with the new version, 200 when the
 /// source is unchanged, 400 with the compile error (`at line L, column C`).
 async fn upload(
-    State(hub): State<Hub>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Live(hub): Live,
+    Peer(peer): Peer,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -347,8 +391,8 @@ async fn upload(
 
 /// `POST /api/tables/{id}/stop`: stops a live table; its players get `table_stopped`.
 async fn stop_table(
-    State(hub): State<Hub>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Live(hub): Live,
+    Peer(peer): Peer,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -374,11 +418,11 @@ async fn stop_table(
     }
 }
 
-async fn tables(State(hub): State<Hub>) -> Response {
+async fn tables(Live(hub): Live) -> Response {
     Json(hub.coordinator.tables()).into_response()
 }
 
-async fn metrics(State(hub): State<Hub>) -> Response {
+async fn metrics(Live(hub): Live) -> Response {
     let coordinator = hub.coordinator.clone();
     let stored = tokio::task::spawn_blocking(move || coordinator.stored_tables())
         .await
@@ -396,6 +440,11 @@ async fn metrics(State(hub): State<Hub>) -> Response {
         hub.metrics.render(),
     )
         .into_response()
+}
+
+/// A path that is no route, when the web client is left out.
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 async fn asset(uri: Uri) -> Response {

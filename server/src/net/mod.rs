@@ -1,6 +1,7 @@
 //! The connection layer: the TCP accept loop (GGS 1.0 and the human line mode), the HTTP
-//! server with the WebSocket endpoint and who may use it ([`admin`]), and what every
-//! connection shares ([`conn`]).
+//! routes with the WebSocket endpoint and who may use them ([`admin`]), and what every
+//! connection shares ([`conn`]). The application serves the HTTP routes ([`http::router`])
+//! on its own listener; they reach the server through a [`Gate`] that closes when it stops.
 
 pub mod admin;
 pub mod conn;
@@ -10,7 +11,7 @@ pub mod tcp;
 pub mod ws;
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
@@ -55,5 +56,34 @@ impl Hub {
     /// `None` once the server is shutting down.
     pub fn hold(&self) -> Option<mpsc::Sender<()>> {
         self.alive.upgrade()
+    }
+}
+
+/// The way from the HTTP routes to the server: open while it runs, closed (holding nothing of
+/// it) once it has stopped, so a router the application still serves keeps neither the store
+/// nor the tables alive, and answers `503` instead.
+#[derive(Clone)]
+pub struct Gate(Arc<RwLock<Option<Hub>>>);
+
+impl Gate {
+    /// An open gate to `hub`.
+    pub fn new(hub: Hub) -> Gate {
+        Gate(Arc::new(RwLock::new(Some(hub))))
+    }
+
+    /// The hub, while the server runs.
+    pub fn hub(&self) -> Option<Hub> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Closes the gate for good, dropping its hub.
+    pub fn close(&self) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

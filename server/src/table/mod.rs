@@ -51,7 +51,7 @@ use crate::protocol::token::Token;
 use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
 
-pub use seats::{BadToken, Seated, WHO_ID_CHARS};
+pub use seats::{BadToken, Seated};
 
 /// The tables that have an actor (awake, or hibernated with players seated), by id: the
 /// coordinator finds and creates tables here, and a hibernated table with nobody seated

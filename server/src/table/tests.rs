@@ -75,7 +75,7 @@ fn deps_with(
         Some((store, handler)) => (store, Some(handler)),
         None => (Store::open(dir.path()).unwrap(), None),
     };
-    let (committer, _) = Committer::start_with(store.clone(), Durability::Strict, handler).unwrap();
+    let (committer, _) = Committer::start(store.clone(), Durability::Strict, handler).unwrap();
     let limits = Limits {
         fault_injection: true,
         ..Limits::default()

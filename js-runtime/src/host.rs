@@ -178,7 +178,7 @@ impl Pool {
         for i in 0..workers.len() {
             let worker = workers[i].clone();
             if !worker.is_lost() {
-                if !worker.pulse.busy_longer_than(stuck) {
+                if !worker.stuck(stuck) {
                     continue;
                 }
                 if self.retired.load(Ordering::Acquire) >= MAX_RETIRED_THREADS {

@@ -26,6 +26,12 @@ use crate::host::Pool;
 
 /// How long past its CPU deadline a VM thread may stay in one call before it is abandoned.
 pub const STUCK_MARGIN: Duration = Duration::from_millis(30);
+/// How much longer than a stuck call a VM thread may stay busy without running on a CPU (a host
+/// function blocked in the application, or a thread the machine did not schedule) before it
+/// is abandoned too. A thread is judged by the CPU time it used, so a loaded machine that
+/// leaves it waiting does not make it look stuck; this bound still frees its neighbours from
+/// a call that waits for ever.
+pub const OFF_CPU_MARGIN: Duration = Duration::from_millis(500);
 /// How often the watchdog looks at the VM threads.
 pub const WATCHDOG_INTERVAL: Duration = Duration::from_millis(5);
 /// Most abandoned VM threads that may still be finishing their stuck call at once (each may
@@ -58,6 +64,12 @@ impl Pulse {
         self.since.store(0, Ordering::Release);
     }
 
+    /// The last beat as the watchdog compares it (0 while the thread is idle): a new value
+    /// means the thread made progress.
+    pub(crate) fn mark(&self) -> u64 {
+        self.since.load(Ordering::Acquire)
+    }
+
     /// Whether the thread is busy and its last beat is older than `limit`.
     pub(crate) fn busy_longer_than(&self, limit: Duration) -> bool {
         self.busy_for().is_some_and(|busy| busy > limit)
@@ -73,6 +85,31 @@ impl Pulse {
             }
         }
     }
+}
+
+/// The CPU time the thread with OS id `tid` (of this process) has used, from the kernel's
+/// per-thread CPU clock; `None` where there is none (other systems, a thread that is gone).
+#[cfg(target_os = "linux")]
+pub(crate) fn thread_cpu(tid: i32) -> Option<Duration> {
+    if tid <= 0 {
+        return None;
+    }
+    // The clock id glibc's pthread_getcpuclockid makes: (~tid << 3) | CPUCLOCK_PERTHREAD (4) |
+    // CPUCLOCK_SCHED (2), a stable part of the kernel's interface.
+    let clock = ((!(tid as u32)) << 3) as i32 | 6;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec the call writes into; an unknown clock is an error.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// The CPU time of a thread: unknown on this system, so threads are judged by wall time.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn thread_cpu(_tid: i32) -> Option<Duration> {
+    None
 }
 
 /// The watchdog thread's loop: checks the pool every [`WATCHDOG_INTERVAL`] until it is gone.

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::host_functions::HostFunctions;
 use crate::limits::{Limits, VM_THREAD_STACK};
 use crate::vm::{Event, EventContext, Outcome, ScriptError, Storage, Vm};
-use crate::watchdog::Pulse;
+use crate::watchdog::{thread_cpu, Pulse, OFF_CPU_MARGIN, WATCHDOG_INTERVAL};
 
 /// Time over which a thread's recent CPU use is averaged for placement (decays exponentially).
 pub const RECENT_CPU_WINDOW: Duration = Duration::from_secs(5);
@@ -102,6 +102,9 @@ pub(crate) struct Worker {
     abandoned: AtomicBool,
     /// The OS id of its thread (Linux; 0 until the thread has started).
     tid: AtomicI32,
+    /// The watchdog's view of the current call: the pulse mark it first saw busy, and the
+    /// thread's CPU time then.
+    seen_busy: Mutex<Option<(u64, Duration)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +135,7 @@ impl Worker {
             inflight: Mutex::new(None),
             abandoned: AtomicBool::new(false),
             tid: AtomicI32::new(0),
+            seen_busy: Mutex::new(None),
         });
         let thread = worker.clone();
         let host_functions = host_functions.clone();
@@ -198,6 +202,35 @@ impl Worker {
         drop(tx);
         for job in self.rx.try_iter() {
             job.displace();
+        }
+    }
+
+    /// Whether the thread has been in one call for longer than `stuck`, counted in the CPU time
+    /// it used (so a thread the machine leaves waiting is not stuck), or, busy without using the
+    /// CPU (blocked, or not scheduled), for longer than `stuck` plus [`OFF_CPU_MARGIN`]. Where
+    /// the CPU time of a thread is unknown, wall time decides. Called by the watchdog every
+    /// round, which notes the thread's CPU time when it first sees a call.
+    pub(crate) fn stuck(&self, stuck: Duration) -> bool {
+        let mark = self.pulse.mark();
+        let mut seen = lock(&self.seen_busy);
+        if mark == 0 {
+            *seen = None;
+            return false;
+        }
+        let Some(cpu) = thread_cpu(self.tid.load(Ordering::Acquire)) else {
+            return self.pulse.busy_longer_than(stuck);
+        };
+        match *seen {
+            Some((seen_mark, cpu_then)) if seen_mark == mark => {
+                // The call began up to one round before the watchdog first saw it.
+                let on_cpu = cpu.saturating_sub(cpu_then) + WATCHDOG_INTERVAL;
+                self.pulse.busy_longer_than(stuck)
+                    && (on_cpu >= stuck || self.pulse.busy_longer_than(stuck + OFF_CPU_MARGIN))
+            }
+            _ => {
+                *seen = Some((mark, cpu));
+                false
+            }
         }
     }
 

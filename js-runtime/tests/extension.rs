@@ -384,3 +384,33 @@ async fn a_host_function_holding_the_thread_past_the_deadline_has_it_abandoned()
         started.elapsed()
     );
 }
+
+/// A thread that waits without using the CPU (here a host function that sleeps, as a thread
+/// the machine does not schedule would) is not stuck until the off-CPU margin: the watchdog
+/// judges the CPU time a call used, so a loaded machine does not get healthy tables moved.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_that_waits_off_the_cpu_is_not_abandoned_before_the_off_cpu_margin() {
+    let limits = Limits {
+        cpu_per_event: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let host = VmHost::with_host_functions(1, limits, functions(Arc::default())).unwrap();
+    let vm = host.open("t-waits", Storage::default()).unwrap();
+    let define = Event::Define {
+        source: "function playerCommand(p, c, a) { GGS.host.slow(Number(a)); }".into(),
+    };
+    vm.run(define, cx()).await.result.unwrap();
+    let command = Event::Command {
+        player: "a".into(),
+        command: "x".into(),
+        args: "300".into(),
+    };
+    let error = vm.run(command, cx()).await.result.unwrap_err();
+    assert_eq!(
+        error,
+        ScriptError::Timeout(Duration::from_millis(50)),
+        "300 ms off the CPU is past the deadline but within the off-CPU margin: a timeout of \
+         the event, not an abandoned thread"
+    );
+}

@@ -94,37 +94,29 @@ fn module_of(src: &Path, file: &Path) -> String {
     name.trim_end_matches(".rs").to_string()
 }
 
-/// The top-level modules a piece of code names as `crate::NAME`.
+/// The identifier a path starts with (`table::spawn` -> `table`), if any.
+fn leading_name(path: &str) -> Option<String> {
+    let name: String = path
+        .trim()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The top-level modules a piece of code names as `crate::NAME`, and inside
+/// `use crate::{a, b::c}`.
 fn crate_paths(code: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let after = &rest[at + "crate::".len()..];
-        let name: String = after
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            found.insert(name);
-        }
-        rest = after;
-    }
-    // `use crate::{a, b::c}`: the names inside the braces.
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::{") {
-        let after = &rest[at + "crate::{".len()..];
-        let group = &after[..after.find('}').unwrap_or(after.len())];
-        for part in group.split(',') {
-            let name: String = part
-                .trim()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                found.insert(name);
+    for (at, _) in code.match_indices("crate::") {
+        let after = &code[at + "crate::".len()..];
+        match after.strip_prefix('{') {
+            Some(group) => {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                found.extend(group.split(',').filter_map(leading_name));
             }
+            None => found.extend(leading_name(after)),
         }
-        rest = after;
     }
     found
 }

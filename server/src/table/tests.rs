@@ -39,6 +39,17 @@ const PLAYER: &str = "0c0ffee0-0000-4000-8000-000000000001";
 /// The player's resume token, which the `hello` reply carries.
 const TOKEN: &str = "70ce0000-0000-4000-8000-000000000001";
 
+/// The record of a table just created, with no script yet.
+fn new_record() -> TableRecord {
+    TableRecord {
+        created_ms: 1,
+        tick_ms: 0,
+        host: None,
+        game: None,
+        script: None,
+    }
+}
+
 /// A new table with the counter, fault injection on, and its player's queue. The store's
 /// directory lives as long as the returned guard.
 fn table() -> (
@@ -48,13 +59,7 @@ fn table() -> (
     mpsc::Receiver<ServerMessage>,
 ) {
     let (dir, deps) = deps(TableSettings::default());
-    let record = TableRecord {
-        created_ms: 1,
-        tick_ms: 0,
-        host: None,
-        game: None,
-        script: None,
-    };
+    let record = new_record();
     let handle = spawn(Arc::from("t-batch"), TableInit::New(record), deps);
     let (outbox, rx, _) = Outbox::new(QUEUE);
     (dir, handle, outbox, rx)
@@ -219,13 +224,7 @@ async fn an_idle_table_hibernates_wakes_with_on_resume_and_ends_once_nobody_can_
     let (_dir, deps) = deps(settings);
     let directory = deps.directory.clone();
     let id = uuid::Uuid::new_v4();
-    let record = TableRecord {
-        created_ms: 1,
-        tick_ms: 0,
-        host: None,
-        game: None,
-        script: None,
-    };
+    let record = new_record();
     let handle = spawn(Arc::from(id.to_string()), TableInit::New(record), deps);
     directory.lock().unwrap().insert(id, handle.clone());
     let (outbox, mut rx, _) = Outbox::new(QUEUE);
@@ -299,13 +298,7 @@ async fn emits_reach_the_handler_only_once_durable_in_order_and_never_for_a_fail
     };
     let (_guard, deps) = deps_with(TableSettings::default(), Some((store, handler)));
     committer.set(deps.committer.clone()).ok().unwrap();
-    let record = TableRecord {
-        created_ms: 1,
-        tick_ms: 0,
-        host: None,
-        game: None,
-        script: None,
-    };
+    let record = new_record();
     let handle = spawn(Arc::from("t-emit"), TableInit::New(record), deps);
     let (outbox, mut rx, _) = Outbox::new(QUEUE);
     let commands = [("inc", ""), ("bad", ""), ("inc", "")];

@@ -126,6 +126,21 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path, "")
 }
 
+/// The names of the catalogue's games, in its order, from `GET {prefix}/api/games` (`prefix`
+/// is where the application nested the server's routes; empty at the root).
+#[track_caller]
+pub fn game_names(addr: SocketAddr, prefix: &str) -> Vec<String> {
+    let response = get(addr, &format!("{prefix}/api/games"));
+    assert_eq!(response.status, 200, "{}", response.body);
+    let games = response.json();
+    games
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|g| g["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,17 +26,6 @@ fn assert_refused(response: &Response, status: u16, code: &str) {
     assert!(message.len() > 10, "a refusal says why: {response:?}");
 }
 
-/// The names of the catalogue's games.
-fn game_names(server: &ServerProcess) -> Vec<String> {
-    let games = http::get(server.http_addr(), "/api/games").json();
-    games
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|g| g["name"].as_str().expect("a name").to_string())
-        .collect()
-}
-
 /// Whether `table` is listed as live.
 fn is_live(server: &ServerProcess, table: &str) -> bool {
     let tables = http::get(server.http_addr(), "/api/tables").json();
@@ -110,7 +99,7 @@ fn a_cross_origin_change_is_refused_and_changes_nothing() {
     assert!(is_live(&server, &table), "a refused stop stopped the table");
     player.send("message still here");
     player.expect_prefix("message ");
-    assert!(!game_names(&server).contains(&"evil".to_string()));
+    assert!(!http::game_names(server.http_addr(), "").contains(&"evil".to_string()));
 
     // The server's own origin, with the token, may.
     let own = format!("http://{addr}");
@@ -150,7 +139,7 @@ fn a_rebinding_host_is_refused_on_every_route() {
     let (status, body) = socket.err().expect("a rebound WebSocket is refused");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("bad_host"), "{body}");
-    assert!(!game_names(&server).contains(&"rebound".to_string()));
+    assert!(!http::game_names(server.http_addr(), "").contains(&"rebound".to_string()));
 
     // The names it answers to: localhost, IP addresses, and the allowed ones.
     for host in [
@@ -189,11 +178,11 @@ fn admin_requests_need_the_right_token() {
         401,
         "bad_admin_token",
     );
-    assert!(!game_names(&server).contains(&"unsigned".to_string()));
+    assert!(!http::game_names(server.http_addr(), "").contains(&"unsigned".to_string()));
 
     let right = server.admin("PUT", "/api/games/signed", UPLOAD);
     assert_eq!(right.status, 201, "{right:?}");
-    assert!(game_names(&server).contains(&"signed".to_string()));
+    assert!(http::game_names(server.http_addr(), "").contains(&"signed".to_string()));
     let (mut player, table) = chat_table(&server);
     let stopped = server.admin("POST", &format!("/api/tables/{table}/stop"), "");
     assert_eq!(stopped.status, 200, "{stopped:?}");

@@ -57,19 +57,6 @@ fn builder(dir: &Path) -> Builder {
     Builder::new().config(config).data_dir(dir)
 }
 
-/// The names of `GET {prefix}/api/games`.
-fn game_names(addr: SocketAddr, prefix: &str) -> Vec<String> {
-    let response = http::get(addr, &format!("{prefix}/api/games"));
-    assert_eq!(response.status, 200, "{}", response.body);
-    let games = response.json();
-    games
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|g| g["name"].as_str().expect("a name").to_string())
-        .collect()
-}
-
 /// A WebSocket `hello` creating a table of catalogue game `game`: the table id.
 fn hello_game(ws: &mut WsClient, game: &str) -> String {
     ws.send(json!({ "type": "hello", "game": game }));
@@ -108,7 +95,7 @@ fn nested_under_a_prefix_players_play_through_the_prefixed_websocket() {
     // The web client is left out: other paths under the prefix are not found.
     assert_eq!(http::get(addr, "/game/index.html").status, 404);
     // Built-in games off: only the registered game.
-    assert_eq!(game_names(addr, "/game"), ["lounge"]);
+    assert_eq!(http::game_names(addr, "/game"), ["lounge"]);
 
     // Two players at one table of the registered game, through /game/ws.
     let mut alice = WsClient::connect_to(addr, "/game/ws").named("alice");
@@ -223,7 +210,7 @@ fn two_servers_run_side_by_side_on_one_runtime() {
     // Built-in games on (the default): each catalogue has them; the web client is served.
     let builtin = ["tictactoe", "pong", "chat", "guess"];
     for (addr, _) in &http {
-        assert_eq!(game_names(*addr, ""), builtin);
+        assert_eq!(http::game_names(*addr, ""), builtin);
         let page = http::get(*addr, "/");
         assert_eq!(page.status, 200);
         assert!(page.content_type().starts_with("text/html"), "{page:?}");
@@ -279,7 +266,7 @@ fn registered_games_join_the_built_in_ones_and_bad_ones_refuse_the_start() {
         .expect("a start");
     let (addr, serving) = serve(&rt, ggs.router());
     assert_eq!(
-        game_names(addr, ""),
+        http::game_names(addr, ""),
         ["tictactoe", "pong", "chat", "guess", "counter"]
     );
     let chat = http::get(addr, "/api/games/chat").json();

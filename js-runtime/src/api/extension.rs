@@ -104,15 +104,7 @@ fn emit<'js>(
     name: String,
     payload: Value<'js>,
 ) -> rquickjs::Result<()> {
-    if name.is_empty() || name.len() > MAX_EMIT_NAME || name.chars().any(char::is_control) {
-        let shown: String = name.chars().take(40).collect();
-        return Err(Exception::throw_type(
-            ctx,
-            &format!(
-                "an emit name must be 1 to {MAX_EMIT_NAME} bytes without control characters, got {shown:?}"
-            ),
-        ));
-    }
+    super::check_name(ctx, "an emit name", &name, MAX_EMIT_NAME)?;
     // Before borrowing the table's data: a `toJSON` in the payload is script code.
     let json = to_json(ctx, payload)?.unwrap_or_else(|| "null".to_string());
     let Ok(payload) = serde_json::from_str::<serde_json::Value>(&json) else {

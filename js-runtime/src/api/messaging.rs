@@ -17,18 +17,7 @@ fn push(
     command: String,
     args: String,
 ) -> rquickjs::Result<()> {
-    if command.is_empty()
-        || command.len() > MAX_COMMAND_NAME
-        || command.chars().any(char::is_control)
-    {
-        let shown: String = command.chars().take(40).collect();
-        return Err(rquickjs::Exception::throw_type(
-            ctx,
-            &format!(
-                "a command name must be 1 to {MAX_COMMAND_NAME} bytes without control characters, got {shown:?}"
-            ),
-        ));
-    }
+    super::check_name(ctx, "a command name", &command, MAX_COMMAND_NAME)?;
     let mut data = data.borrow_mut();
     let max = data.limits.messages_per_event;
     if data.messages.len() >= max {

@@ -19,6 +19,27 @@ use crate::vm::Shared;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
+/// Characters of a refused name shown back in the error.
+const SHOWN_NAME_CHARS: usize = 40;
+
+/// Throws a `TypeError` unless `name` (what the script named: `what`, e.g. "a command name")
+/// is 1 to `max` bytes without control characters: the rule for every name a script sends.
+pub(crate) fn check_name(
+    ctx: &Ctx<'_>,
+    what: &str,
+    name: &str,
+    max: usize,
+) -> rquickjs::Result<()> {
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
+        let shown: String = name.chars().take(SHOWN_NAME_CHARS).collect();
+        return Err(rquickjs::Exception::throw_type(
+            ctx,
+            &format!("{what} must be 1 to {max} bytes without control characters, got {shown:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Installs the global `GGS` object and timers into a fresh context bound to the table's data.
 /// Returns the private handle the VM uses for state and timers (see `prelude.js`).
 pub(crate) fn install<'js>(ctx: &Ctx<'js>, data: &Shared) -> rquickjs::Result<Object<'js>> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
 use crate::outbox::Outbox;
-use crate::protocol::message::{ClientMessage, Query, ServerMessage, TableRef};
+use crate::protocol::message::{ClientMessage, Meta, Query, ServerMessage, TableRef, Version};
 use crate::protocol::token::Token;
 use crate::table::{BadToken, GameScript, Seated, TableEvent, TableHandle};
 
@@ -36,6 +36,8 @@ pub struct Session {
     conn: u64,
     outbox: Outbox,
     seat: Option<TableHandle>,
+    /// The protocol version negotiated on this connection.
+    version: Version,
     /// Tables this connection created.
     created: usize,
     coordinator: Arc<Coordinator>,
@@ -53,6 +55,7 @@ impl Session {
             conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
             outbox,
             seat: None,
+            version: Version::default(),
             created: 0,
             coordinator,
             connected,
@@ -107,10 +110,29 @@ impl Session {
         .await;
     }
 
-    /// Does what one client message asks.
-    pub async fn handle(&mut self, message: ClientMessage) {
+    /// The protocol version the connection speaks.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Does what one client message asks, with what travels beside it (`meta`).
+    pub async fn handle(&mut self, message: ClientMessage, meta: Meta) {
+        if let (Some(n), Some(table)) = (meta.ack, &self.seat) {
+            if self.version.exactly_once() {
+                let ack = TableEvent::Ack {
+                    player: self.player.clone(),
+                    n,
+                };
+                // An acknowledgement only frees memory: one the table has no room for now is
+                // carried by the next.
+                let _ = table.send(ack);
+            }
+        }
         match message {
-            ClientMessage::Hello { table, token, game } => self.hello(table, token, game).await,
+            ClientMessage::Hello { table, token, game } => {
+                self.hello(table, token, game, meta.ack).await
+            }
+            ClientMessage::Ack => {}
             ClientMessage::Define { source } => {
                 if self.seat.is_none() {
                     return self.not_seated().await;
@@ -148,6 +170,7 @@ impl Session {
                     player,
                     command,
                     args,
+                    seq: meta.seq,
                 })
                 .await;
             }
@@ -205,7 +228,13 @@ impl Session {
         self.error(e.code(), &detail).await;
     }
 
-    async fn hello(&mut self, table: Option<TableRef>, token: Option<Token>, game: Option<String>) {
+    async fn hello(
+        &mut self,
+        table: Option<TableRef>,
+        token: Option<Token>,
+        game: Option<String>,
+        ack: Option<u64>,
+    ) {
         let creating = table.is_none();
         // A new table of a catalogue game runs it from its first event.
         let define = match (&table, game) {
@@ -250,6 +279,8 @@ impl Session {
             conn: self.conn,
             reply,
             define,
+            version: self.version,
+            ack,
         };
         if let Err(e) = handle.send(join) {
             return self.error(e.code(), &e.to_string()).await;

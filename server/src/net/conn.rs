@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::limits::RateLimiter;
 use super::{Hub, Phase};
 use crate::outbox::{Outbox, OUTBOUND_QUEUE};
-use crate::protocol::message::{ClientMessage, ServerMessage};
+use crate::protocol::message::{ClientMessage, Meta, ServerMessage};
 use crate::session::Session;
 use crate::telemetry;
 
@@ -45,8 +45,8 @@ pub enum Input {
 /// What a message asks of the connection.
 #[derive(Debug)]
 pub enum Request {
-    /// Something for the session.
-    Client(ClientMessage),
+    /// Something for the session, with what travels beside it.
+    Client(ClientMessage, Meta),
     /// A reply the framing gives itself (line mode's `/help`), in order with the others.
     Answer(ServerMessage),
     /// Close with this goodbye, after what the player's earlier messages caused (`/quit`).
@@ -160,7 +160,9 @@ pub async fn run<R: Reader, W: Writer>(
                 let why = rate_limited(per_second);
                 session.error("rate_limited", &why).await
             }
-            Input::Message(Ok(Request::Client(message))) => session.handle(message).await,
+            Input::Message(Ok(Request::Client(message, meta))) => {
+                session.handle(message, meta).await
+            }
             Input::Message(Ok(Request::Answer(message))) => session.reply(message).await,
             Input::Message(Ok(Request::Quit(bye))) => {
                 session.flushed().await;

@@ -25,7 +25,7 @@ use crate::config::READ_CHUNK;
 use crate::outbox::Outbox;
 use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
 use crate::protocol::line::{self, Input as LineInput, LineDecoder, Mode};
-use crate::protocol::message::{ClientMessage, ServerMessage};
+use crate::protocol::message::{ClientMessage, Meta, ServerMessage};
 
 /// Accepts connections until the listener fails or the task is dropped.
 pub async fn serve(listener: TcpListener, hub: Hub) {
@@ -129,7 +129,7 @@ impl Framing {
                 Ok(None) => return None,
                 Ok(Some(Decoded::Frame(frame))) => Input::Message(
                     ClientMessage::from_frame(&frame)
-                        .map(Request::Client)
+                        .map(|m| Request::Client(m, Meta::default()))
                         .map_err(|e| (e.code(), e.to_string())),
                 ),
                 Ok(Some(Decoded::Rejected(e))) => Input::Rejected(e.code(), e.to_string()),
@@ -147,7 +147,9 @@ impl Framing {
                     );
                     Input::Rejected("body_too_large", why)
                 }
-                Ok(LineInput::Message(message)) => Input::Message(Ok(Request::Client(message))),
+                Ok(LineInput::Message(message)) => {
+                    Input::Message(Ok(Request::Client(message, Meta::default())))
+                }
                 Ok(LineInput::Help) => Input::Message(Ok(Request::Answer(line::help()))),
                 Ok(LineInput::Quit) => Input::Message(Ok(Request::Quit(line::bye()))),
                 Err(e @ line::LineError::TooLong) => Input::Rejected(e.code(), e.to_string()),

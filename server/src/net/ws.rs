@@ -19,7 +19,7 @@ use super::limits::AdmitError;
 use super::Hub;
 use crate::outbox::Outbox;
 use crate::protocol::json;
-use crate::protocol::message::ServerMessage;
+use crate::protocol::message::{Meta, ServerMessage};
 
 /// How often the server pings a client, so that both ends notice a dead connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -107,7 +107,7 @@ impl conn::Reader for WsReader {
         let parsed = json::parse_client(data, self.max_body);
         Some(Input::Message(
             parsed
-                .map(Request::Client)
+                .map(|m| Request::Client(m, Meta::default()))
                 .map_err(|e| (e.code(), e.to_string())),
         ))
     }

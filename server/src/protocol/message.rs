@@ -24,6 +24,12 @@ pub struct ServerMessage {
     /// On a `hello` reply: the public id of the player it seats, which the WebSocket mapping
     /// and line mode show beside the body (GGS 1.0 keeps the 2011 body alone).
     pub player: Option<Arc<str>>,
+    /// GGS 1.1: the message's number in its seat's stream (`Msg: n`), set by the table for a
+    /// seat that speaks 1.1; a 1.0 connection never shows it.
+    pub msg: Option<u64>,
+    /// GGS 1.1, on a `hello` reply: the highest `Seq` the table has applied for the seat
+    /// (`Seq: k`); a 1.0 connection never shows it.
+    pub seq: Option<u64>,
 }
 
 impl ServerMessage {
@@ -33,6 +39,8 @@ impl ServerMessage {
             command: Arc::from(command),
             body: body.into(),
             player: None,
+            msg: None,
+            seq: None,
         }
     }
 
@@ -54,6 +62,57 @@ impl ServerMessage {
         };
         ServerMessage::new("error", body)
     }
+}
+
+/// A version of the protocol, as named in `GGS-Version` and `GGS-Versions`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// GGS 1.0: the 2011 protocol, byte for byte (the version of a client that never says).
+    #[default]
+    V1_0,
+    /// GGS 1.1: numbered messages (`Msg`), acknowledgements (`Ack`) and numbered commands
+    /// (`Seq`): exactly-once delivery across reconnects and restarts.
+    V1_1,
+}
+
+impl Version {
+    /// Every version this server speaks, oldest first.
+    pub const ALL: [Version; 2] = [Version::V1_0, Version::V1_1];
+
+    /// Its name on the wire: `1.0`, `1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1_0 => "1.0",
+            Version::V1_1 => "1.1",
+        }
+    }
+
+    /// The version named `name`, if this server speaks it.
+    pub fn parse(name: &str) -> Option<Version> {
+        Version::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+
+    /// Whether a seat speaking this version gets numbered, replayable messages.
+    pub fn exactly_once(self) -> bool {
+        self >= Version::V1_1
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What may travel beside any client message (GGS 1.1's fields; all absent from a 1.0 client).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `GGS-Versions`: the versions the client speaks, as sent (unknown names included).
+    pub versions: Option<Vec<String>>,
+    /// `Ack: n`: the highest `Msg` the client has received.
+    pub ack: Option<u64>,
+    /// `Seq: n`: the client's number for this game command, increasing per player.
+    pub seq: Option<u64>,
 }
 
 /// What a client asks for.
@@ -82,6 +141,8 @@ pub enum ClientMessage {
     },
     /// Ask the server something; the reply is one message of the query's name.
     Query(Query),
+    /// GGS 1.1 `Server-Command: ack`: nothing but the [`Meta`]'s `Ack`.
+    Ack,
     /// A game command for the script's `playerCommand`.
     Game {
         /// The command.

@@ -152,12 +152,12 @@ impl Table {
             let sleep = self.hibernates_at(last_event);
             tokio::select! {
                 event = rx.recv() => match event {
-                    Some(TableEvent::Command { player, command, args }) => {
+                    Some(TableEvent::Command { player, command, args, .. }) => {
                         // Game commands queued together run in one trip to the VM thread.
                         let mut batch = vec![(player, command, args)];
                         while batch.len() < MAX_BATCH {
                             match rx.try_recv() {
-                                Ok(TableEvent::Command { player, command, args }) => {
+                                Ok(TableEvent::Command { player, command, args, .. }) => {
                                     batch.push((player, command, args))
                                 }
                                 Ok(other) => {
@@ -295,6 +295,7 @@ impl Table {
                 conn,
                 reply,
                 define,
+                ..
             } => {
                 let who = (player, token, resume);
                 return self.join(who, outbox, conn, reply, define).await;
@@ -327,10 +328,12 @@ impl Table {
             }
             TableEvent::Stop { why } => self.stopping = Some(why),
             TableEvent::Reply { outbox, message } => step.deliver(&outbox, message),
+            TableEvent::Ack { .. } | TableEvent::Version { .. } => return Ok(()),
             TableEvent::Command {
                 player,
                 command,
                 args,
+                ..
             } => return self.commands(vec![(player, command, args)]).await,
             TableEvent::Flush { done } => step.done = Some(done),
         }

@@ -46,7 +46,7 @@ use uuid::Uuid;
 use crate::commit::Committer;
 use crate::config::{TableSettings, TABLE_INBOX};
 use crate::outbox::Outbox;
-use crate::protocol::message::ServerMessage;
+use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
 use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
@@ -106,6 +106,28 @@ pub enum TableEvent {
         /// A catalogue game for a new table: when this join creates the table, the game is
         /// defined first, so the `hello` reply already says `defined=true`.
         define: Option<GameScript>,
+        /// The protocol version the connection speaks: from 1.1 on, the seat's messages are
+        /// numbered and kept until acknowledged.
+        version: Version,
+        /// GGS 1.1 resume: the highest `Msg` the client has received (`Ack` on the `hello`);
+        /// the outboxed messages after it follow the `hello` reply.
+        ack: Option<u64>,
+    },
+    /// GGS 1.1: the player has received every message of their seat numbered up to `n`.
+    Ack {
+        /// The player id.
+        player: Arc<str>,
+        /// The highest `Msg` received.
+        n: u64,
+    },
+    /// The connection of a seated player renegotiated its protocol version.
+    Version {
+        /// The player id.
+        player: Arc<str>,
+        /// The connection.
+        conn: u64,
+        /// The version it speaks now.
+        version: Version,
     },
     /// A player's connection closed: the seat is held for the grace period.
     Leave {
@@ -152,6 +174,9 @@ pub enum TableEvent {
         command: String,
         /// Argument string.
         args: String,
+        /// GGS 1.1: the client's number for the command (`Seq`); one not above the highest
+        /// the seat has applied is not run again.
+        seq: Option<u64>,
     },
     /// Told once every event queued before this one is durable.
     Flush {

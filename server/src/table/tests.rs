@@ -13,7 +13,7 @@ use super::{spawn, GameScript, TableDeps, TableEvent, TableHandle, TableInit};
 use crate::commit::Committer;
 use crate::config::{Durability, EmitHandler, Emitted, TableSettings};
 use crate::outbox::Outbox;
-use crate::protocol::message::ServerMessage;
+use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
 use crate::store::{GameId, Store, TableRecord};
 
@@ -126,6 +126,8 @@ fn join_and_queue_game(
             conn: 1,
             reply,
             define: Some(game),
+            version: Version::V1_0,
+            ack: None,
         })
         .unwrap();
     for (command, args) in commands {
@@ -134,6 +136,7 @@ fn join_and_queue_game(
                 player: Arc::from(PLAYER),
                 command: command.to_string(),
                 args: args.to_string(),
+                seq: None,
             })
             .unwrap();
     }
@@ -237,6 +240,7 @@ async fn an_idle_table_hibernates_wakes_with_on_resume_and_ends_once_nobody_can_
         player: Arc::from(PLAYER),
         command: command.into(),
         args: String::new(),
+        seq: None,
     };
     handle.send(command("inc")).unwrap();
     assert_eq!(next(&mut rx, 1).await, ["n 2 1"]);
@@ -312,6 +316,7 @@ async fn emits_reach_the_handler_only_once_durable_in_order_and_never_for_a_fail
             player: Arc::from(PLAYER),
             command: "inc".into(),
             args: String::new(),
+            seq: None,
         })
         .unwrap();
     assert_eq!(next(&mut rx, 1).await, ["n 3"]);
@@ -344,6 +349,7 @@ async fn emits_reach_the_handler_only_once_durable_in_order_and_never_for_a_fail
             player: Arc::from(PLAYER),
             command: "bad".into(),
             args: String::new(),
+            seq: None,
         })
         .unwrap();
     assert!(next(&mut rx, 1).await[0].starts_with("error script_error "));

@@ -398,7 +398,7 @@ async fn upload(
         match pair.split_once('=') {
             Some(("policy", name)) => match parse_policy(name) {
                 Ok(p) => policy = Some(p),
-                Err(response) => return response,
+                Err(response) => return *response,
             },
             _ => {
                 let why = format!("{pair:?}: an upload takes one parameter, policy");
@@ -437,10 +437,11 @@ async fn upload(
     (status, Json(answer)).into_response()
 }
 
-fn parse_policy(name: &str) -> Result<Policy, Response> {
+/// The policy `name`, or the `400 bad_policy` answer.
+fn parse_policy(name: &str) -> Result<Policy, Box<Response>> {
     Policy::parse(name).ok_or_else(|| {
         let why = format!("{name:?} is not a policy: manual, new-tables or all");
-        failure(StatusCode::BAD_REQUEST, "bad_policy", &why)
+        Box::new(failure(StatusCode::BAD_REQUEST, "bad_policy", &why))
     })
 }
 
@@ -500,7 +501,7 @@ async fn set_policy(
     };
     let policy = match parse_policy(&request.policy) {
         Ok(policy) => policy,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match with_catalogue(&hub, move |c| c.set_policy(&name, policy)).await {
         Ok(summary) => Json(summary).into_response(),

@@ -87,6 +87,7 @@
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub(crate) mod catalogue;
 pub(crate) mod commit;
 pub mod config;
@@ -94,6 +95,7 @@ pub(crate) mod coordinator;
 mod embed;
 pub(crate) mod games;
 pub(crate) mod net;
+pub mod observe;
 pub(crate) mod outbox;
 pub mod protocol;
 pub(crate) mod session;
@@ -102,12 +104,14 @@ pub(crate) mod table;
 pub(crate) mod table_info;
 pub(crate) mod telemetry;
 
+pub use auth::{AuthRefusal, AuthRequest, Authenticate, Identity};
 pub use config::Config;
 pub use embed::{Builder, Ggs, ServerError};
 /// The limits on every table's script runtime ([`Config::limits`]), from `ggs-js`.
 pub use ggs_js::limits;
 /// Why a host function could not be registered ([`Builder::host_function`]).
 pub use ggs_js::HostFunctionError;
+pub use observe::{Observation, Observations};
 pub use store::StoreError;
 
 /// The bodies of the HTTP API's answers (`GET /api/games`, `PUT /api/games/{name}`,

@@ -19,6 +19,8 @@ const SERVER_LAYERS: &[&str] = &[
     "store",
     "telemetry",
     "games",
+    "observe",
+    "auth",
     "outbox",
     "protocol",
     "config",

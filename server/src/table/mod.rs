@@ -45,6 +45,7 @@ use uuid::Uuid;
 
 use crate::commit::Committer;
 use crate::config::{TableSettings, TABLE_INBOX};
+use crate::observe::Observers;
 use crate::outbox::Outbox;
 use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
@@ -73,6 +74,8 @@ pub struct TableDeps {
     pub settings: TableSettings,
     /// The tables with an actor.
     pub directory: Directory,
+    /// The application's observers of table events.
+    pub observers: Observers,
 }
 
 /// How a table actor starts.

@@ -92,6 +92,7 @@ fn deps_with(
         connected: Arc::new(AtomicU64::new(1)),
         settings,
         directory: Default::default(),
+        observers: Default::default(),
     };
     (dir, deps)
 }

@@ -37,6 +37,7 @@ fn main() {
     let cx = EventContext {
         players: vec!["player-0".to_string()].into(),
         server_players: 1,
+        ..EventContext::default()
     };
     vm.run(
         Event::Define {

@@ -147,7 +147,10 @@ pub struct AuthRequest {
 /// ```
 pub trait Authenticate: Send + Sync + 'static {
     /// The identity of the player `request` describes, or why not.
-    fn authenticate(&self, request: AuthRequest) -> BoxFuture<'static, Result<Identity, AuthRefusal>>;
+    fn authenticate(
+        &self,
+        request: AuthRequest,
+    ) -> BoxFuture<'static, Result<Identity, AuthRefusal>>;
 }
 
 impl<F, Fut> Authenticate for F
@@ -155,7 +158,10 @@ where
     F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Identity, AuthRefusal>> + Send + 'static,
 {
-    fn authenticate(&self, request: AuthRequest) -> BoxFuture<'static, Result<Identity, AuthRefusal>> {
+    fn authenticate(
+        &self,
+        request: AuthRequest,
+    ) -> BoxFuture<'static, Result<Identity, AuthRefusal>> {
         Box::pin(self(request))
     }
 }
@@ -245,6 +251,9 @@ mod tests {
         );
         assert!(ask(&hook, request("huge")).await.is_err());
         let long = "a".repeat(MAX_CREDENTIAL + 1);
-        assert!(ask(&hook, request(&long)).await.unwrap_err().contains("at most"));
+        assert!(ask(&hook, request(&long))
+            .await
+            .unwrap_err()
+            .contains("at most"));
     }
 }

@@ -269,13 +269,15 @@ impl Builder {
             directory: directory.clone(),
             observers: observers.clone(),
         };
-        let coordinator = Arc::new(Coordinator::new(
-            store.clone(),
-            deps,
-            config.connections.tables_per_connection,
-            catalogue,
-        )
-        .with_auth(self.auth));
+        let coordinator = Arc::new(
+            Coordinator::new(
+                store.clone(),
+                deps,
+                config.connections.tables_per_connection,
+                catalogue,
+            )
+            .with_auth(self.auth),
+        );
         let tcp = match self.tcp {
             Tcp::None => None,
             Tcp::Bind(addr) => Some(

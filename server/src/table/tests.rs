@@ -129,6 +129,7 @@ fn join_and_queue_game(
             define: Some(game),
             version: Version::V1_0,
             ack: None,
+            identity: None,
         })
         .unwrap();
     for (command, args) in commands {

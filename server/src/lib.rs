@@ -41,6 +41,11 @@
 //! # }
 //! ```
 //!
+//! The application decides who plays with an auth hook ([`Builder::auth`], see [`auth`]): it
+//! is asked at the WebSocket upgrade and at every `hello`, and the [`Identity`] it gives is
+//! the player's (scripts read it with `GGS.playerInfo(player)`). [`Ggs::observe`] is a stream
+//! of what happens at the tables ([`Observation`]), for its analytics or moderation.
+//!
 //! The wire format is public too: [`protocol`] has the GGS 1.0 framing, the line mode, the
 //! WebSocket JSON mapping and the messages, for clients, tools and the fuzz targets. The bodies
 //! of the HTTP API are in [`api`]; [`admin`] finds a server's admin token in its data
@@ -73,7 +78,10 @@
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
 //!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
-//! - `session`: one connected player: identity, seat, what each message does.
+//! - `session`: one connected player: identity, seat, what each message does; asks the
+//!   [`auth`] hook at each `hello`.
+//! - [`auth`]: the application's auth hook and the identities it gives; [`observe`]: the
+//!   observers' channel of table events.
 //! - `coordinator`: the lobby: create, find and load tables; never on a game command's path.
 //! - `catalogue`: named games and their versions, which `hello` and `define` can name.
 //! - `table`: the table actor: one event at a time through the VM, then to the committer.
@@ -82,8 +90,8 @@
 //! - `outbox`: a connection's bounded outbound queue; [`config`]: every setting.
 //!
 //! Arrows point down only: embed -> net -> session -> coordinator -> table -> (ggs-js,
-//! commit -> store). `protocol` and `config` are leaves; `outbox` imports only `protocol`
-//! (the message it carries).
+//! commit -> store). `protocol`, `config` and `auth` are leaves (`observe` imports only
+//! `auth`); `outbox` imports only `protocol` (the message it carries).
 
 #![deny(missing_docs)]
 

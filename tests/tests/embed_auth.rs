@@ -141,7 +141,11 @@ fn observed(
 }
 
 fn tables(addr: SocketAddr) -> usize {
-    http::get(addr, "/api/tables").json().as_array().unwrap().len()
+    http::get(addr, "/api/tables")
+        .json()
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -155,14 +159,22 @@ fn hellos_carry_credentials_on_every_transport_and_refused_ones_change_nothing()
     let mut alice = Client::connect(tcp).named("alice");
     hello(&mut alice, None, &[("Game", "who")]);
     assert_eq!(alice.expect_error("unauthorized"), "unknown user");
-    hello(&mut alice, None, &[("Game", "who"), ("Auth", "secret-nobody")]);
+    hello(
+        &mut alice,
+        None,
+        &[("Game", "who"), ("Auth", "secret-nobody")],
+    );
     alice.expect_error("unauthorized");
     assert_eq!(tables(addr), 0, "no table was created");
     alice.command("players", "");
     alice.expect_error("not_seated");
 
     // Its Auth header names the player: the script knows who they are.
-    hello(&mut alice, None, &[("Game", "who"), ("Auth", "secret-alice")]);
+    hello(
+        &mut alice,
+        None,
+        &[("Game", "who"), ("Auth", "secret-alice")],
+    );
     let (at, alice_id, you) = joined(&mut alice);
     assert_eq!(alice.whoami(), alice_id);
     assert_eq!(
@@ -191,7 +203,11 @@ fn hellos_carry_credentials_on_every_transport_and_refused_ones_change_nothing()
     // Alice's resume token is of no use to another account, and takes nothing from her.
     let mut mallory = Client::connect(tcp).named("mallory");
     let token = at.token.as_str();
-    hello(&mut mallory, Some(&table), &[("Auth", "secret-mallory"), ("Token", token)]);
+    hello(
+        &mut mallory,
+        Some(&table),
+        &[("Auth", "secret-mallory"), ("Token", token)],
+    );
     assert!(mallory
         .expect_error("unauthorized")
         .contains("another account"));
@@ -199,7 +215,11 @@ fn hellos_carry_credentials_on_every_transport_and_refused_ones_change_nothing()
     alice.expect("players", "2");
     // Her own account takes it back (a second connection of hers).
     let mut again = Client::connect(tcp).named("alice again");
-    hello(&mut again, Some(&table), &[("Auth", "secret-alice"), ("Token", token)]);
+    hello(
+        &mut again,
+        Some(&table),
+        &[("Auth", "secret-alice"), ("Token", token)],
+    );
     seated(&mut again);
     assert_eq!(again.whoami(), alice_id, "the same seat");
 
@@ -246,7 +266,9 @@ fn hellos_carry_credentials_on_every_transport_and_refused_ones_change_nothing()
             .count()
     };
     let all = observed(&seen, |o| {
-        joins(o) >= 5 && o.iter().any(|o| matches!(o, Observation::ScriptError { .. }))
+        joins(o) >= 5
+            && o.iter()
+                .any(|o| matches!(o, Observation::ScriptError { .. }))
     });
     let table_id: Arc<str> = Arc::from(table.as_str());
     assert_eq!(
@@ -300,7 +322,11 @@ fn identities_survive_a_restart_and_seats_leave_tables_observed() {
     let (ggs, _, _) = start(&rt, dir.path(), held.clone());
     let tcp = ggs.tcp_addr().unwrap();
     let mut alice = Client::connect(tcp).named("alice");
-    hello(&mut alice, None, &[("Game", "who"), ("Auth", "secret-alice")]);
+    hello(
+        &mut alice,
+        None,
+        &[("Game", "who"), ("Auth", "secret-alice")],
+    );
     let (alice_at, alice_id, _) = joined(&mut alice);
     let table = alice_at.table.clone();
     let mut bob = Client::connect(tcp).named("bob");
@@ -314,10 +340,18 @@ fn identities_survive_a_restart_and_seats_leave_tables_observed() {
     let tcp = ggs.tcp_addr().unwrap();
     let mut mallory = Client::connect(tcp).named("mallory");
     let token = bob_at.token.as_str();
-    hello(&mut mallory, Some(&table), &[("Auth", "secret-mallory"), ("Token", token)]);
+    hello(
+        &mut mallory,
+        Some(&table),
+        &[("Auth", "secret-mallory"), ("Token", token)],
+    );
     mallory.expect_error("unauthorized");
     let mut bob = Client::connect(tcp).named("bob");
-    hello(&mut bob, Some(&table), &[("Auth", "secret-bob"), ("Token", token)]);
+    hello(
+        &mut bob,
+        Some(&table),
+        &[("Auth", "secret-bob"), ("Token", token)],
+    );
     seated(&mut bob);
     assert_eq!(bob.whoami(), bob_id);
     bob.command("info", &alice_id);
@@ -339,7 +373,11 @@ fn identities_survive_a_restart_and_seats_leave_tables_observed() {
     let (ggs, addr, seen) = start(&rt, dir.path(), quick);
     let tcp = ggs.tcp_addr().unwrap();
     let mut carol = Client::connect(tcp).named("carol");
-    hello(&mut carol, None, &[("Game", "who"), ("Auth", "secret-carol")]);
+    hello(
+        &mut carol,
+        None,
+        &[("Game", "who"), ("Auth", "secret-carol")],
+    );
     let (carol_at, carol_id, _) = joined(&mut carol);
     carol.close();
     let id: Arc<str> = Arc::from(carol_at.table.as_str());

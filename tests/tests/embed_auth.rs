@@ -319,7 +319,7 @@ fn identities_survive_a_restart_and_seats_leave_tables_observed() {
         seat_grace: Duration::from_secs(60),
         ..TableSettings::default()
     };
-    let (ggs, _, _) = start(&rt, dir.path(), held.clone());
+    let (ggs, _, _) = start(&rt, dir.path(), held);
     let tcp = ggs.tcp_addr().unwrap();
     let mut alice = Client::connect(tcp).named("alice");
     hello(

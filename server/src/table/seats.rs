@@ -310,9 +310,7 @@ impl Seats {
         let Some(seat) = seat.map(|i| &self.seats[i].player) else {
             return true;
         };
-        self.identities
-            .get(seat)
-            .map_or(true, |held| held.user_id == identity.user_id)
+        !matches!(self.identities.get(seat), Some(held) if held.user_id != identity.user_id)
     }
 
     /// `player` is `identity` (`None`: no auth hook, nothing changes); true if that is new

@@ -151,7 +151,10 @@ impl Session {
             } => self.hello(table, token, game, auth, meta.ack).await,
             ClientMessage::Auth { credential } => {
                 self.credential = Some(credential);
-                let kept = "your next hello carries it";
+                let kept = match self.coordinator.auth() {
+                    Some(_) => "your next hello carries it",
+                    None => "this server asks for no credential: everyone plays anonymously",
+                };
                 self.reply(ServerMessage::new("auth", kept)).await;
             }
             ClientMessage::Ack => {}

@@ -400,3 +400,38 @@ fn identities_survive_a_restart_and_seats_leave_tables_observed() {
     assert!(stopped(&observed(&seen, stopped)), "{:?}", seen.lock());
     rt.block_on(ggs.shutdown()).expect("a clean stop");
 }
+
+#[test]
+fn without_a_hook_players_are_anonymous_whatever_they_carry() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ggs = rt
+        .block_on(
+            Builder::new()
+                .data_dir(dir.path())
+                .builtin_games(false)
+                .game("who", WHO)
+                .web_client(false)
+                .tcp("127.0.0.1:0".parse().unwrap())
+                .start(),
+        )
+        .expect("a start");
+    let tcp = ggs.tcp_addr().unwrap();
+    let mut alice = Client::connect(tcp).named("alice");
+    hello(
+        &mut alice,
+        None,
+        &[("Game", "who"), ("Auth", "secret-alice")],
+    );
+    let (at, alice_id, you) = joined(&mut alice);
+    assert_eq!(you, json!({ "id": alice_id, "userId": null, "name": null }));
+    let mut bob = LineClient::connect(tcp);
+    bob.send("/auth secret-bob");
+    bob.expect_prefix("welcome GGS ");
+    bob.expect("auth this server asks for no credential: everyone plays anonymously");
+    bob.send(&format!("/hello {}", at.table));
+    bob.expect_hello();
+    let you = bob.expect_prefix("you ");
+    assert_eq!(json_of(&you["you ".len()..])["userId"], Value::Null);
+    rt.block_on(ggs.shutdown()).expect("a clean stop");
+}

@@ -264,7 +264,7 @@ impl Session {
         let identity = match self.authenticate(&table, &game, auth).await {
             Ok(identity) => identity,
             Err(why) => {
-                tracing::info!(player = %self.player, "a hello was refused by the auth hook: {why}");
+                tracing::debug!(player = %self.player, "a hello was refused by the auth hook: {why}");
                 return self.error("unauthorized", &why).await;
             }
         };

@@ -44,6 +44,10 @@ pub const SCRIPT_TIMEOUTS: &str = "ggs_script_timeouts_total";
 /// Time from an event's submission to the committer until its messages are released. Histogram.
 pub const COMMIT_LATENCY: &str = "ggs_commit_latency_seconds";
 
+/// The server process's resident memory (RSS), in bytes, read from `/proc/self/status` at
+/// scrape time; absent where the system has no `/proc`. Gauge.
+pub const RESIDENT_MEMORY: &str = "ggs_resident_memory_bytes";
+
 /// Bucket bounds of [`COMMIT_LATENCY`], in seconds: 50 µs to 1 s.
 const COMMIT_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -98,6 +102,11 @@ fn describe() {
     describe_gauge!(EVENTS_PER_SECOND, "Events per second, last interval");
     describe_counter!(SCRIPT_ERRORS, "Events whose script failed, by code");
     describe_counter!(SCRIPT_TIMEOUTS, "Events aborted at their CPU deadline");
+    describe_gauge!(
+        RESIDENT_MEMORY,
+        Unit::Bytes,
+        "Resident memory of the server process"
+    );
     describe_histogram!(
         COMMIT_LATENCY,
         Unit::Seconds,
@@ -171,10 +180,36 @@ pub fn woken() {
 }
 
 /// Sets the gauges counted at scrape time: tables awake, tables on disk (those of them not
-/// awake are hibernated) and players.
+/// awake are hibernated), players, and the process's resident memory.
 pub fn set_scrape_gauges(tables_live: usize, tables_on_disk: usize, players: u64) {
     gauge!(TABLES_LIVE).set(tables_live as f64);
     gauge!(TABLES_HIBERNATED).set(tables_on_disk.saturating_sub(tables_live) as f64);
     gauge!(TABLES_ON_DISK).set(tables_on_disk as f64);
     gauge!(PLAYERS).set(players as f64);
+    if let Some(bytes) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| resident_bytes(&status))
+    {
+        gauge!(RESIDENT_MEMORY).set(bytes as f64);
+    }
+}
+
+/// The resident set size in a `/proc/<pid>/status` text (its `VmRSS:  N kB` line), in bytes.
+fn resident_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resident_bytes;
+
+    #[test]
+    fn resident_memory_is_read_from_the_vmrss_line() {
+        let status = "Name:\tggs\nVmPeak:\t  99 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(resident_bytes(status), Some(12345 * 1024));
+        assert_eq!(resident_bytes("Name:\tggs\n"), None);
+        assert_eq!(resident_bytes("VmRSS:\t12 MB\n"), None);
+    }
 }

@@ -329,6 +329,28 @@ fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
 }
 
 #[test]
+fn the_console_upgrades_and_rolls_back_the_table_two_pages_play_at() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("admin", &server).run(|event, table, scenario| {
+        let want = match event {
+            "upgraded" => 2,
+            "rolled-back" => 1,
+            other => panic!("unexpected request {other}"),
+        };
+        let tables = ggs_tests::http::get(server.http_addr(), "/api/tables").json();
+        let row = tables
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["id"] == table))
+            .unwrap_or_else(|| panic!("table {table} is not open: {tables}"));
+        assert_eq!(row["version"], want, "the table's version: {row}");
+        assert_eq!(row["players"], 2, "both pages stay at the table: {row}");
+        scenario.answer("ok");
+    });
+}
+
+#[test]
 fn the_games_type_check_against_their_declarations() {
     let tsc = browser_dir().join("node_modules/typescript/bin/tsc");
     assert!(

@@ -1,8 +1,9 @@
 // The operator's console (/admin) upgrades a table while two pages play tic-tac-toe at it.
 // The console refuses a wrong token, keeps the right one for the tab, shows a compile error
 // with its line and column, uploads a v2 of tictactoe (it announces itself in `onUpgrade` and
-// says who played after each move), upgrades the pages' table from its table list, and rolls
-// it back; the game goes on across both with its position. Its charts draw the server's
+// says who played after each move), upgrades the pages' table from its table list, reports a
+// v3 whose `onUpgrade` throws, and rolls the table back; the game goes on across all of it
+// with its position, and the table is stopped from the console at the end. Its charts draw the server's
 // metrics, and it says the server is a single node.
 
 import { ADMIN_TOKEN, BASE, ask, move, newPage, scenario, shot, ticTacToePair, waitText } from "./lib.mjs";
@@ -141,6 +142,22 @@ await scenario(async (browser) => {
   await waitFrame(xFrames, "v2: O played", "x");
   await expectBoard(x, "x", "XX OO    ");
   await shot(o, "admin-o-v2-move");
+
+  // A v3 whose onUpgrade throws: the row reports the error's code and sentence, the table
+  // stays on v2.
+  await admin.fill("#upload-source", `${ticTacToeV2(v1)}\nfunction onUpgrade() { throw new Error("v3 will not"); }\n`);
+  await admin.click("#upload-submit");
+  await waitContains(admin, "#upload-result", "tictactoe v3 stored");
+  await admin.waitForSelector(`${row} select.to option[value="3"]`, { state: "attached" });
+  await admin.selectOption(`${row} select.to`, "3");
+  await admin.click(`${row} button.upgrade`);
+  const report = `#tables tr[data-report="${table}"]`;
+  await admin.waitForSelector(`${report} [data-outcome="failed"]`);
+  await waitContains(admin, report, "tictactoe v2 → v3: not upgraded");
+  await waitContains(admin, report, "script_error");
+  await waitContains(admin, report, "v3 will not");
+  await waitText(admin, `${row} td.version`, "v2");
+  await shot(admin, "admin-console-v3-refused");
 
   // Roll back from the console: the table is on v1 again, and the game goes on to its end.
   await admin.click(`${row} button.rollback`);

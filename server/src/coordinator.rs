@@ -16,6 +16,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
+use crate::cluster::Cluster;
 use crate::store::{now_ms, Store, StoreError, TableRecord};
 use crate::table::{self, Directory, TableDeps, TableEvent, TableHandle, TableInit};
 
@@ -26,6 +27,8 @@ pub struct Coordinator {
     deps: TableDeps,
     tables_per_connection: usize,
     catalogue: Arc<Catalogue>,
+    /// The cluster this server is a node of, if it is one.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// How long an administrator's stop waits for the table to wind down.
@@ -45,7 +48,20 @@ impl Coordinator {
             deps,
             tables_per_connection,
             catalogue,
+            cluster: None,
         }
+    }
+
+    /// Makes the coordinator a node of `cluster`: it records the owner of every table it
+    /// creates in etcd, and asks placement where each new table should go.
+    pub fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The cluster this server is a node of, if it is one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The game catalogue.
@@ -85,8 +101,26 @@ impl Coordinator {
     }
 
     /// Creates a new table with a fresh UUID v4. It reaches the store with its first event.
+    ///
+    /// On a node of a cluster, placement says where the table should go; the table is
+    /// created here whatever it says (sending the player to another node comes with
+    /// `Next-Host`), the decision is logged and counted (`ggs_placements_total`), and the
+    /// table is claimed for this node in etcd (at once, or when etcd is back).
     pub fn create(&self) -> TableHandle {
         let id = Uuid::new_v4();
+        if let Some(cluster) = &self.cluster {
+            let placement = cluster.place(self.live_tables());
+            if placement.node != cluster.node() {
+                tracing::info!(
+                    table = %id,
+                    chosen = %placement.node,
+                    reason = placement.reason.as_str(),
+                    "placement chose another node; the table is created here"
+                );
+            }
+            crate::telemetry::placed(&placement.node, placement.reason.as_str());
+            cluster.created(id.to_string());
+        }
         let record = TableRecord {
             created_ms: now_ms(),
             tick_ms: 0,

@@ -76,6 +76,8 @@
 //! - `session`: one connected player: identity, seat, what each message does.
 //! - `coordinator`: the lobby: create, find and load tables; never on a game command's path.
 //! - `catalogue`: named games and their versions, which `hello` and `define` can name.
+//! - `cluster`: a node of a cluster on etcd (only with [`config::ClusterSettings`]):
+//!   membership under a lease, the owner of every table, placement of new tables.
 //! - `table`: the table actor: one event at a time through the VM, then to the committer.
 //! - `commit`: group commit and the output gate: messages leave only once durable.
 //! - `store`: the sled store.
@@ -88,6 +90,7 @@
 #![deny(missing_docs)]
 
 pub(crate) mod catalogue;
+pub(crate) mod cluster;
 pub(crate) mod commit;
 pub mod config;
 pub(crate) mod coordinator;
@@ -109,6 +112,8 @@ pub use ggs_js::limits;
 /// Why a host function could not be registered ([`Builder::host_function`]).
 pub use ggs_js::HostFunctionError;
 pub use store::StoreError;
+/// Why a cluster operation failed (`cluster_unavailable`, ...), or a node could not start.
+pub use cluster::ClusterError;
 
 /// The bodies of the HTTP API's answers (`GET /api/games`, `PUT /api/games/{name}`,
 /// `GET /api/tables`, every error), for clients of a running server.
@@ -117,6 +122,7 @@ pub mod api {
         CatalogueError, GameDetail, GameSummary, Uploaded, VersionInfo, ORIGIN_BUILTIN,
         ORIGIN_UPLOAD,
     };
+    pub use crate::cluster::NodeInfo;
     pub use crate::net::http::ApiError;
     pub use crate::table_info::{TableSummary, CUSTOM_GAME};
 }

@@ -13,6 +13,7 @@ const SERVER_LAYERS: &[&str] = &[
     "session",
     "coordinator",
     "catalogue",
+    "cluster",
     "table",
     "table_info",
     "commit",

@@ -281,7 +281,9 @@ impl Builder {
         };
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         let cluster = match self.cluster {
-            Some(settings) => Some(Cluster::connect(cluster::advertised(settings, tcp_addr)).await?),
+            Some(settings) => {
+                Some(Cluster::connect(cluster::advertised(settings, tcp_addr)).await?)
+            }
             None => None,
         };
         // Last, so that a start that fails never makes a token it would not tell.

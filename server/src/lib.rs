@@ -105,6 +105,8 @@ pub(crate) mod table;
 pub(crate) mod table_info;
 pub(crate) mod telemetry;
 
+/// Why a cluster operation failed (`cluster_unavailable`, ...), or a node could not start.
+pub use cluster::ClusterError;
 pub use config::Config;
 pub use embed::{Builder, Ggs, ServerError};
 /// The limits on every table's script runtime ([`Config::limits`]), from `ggs-js`.
@@ -112,8 +114,6 @@ pub use ggs_js::limits;
 /// Why a host function could not be registered ([`Builder::host_function`]).
 pub use ggs_js::HostFunctionError;
 pub use store::StoreError;
-/// Why a cluster operation failed (`cluster_unavailable`, ...), or a node could not start.
-pub use cluster::ClusterError;
 
 /// The bodies of the HTTP API's answers (`GET /api/games`, `PUT /api/games/{name}`,
 /// `GET /api/tables`, every error), for clients of a running server.

@@ -119,7 +119,10 @@ fn describe() {
     describe_gauge!(CLUSTER_MEMBERS, "Members of the cluster this node sees");
     describe_gauge!(CLUSTER_NODE_TABLES, "Tables awake on each member, by node");
     describe_gauge!(CLUSTER_NODE_CPU, "CPU use of each member in cores, by node");
-    describe_gauge!(CLUSTER_NODE_DRAINING, "1 for each member that drains, by node");
+    describe_gauge!(
+        CLUSTER_NODE_DRAINING,
+        "1 for each member that drains, by node"
+    );
     describe_counter!(PLACEMENTS, "New tables placed, by node chosen and reason");
     describe_histogram!(
         COMMIT_LATENCY,

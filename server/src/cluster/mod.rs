@@ -173,11 +173,6 @@ impl Cluster {
         &self.settings.node
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-
     /// Whether etcd is reachable and the node registered.
     pub fn available(&self) -> bool {
         self.up.load(Ordering::Acquire)

@@ -119,11 +119,16 @@ mod tests {
     #[test]
     fn the_connected_node_takes_the_table_within_its_share() {
         let a = load("a", 10, 0.9, false);
-        let members = [a.clone(), load("b", 0, 0.0, false), load("c", 3, 0.1, false)];
-        // mean of 13 / 3 is 4.33; 10 > 4.33 + 4: above. 8 is not.
-        let a8 = load("a", 8, 0.9, false);
+        let members = [
+            a.clone(),
+            load("b", 0, 0.0, false),
+            load("c", 3, 0.1, false),
+        ];
+        // With 10: the mean is 13 / 3 = 4.33, and 10 > 4.33 + 4: above its share. With 7:
+        // the mean is 10 / 3 = 3.33, and 7 <= 3.33 + 4: within it.
+        let a7 = load("a", 7, 0.9, false);
         assert_eq!(
-            place(&a8, &members),
+            place(&a7, &members),
             Placement {
                 node: "a".into(),
                 reason: Reason::Connected

@@ -15,6 +15,7 @@
 //!   `GET /api/games/{name}.js` (the latest source), `GET /api/games/{name}/{version}`, and
 //!   `PUT /api/games/{name}` (upload; admin)
 //! - `POST /api/tables/{id}/stop` (admin)
+//! - `GET /api/nodes`: the cluster's members (a node of a cluster only)
 //! - `GET /metrics`: Prometheus text format
 //!
 //! Every request passes [`guard`] first: its `Host` must be one the server answers to, a
@@ -106,6 +107,7 @@ pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
         .route("/api/games/{name}/{version}", get(game_version))
         .route("/api/tables", get(tables))
         .route("/api/tables/{id}/stop", post(stop_table))
+        .route("/api/nodes", get(nodes))
         .route("/metrics", get(metrics));
     let router = match web_client {
         true => router.fallback(get(asset)),
@@ -418,8 +420,37 @@ async fn stop_table(
     }
 }
 
+/// `GET /api/tables`: the tables in use here; on a node of a cluster, each with its owner as
+/// etcd says (none while etcd is unreachable).
 async fn tables(Live(hub): Live) -> Response {
-    Json(hub.coordinator.tables()).into_response()
+    let mut tables = hub.coordinator.tables();
+    if let Some(cluster) = hub.coordinator.cluster() {
+        match cluster.owners().await {
+            Ok(mut owners) => {
+                for table in &mut tables {
+                    table.owner = owners.remove(&table.id);
+                }
+            }
+            Err(e) => tracing::debug!("listing the tables' owners: {e}"),
+        }
+    }
+    Json(tables).into_response()
+}
+
+/// `GET /api/nodes`: the members of the cluster, by name; `404 not_clustered` on a single
+/// node, `503 cluster_unavailable` while this node cannot reach etcd.
+async fn nodes(Live(hub): Live) -> Response {
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "not_clustered",
+            "this server is a single node (it was started without --etcd)",
+        );
+    };
+    match cluster.members() {
+        Ok(members) => Json(members).into_response(),
+        Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
 }
 
 async fn metrics(Live(hub): Live) -> Response {
@@ -432,6 +463,9 @@ async fn metrics(Live(hub): Live) -> Response {
         stored,
         hub.connected.load(Ordering::Relaxed),
     );
+    if let Some(cluster) = hub.coordinator.cluster() {
+        cluster.scrape();
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -1,0 +1,322 @@
+//! A cluster of real `ggs` nodes on a real etcd the test starts (loopback, ephemeral ports,
+//! a temporary directory): nodes join and are listed (`/api/nodes`, `ggs nodes`); a node
+//! killed with SIGKILL is gone once its lease expires; a table belongs in etcd to the node
+//! that created it and a second claim fails; etcd killed and restarted: the nodes keep
+//! serving their tables, refuse what needs etcd with `cluster_unavailable`, and register
+//! again. Without `--etcd`, a node is exactly a single server.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ggs_tests::etcd::Etcd;
+use ggs_tests::http;
+use ggs_tests::{ggs_binary, LineClient, ServerOptions, ServerProcess};
+use serde_json::Value;
+
+/// The lease of the nodes in these tests, in seconds (etcd's smallest).
+const LEASE_SECS: u64 = 2;
+/// How long a change may take to be seen: a lease, and the retries after etcd returns.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// Starts node `name` of the cluster on `etcd`.
+fn node(etcd: &Etcd, name: &str) -> ServerProcess {
+    let lease = LEASE_SECS.to_string();
+    ServerProcess::start_with(ServerOptions::default().args(&[
+        "--etcd",
+        &etcd.url(),
+        "--node",
+        name,
+        "--node-lease-secs",
+        &lease,
+    ]))
+}
+
+/// `GET /api/nodes` of `server`: its status and body.
+fn api_nodes(server: &ServerProcess) -> (u16, Value) {
+    let answer = http::get(server.http_addr(), "/api/nodes");
+    (answer.status, answer.json_or_null())
+}
+
+/// The member names `server` lists, if it answers with a list.
+fn member_names(server: &ServerProcess) -> Option<BTreeSet<String>> {
+    let (status, body) = api_nodes(server);
+    (status == 200).then(|| {
+        body.as_array()
+            .expect("a list of nodes")
+            .iter()
+            .map(|n| n["name"].as_str().expect("a name").to_string())
+            .collect()
+    })
+}
+
+/// Waits until `what` holds, panicking with `why()` after [`SETTLE`].
+#[track_caller]
+fn eventually(mut what: impl FnMut() -> bool, why: impl Fn() -> String) {
+    let deadline = Instant::now() + SETTLE;
+    while !what() {
+        assert!(
+            Instant::now() < deadline,
+            "not within {SETTLE:?}: {}",
+            why()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// A chat table with one line-mode player on `server`; returns the player and the table id.
+fn chat_table(server: &ServerProcess) -> (LineClient, String) {
+    let mut player = server.connect_line().named("player");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let table = player.expect_hello().0.table;
+    player.expect_prefix("notice ");
+    (player, table)
+}
+
+/// The player's table answers it.
+#[track_caller]
+fn plays(player: &mut LineClient) {
+    player.send("ping");
+    player.expect_prefix("pong");
+}
+
+#[test]
+fn nodes_join_are_listed_and_a_killed_node_leaves_with_its_lease() {
+    let etcd = Etcd::start();
+    let a = node(&etcd, "a");
+    let b = node(&etcd, "b");
+    let mut c = node(&etcd, "c");
+    let all = names(&["a", "b", "c"]);
+    for server in [&a, &b, &c] {
+        eventually(
+            || member_names(server) == Some(all.clone()),
+            || format!("{:?}", api_nodes(server)),
+        );
+    }
+    // Each node publishes where it is: the addresses it is bound to.
+    let (_, listed) = api_nodes(&a);
+    for (name, server) in [("a", &a), ("b", &b), ("c", &c)] {
+        let row = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap();
+        assert_eq!(row["tcp"], server.tcp_addr().to_string(), "{row}");
+        assert_eq!(
+            row["http"],
+            format!("http://{}", server.http_addr()),
+            "{row}"
+        );
+        assert_eq!(row["draining"], false, "{row}");
+        assert!(
+            row["live_tables"].is_u64() && row["cpu"].is_number(),
+            "{row}"
+        );
+    }
+    // `ggs nodes` lists them, one line each.
+    let out = Command::new(ggs_binary())
+        .args(["nodes", "--server", &format!("http://{}", b.http_addr())])
+        .output()
+        .expect("running ggs nodes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, (name, server)) in lines.iter().zip([("a", &a), ("b", &b), ("c", &c)]) {
+        assert!(line.starts_with(&format!("{name} ")), "{text}");
+        assert!(
+            line.contains(&format!("tcp={}", server.tcp_addr())),
+            "{text}"
+        );
+    }
+    // A node's metrics show every member.
+    let metrics = http::get(a.http_addr(), "/metrics").body;
+    assert!(metrics.contains("ggs_cluster_members 3"), "{metrics}");
+    assert!(metrics.contains("ggs_cluster_up 1"), "{metrics}");
+    assert!(
+        metrics.contains(r#"ggs_cluster_node_live_tables{node="c"}"#),
+        "{metrics}"
+    );
+
+    // SIGKILL: no goodbye. The node is gone once its lease expires, from etcd and the lists.
+    c.kill9();
+    let two = names(&["a", "b"]);
+    for server in [&a, &b] {
+        eventually(
+            || member_names(server) == Some(two.clone()),
+            || format!("{:?}", api_nodes(server)),
+        );
+    }
+    assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a", "ggs/nodes/b"]);
+
+    // A graceful stop leaves at once (the lease is revoked), and the node says so.
+    let mut b = b;
+    let stopped = b.terminate();
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("left the cluster"),
+        "{}",
+        stopped.stderr
+    );
+    assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a"]);
+    eventually(
+        || member_names(&a) == Some(names(&["a"])),
+        || format!("{:?}", api_nodes(&a)),
+    );
+}
+
+#[test]
+fn a_table_belongs_to_the_node_that_created_it_and_a_second_claim_fails() {
+    let etcd = Etcd::start();
+    let a = node(&etcd, "a");
+    let b = node(&etcd, "b");
+    eventually(
+        || member_names(&b) == Some(names(&["a", "b"])),
+        || format!("{:?}", api_nodes(&b)),
+    );
+    let (mut player, table) = chat_table(&a);
+    let key = format!("ggs/tables/{table}");
+    eventually(
+        || etcd.get(&key).is_some(),
+        || format!("{key} is not in etcd: {:?}", etcd.keys("ggs/")),
+    );
+    assert_eq!(etcd.get(&key).as_deref(), Some("a"));
+    // Another claim, as node b would make it, fails; the owner stays.
+    assert!(!etcd.claim(&key, "b"));
+    assert_eq!(etcd.get(&key).as_deref(), Some("a"));
+    // The same claim on a key nobody holds succeeds: the refusal above is the owner's.
+    assert!(etcd.claim("ggs/tables/not-a-table-of-a-node", "b"));
+    plays(&mut player);
+    // The lobby's list says who owns it.
+    let tables = http::get(a.http_addr(), "/api/tables").json();
+    let row = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == table.as_str())
+        .unwrap_or_else(|| panic!("{table} not in {tables}"));
+    assert_eq!(row["owner"], "a", "{row}");
+    // Placement chose the node the player is on, and said so.
+    let metrics = http::get(a.http_addr(), "/metrics").body;
+    assert!(
+        metrics.contains(r#"ggs_placements_total{node="a",reason="connected"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn nodes_keep_serving_while_etcd_is_down_and_register_again_when_it_returns() {
+    let mut etcd = Etcd::start();
+    let a = node(&etcd, "a");
+    let b = node(&etcd, "b");
+    let both = names(&["a", "b"]);
+    eventually(
+        || member_names(&a) == Some(both.clone()) && member_names(&b) == Some(both.clone()),
+        || format!("{:?} {:?}", api_nodes(&a), api_nodes(&b)),
+    );
+    let (mut on_a, table_a) = chat_table(&a);
+    let (mut on_b, _) = chat_table(&b);
+    eventually(
+        || etcd.get(&format!("ggs/tables/{table_a}")).is_some(),
+        || "the table was not claimed".into(),
+    );
+
+    etcd.kill9();
+    // What needs etcd is refused with a clear error...
+    eventually(|| api_nodes(&a).0 == 503, || format!("{:?}", api_nodes(&a)));
+    let (_, body) = api_nodes(&a);
+    assert_eq!(body["error"], "cluster_unavailable", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("etcd"), "{body}");
+    // ...while the tables go on, and a new one can still be opened here.
+    plays(&mut on_a);
+    plays(&mut on_b);
+    let (mut late, late_table) = chat_table(&a);
+    plays(&mut late);
+    // Longer than a lease: etcd keeps time only while it runs.
+    std::thread::sleep(Duration::from_secs(LEASE_SECS + 1));
+    plays(&mut on_a);
+
+    etcd.restart();
+    for server in [&a, &b] {
+        eventually(
+            || member_names(server) == Some(both.clone()),
+            || format!("{:?}", api_nodes(server)),
+        );
+    }
+    assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a", "ggs/nodes/b"]);
+    // The table opened while etcd was down is claimed now that it is back.
+    let key = format!("ggs/tables/{late_table}");
+    eventually(
+        || etcd.get(&key).as_deref() == Some("a"),
+        || format!("{key}: {:?}", etcd.get(&key)),
+    );
+    plays(&mut on_a);
+    plays(&mut late);
+    plays(&mut on_b);
+    assert!(a.stderr().contains("lost etcd"), "{}", a.stderr());
+}
+
+#[test]
+fn without_etcd_a_server_is_a_single_node_and_bad_cluster_settings_stop_the_start() {
+    let single = ServerProcess::start();
+    let (status, body) = api_nodes(&single);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_clustered"))
+    );
+    let (_player, table) = chat_table(&single);
+    let tables = http::get(single.http_addr(), "/api/tables").json();
+    let row = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == table.as_str())
+        .unwrap();
+    assert!(row.get("owner").is_none(), "{row}");
+    let metrics = http::get(single.http_addr(), "/metrics").body;
+    assert!(!metrics.contains("ggs_cluster"), "{metrics}");
+    assert!(!single.stderr().contains("etcd"), "{}", single.stderr());
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let out = Command::new(ggs_binary())
+            .arg("serve")
+            .args([
+                "--tcp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("running ggs serve");
+        assert!(!out.status.success(), "{args:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let no_node = serve(&["--etcd", "http://127.0.0.1:9"]);
+    assert!(no_node.contains("--etcd needs --node"), "{no_node}");
+    let no_etcd = serve(&["--node", "a"]);
+    assert!(no_etcd.contains("give --etcd too"), "{no_etcd}");
+    let bad_name = serve(&["--etcd", "http://127.0.0.1:9", "--node", "a/b"]);
+    assert!(bad_name.contains("a node name is"), "{bad_name}");
+    // Nothing listens on port 9 of loopback: the start stops, naming etcd's address.
+    let unreachable = serve(&["--etcd", "http://127.0.0.1:9", "--node", "a"]);
+    assert!(
+        unreachable.contains("cluster is unavailable")
+            && unreachable.contains("http://127.0.0.1:9"),
+        "{unreachable}"
+    );
+}

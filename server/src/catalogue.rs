@@ -305,14 +305,7 @@ impl Catalogue {
     /// unchanged source stores nothing. Blocks on the compile and the flush: call it off the
     /// async threads.
     pub fn upload(&self, name: &str, source: &str) -> Result<Uploaded, CatalogueError> {
-        check_name(name)?;
-        if source.len() > self.max_source {
-            return Err(CatalogueError::TooLarge {
-                length: source.len(),
-                limit: self.max_source,
-            });
-        }
-        ggs_js::compile_check(source)?;
+        self.check(name, source)?;
         let _one_at_a_time = lock(&self.uploads);
         let latest = self.store.game_latest(name)?;
         if let Some(version) = latest {
@@ -342,6 +335,51 @@ impl Catalogue {
             version: id.version,
             created: true,
         })
+    }
+
+    /// Checks an upload as [`Catalogue::upload`] does (name, size, compile), storing nothing.
+    pub fn check(&self, name: &str, source: &str) -> Result<(), CatalogueError> {
+        check_name(name)?;
+        if source.len() > self.max_source {
+            return Err(CatalogueError::TooLarge {
+                length: source.len(),
+                limit: self.max_source,
+            });
+        }
+        ggs_js::compile_check(source)?;
+        Ok(())
+    }
+
+    /// Stores `source` as version `version` of `name`, an upload another node of the cluster
+    /// (or this one) published, unless this node has that version: true if it stored it. A
+    /// version held here with another source stays (the conflict is logged). Blocks on the
+    /// flush: call it off the async threads.
+    pub fn adopt(&self, name: &str, version: u32, source: &str) -> Result<bool, CatalogueError> {
+        check_name(name)?;
+        let _one_at_a_time = lock(&self.uploads);
+        if let Some(held) = self.store.game_version(name, version)? {
+            if held.source != source {
+                tracing::warn!(
+                    game = name,
+                    version,
+                    "the cluster's version differs from this node's; keeping this node's"
+                );
+            }
+            return Ok(false);
+        }
+        let id = GameId {
+            name: name.to_string(),
+            version,
+        };
+        let stored = StoredGame {
+            source: source.to_string(),
+            created_ms: now_ms(),
+            origin: ORIGIN_UPLOAD.to_string(),
+        };
+        self.store.put_game(&id, &stored)?;
+        self.remember(name, version, &stored);
+        tracing::info!(game = %id, bytes = source.len(), "game from the cluster's catalogue");
+        Ok(true)
     }
 
     /// The catalogue version whose source is exactly `source` (the latest, if several are).

@@ -54,7 +54,22 @@ impl Coordinator {
 
     /// Makes the coordinator a node of `cluster`: it records the owner of every table it
     /// creates in etcd, and asks placement where each new table should go.
+    /// The catalogue stores every version another node publishes.
     pub fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        if let Some(cluster) = &cluster {
+            // Weakly: the cluster's handle must not keep the store open after a stop.
+            let catalogue = Arc::downgrade(&self.catalogue);
+            cluster.on_game(Box::new(move |name, version, source| {
+                let Some(catalogue) = catalogue.upgrade() else {
+                    return;
+                };
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = catalogue.adopt(&name, version, &source) {
+                        tracing::error!(game = name, version, "storing a published game: {e}");
+                    }
+                });
+            }));
+        }
         self.cluster = cluster;
         self
     }

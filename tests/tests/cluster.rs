@@ -320,3 +320,72 @@ fn without_etcd_a_server_is_a_single_node_and_bad_cluster_settings_stop_the_star
         "{unreachable}"
     );
 }
+
+#[test]
+fn an_upload_on_one_node_is_in_every_nodes_catalogue() {
+    let mut etcd = Etcd::start();
+    let a = node(&etcd, "a");
+    let b = node(&etcd, "b");
+    eventually(
+        || member_names(&b) == Some(names(&["a", "b"])),
+        || format!("{:?}", api_nodes(&b)),
+    );
+    let v1 =
+        "// Echo: says it back.\nfunction playerCommand(p, c, a) { GGS.sendCommand(p, c, a); }\n";
+    let up = a.admin("PUT", "/api/games/echo", v1);
+    assert_eq!(up.status, 201, "{up:?}");
+    assert_eq!(up.json()["version"], 1);
+    let game = |server: &ServerProcess| http::get(server.http_addr(), "/api/games/echo");
+    eventually(|| game(&b).status == 200, || format!("{:?}", game(&b)));
+    assert_eq!(game(&b).json()["source"], v1);
+    // A player on b starts it by name.
+    let mut player = b.connect_line().named("player");
+    player.send("/hello echo");
+    player.expect_prefix("welcome GGS ");
+    player.expect_hello();
+    player.send("say hi");
+    player.expect("say hi");
+    // The next version, uploaded on b, is number 2 everywhere; the same source again is no
+    // new version.
+    let v2 = format!("{v1}// v2\n");
+    let up = b.admin("PUT", "/api/games/echo", &v2);
+    assert_eq!(
+        (up.status, up.json()["version"].as_u64()),
+        (201, Some(2)),
+        "{up:?}"
+    );
+    eventually(
+        || game(&a).json()["version"] == 2,
+        || format!("{:?}", game(&a)),
+    );
+    let again = a.admin("PUT", "/api/games/echo", &v2);
+    assert_eq!(
+        (again.status, again.json()["version"].as_u64()),
+        (200, Some(2)),
+        "{again:?}"
+    );
+    assert_eq!(
+        etcd.keys("ggs/games/").len(),
+        2,
+        "{:?}",
+        etcd.keys("ggs/games/")
+    );
+    // A node that joins later finds every version.
+    let c = node(&etcd, "c");
+    eventually(
+        || game(&c).status == 200 && game(&c).json()["source"] == game(&a).json()["source"],
+        || format!("{:?}", game(&c)),
+    );
+    let versions = |s: &ServerProcess| game(s).json()["versions"].as_array().map(Vec::len);
+    assert_eq!(versions(&c), versions(&a));
+    // Without etcd, an upload (a change every node must see) is refused, and changes nothing.
+    etcd.kill9();
+    eventually(|| api_nodes(&a).0 == 503, || format!("{:?}", api_nodes(&a)));
+    let refused = a.admin("PUT", "/api/games/other", v1);
+    assert_eq!(
+        (refused.status, refused.json()["error"].as_str()),
+        (503, Some("cluster_unavailable")),
+        "{refused:?}"
+    );
+    assert_eq!(http::get(a.http_addr(), "/api/games/other").status, 404);
+}

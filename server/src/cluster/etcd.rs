@@ -62,8 +62,13 @@ fn lost(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Unavailable(format!("etcd: {e}"))
 }
 
+/// The prefix of every published game version.
+pub(super) fn games_prefix() -> String {
+    format!("{KEY_PREFIX}games/")
+}
+
 /// Runs one etcd request within [`REQUEST_TIMEOUT`].
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     request: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, ClusterError> {
     match timeout(REQUEST_TIMEOUT, request).await {
@@ -117,6 +122,7 @@ impl Cluster {
             draining: std::sync::atomic::AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             leaving: std::sync::atomic::AtomicBool::new(false),
+            games: std::sync::OnceLock::new(),
         }))
     }
 
@@ -196,6 +202,18 @@ impl Cluster {
             .with_prefix()
             .with_start_revision(revision + 1);
         let mut watch = bounded(client.watch(prefix.clone(), Some(watch))).await?;
+        // The catalogue: every version published so far (what this node missed while away),
+        // then the new ones as they come.
+        let published =
+            bounded(client.get(games_prefix(), Some(GetOptions::new().with_prefix()))).await?;
+        for kv in published.kvs() {
+            self.game_published(kv.key(), kv.value());
+        }
+        let games_from = published.header().map_or(0, |h| h.revision()) + 1;
+        let games_watch = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(games_from);
+        let mut games = bounded(client.watch(games_prefix(), Some(games_watch))).await?;
         let (mut keeper, mut kept) = bounded(client.lease_keep_alive(lease)).await?;
         {
             let mut view = self.lock();
@@ -243,6 +261,19 @@ impl Cluster {
                     }
                     Some(answer) => self.apply(answer.events()),
                     None => return Err(ClusterError::Unavailable("the watch stream ended".into())),
+                },
+                event = games.message() => match event.map_err(lost)? {
+                    Some(answer) if answer.canceled() => {
+                        return Err(ClusterError::Unavailable(format!("the catalogue's watch was canceled: {}", answer.cancel_reason())));
+                    }
+                    Some(answer) => {
+                        for event in answer.events() {
+                            if let (EventType::Put, Some(kv)) = (event.event_type(), event.kv()) {
+                                self.game_published(kv.key(), kv.value());
+                            }
+                        }
+                    }
+                    None => return Err(ClusterError::Unavailable("the catalogue's watch ended".into())),
                 },
                 _ = report.tick() => {
                     let now = self.info(live_tables(), cpu.sample());

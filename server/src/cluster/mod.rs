@@ -5,6 +5,8 @@
 //! - `nodes/<name>`: the member's [`NodeInfo`] as JSON, attached to its lease, which the node
 //!   renews ([`etcd`]'s session loop); a node that stops renewing (it died, or lost etcd for
 //!   longer than its lease) is deleted by etcd itself;
+//! - `games/<name>/<version>`: an uploaded game's source ([`catalogue`]), so an upload on
+//!   any node is seen by all;
 //! - `tables/<id>`: the owner's name. Claimed by a transaction on `create_revision == 0`, so
 //!   exactly one node owns a table; moved only by a transaction comparing the key's
 //!   `mod_revision` ([`Ownership::revision`], the fencing token), so a node acting on an old
@@ -18,6 +20,7 @@
 //!
 //! A server without cluster settings has no [`Cluster`] and runs none of this.
 
+pub mod catalogue;
 pub mod etcd;
 pub mod placement;
 
@@ -135,6 +138,8 @@ pub struct Cluster {
     wake: Notify,
     /// Set when the node leaves the cluster (a graceful stop).
     leaving: AtomicBool,
+    /// Where published game versions go (the catalogue), once set.
+    games: std::sync::OnceLock<catalogue::GameHandler>,
 }
 
 impl Cluster {

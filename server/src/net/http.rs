@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::Refusal;
 use super::{ws, Gate, Hub, Phase};
-use crate::catalogue::{Catalogue, CatalogueError};
+use crate::catalogue::{Catalogue, CatalogueError, Uploaded};
 use crate::telemetry;
 
 /// Bytes of a WebSocket connection's read buffer (messages larger than this still arrive whole).
@@ -379,7 +379,11 @@ async fn upload(
             "a script must be UTF-8 text",
         );
     };
-    match with_catalogue(&hub, move |c| c.upload(&name, &source)).await {
+    let uploading = match hub.coordinator.cluster() {
+        None => with_catalogue(&hub, move |c| c.upload(&name, &source)).await,
+        Some(cluster) => upload_to_cluster(&hub, cluster, name, source).await,
+    };
+    match uploading {
         Ok(uploaded) => {
             let status = match uploaded.created {
                 true => StatusCode::CREATED,
@@ -389,6 +393,40 @@ async fn upload(
         }
         Err(response) => response,
     }
+}
+
+/// An upload on a node of a cluster: checked here, numbered and published in etcd (so every
+/// node stores it), then stored here. `503 cluster_unavailable` while etcd is unreachable.
+async fn upload_to_cluster(
+    hub: &Hub,
+    cluster: &crate::cluster::Cluster,
+    name: String,
+    source: String,
+) -> Result<Uploaded, Response> {
+    let (checked, text) = (name.clone(), source.clone());
+    let local = with_catalogue(hub, move |c| {
+        c.check(&checked, &text)?;
+        match c.latest(&checked) {
+            Ok((id, latest)) => Ok(Some((id.version, latest == text))),
+            Err(CatalogueError::NoSuchGame(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    let (version, created) = cluster
+        .publish_game(&name, &source, local)
+        .await
+        .map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()))?;
+    let game = name.clone();
+    with_catalogue(hub, move |c| c.adopt(&game, version, &source)).await?;
+    if created {
+        tracing::info!(game = %name, version, "game uploaded and published to the cluster");
+    }
+    Ok(Uploaded {
+        name,
+        version,
+        created,
+    })
 }
 
 /// `POST /api/tables/{id}/stop`: stops a live table; its players get `table_stopped`.

@@ -45,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Upload a game script to a running server's catalogue (a new version if it changed).
     Upload(UploadArgs),
     /// List the games of a running server's catalogue.
@@ -201,7 +201,7 @@ struct ServeArgs {
 fn main() -> ExitCode {
     let cli = parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Upload(args) => upload(args),
         Command::Games(args) => games(args),
         Command::Tables(args) => tables(args),

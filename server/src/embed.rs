@@ -235,6 +235,9 @@ impl Builder {
     /// the TCP listener accepts, ticking tables resume, and the router answers.
     pub async fn start(self) -> Result<Ggs, ServerError> {
         let seeds = self.seeds()?;
+        if let Some(settings) = &self.cluster {
+            Cluster::check(settings)?;
+        }
         let mut config = self.config;
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;

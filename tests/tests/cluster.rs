@@ -389,3 +389,66 @@ fn an_upload_on_one_node_is_in_every_nodes_catalogue() {
     );
     assert_eq!(http::get(a.http_addr(), "/api/games/other").status, 404);
 }
+
+#[test]
+fn an_application_that_embeds_ggs_is_a_node_too() {
+    use ggs_server::config::ClusterSettings;
+    let etcd = Etcd::start();
+    let binary = node(&etcd, "a");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = ClusterSettings {
+        advertise_http: Some("http://127.0.0.1:1/game".into()),
+        lease_secs: LEASE_SECS,
+        ..ClusterSettings::new(vec![etcd.url()], "app")
+    };
+    let ggs = rt
+        .block_on(
+            ggs_server::Builder::new()
+                .data_dir(dir.path())
+                .web_client(false)
+                .cluster(settings.clone())
+                .start(),
+        )
+        .expect("the embedded node starts");
+    let both = names(&["a", "app"]);
+    eventually(
+        || member_names(&binary) == Some(both.clone()),
+        || format!("{:?}", api_nodes(&binary)),
+    );
+    let (_, listed) = api_nodes(&binary);
+    let app = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "app")
+        .unwrap()
+        .clone();
+    // It has no TCP listener: it publishes none; its HTTP address is the application's.
+    assert_eq!(app["tcp"], Value::Null, "{app}");
+    assert_eq!(app["http"], "http://127.0.0.1:1/game", "{app}");
+    // A graceful stop leaves the cluster at once.
+    rt.block_on(ggs.shutdown()).expect("a graceful stop");
+    assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a"]);
+    // Bad settings, or no etcd, stop the start with the cluster's error.
+    let bad = rt
+        .block_on(
+            ggs_server::Builder::new()
+                .data_dir(dir.path())
+                .cluster(ClusterSettings {
+                    node: String::new(),
+                    ..settings.clone()
+                })
+                .start(),
+        )
+        .err()
+        .expect("an empty node name is refused");
+    assert!(
+        matches!(&bad, ggs_server::ServerError::Cluster(e) if e.code() == "bad_cluster_settings"),
+        "{bad}"
+    );
+}

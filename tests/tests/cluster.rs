@@ -150,6 +150,7 @@ fn nodes_join_are_listed_and_a_killed_node_leaves_with_its_lease() {
 
     // SIGKILL: no goodbye. The node is gone once its lease expires, from etcd and the lists.
     c.kill9();
+    let killed = Instant::now();
     let two = names(&["a", "b"]);
     for server in [&a, &b] {
         eventually(
@@ -157,6 +158,10 @@ fn nodes_join_are_listed_and_a_killed_node_leaves_with_its_lease() {
             || format!("{:?}", api_nodes(server)),
         );
     }
+    eprintln!(
+        "figure: a SIGKILLed node is gone from the members after {:?} (lease {LEASE_SECS} s)",
+        killed.elapsed()
+    );
     assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a", "ggs/nodes/b"]);
 
     // A graceful stop leaves at once (the lease is revoked), and the node says so.
@@ -247,12 +252,17 @@ fn nodes_keep_serving_while_etcd_is_down_and_register_again_when_it_returns() {
     plays(&mut on_a);
 
     etcd.restart();
+    let back = Instant::now();
     for server in [&a, &b] {
         eventually(
             || member_names(server) == Some(both.clone()),
             || format!("{:?}", api_nodes(server)),
         );
     }
+    eprintln!(
+        "figure: both nodes registered again {:?} after etcd answered",
+        back.elapsed()
+    );
     assert_eq!(etcd.keys("ggs/nodes/"), ["ggs/nodes/a", "ggs/nodes/b"]);
     // The table opened while etcd was down is claimed now that it is back.
     let key = format!("ggs/tables/{late_table}");

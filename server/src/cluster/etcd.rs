@@ -582,6 +582,16 @@ mod tests {
         }
         assert_eq!(a.owner(table).await.unwrap(), Some(moved));
         assert_eq!(a.owner("no-such-table").await.unwrap(), None);
+        // What a claim costs (one transaction, one raft write).
+        const CLAIMS: usize = 200;
+        let started = Instant::now();
+        for n in 0..CLAIMS {
+            a.claim(&format!("timed-{n}")).await.unwrap();
+        }
+        eprintln!(
+            "figure: {CLAIMS} claims one after another: {:?} each",
+            started.elapsed() / CLAIMS as u32
+        );
         let owners = a.owners().await.unwrap();
         assert_eq!(owners.get(table).map(String::as_str), Some("b"));
         // Each sees both members.

@@ -22,6 +22,7 @@
 
 pub mod catalogue;
 pub mod etcd;
+pub mod ownership;
 pub mod placement;
 
 use std::collections::BTreeMap;

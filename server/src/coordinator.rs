@@ -134,7 +134,7 @@ impl Coordinator {
                 );
             }
             crate::telemetry::placed(&placement.node, placement.reason.as_str());
-            cluster.created(id.to_string());
+            cluster.serving(id.to_string());
         }
         let record = TableRecord {
             created_ms: now_ms(),
@@ -190,6 +190,11 @@ impl Coordinator {
         };
         let mut tables = self.lock();
         let handle = tables.entry(id).or_insert_with(|| {
+            // A table from the store is this node's: claimed if nobody owns it yet (one
+            // stored before the node joined a cluster).
+            if let Some(cluster) = &self.cluster {
+                cluster.serving(id.to_string());
+            }
             table::spawn(
                 Arc::from(id.to_string()),
                 TableInit::Loaded(loaded),

@@ -462,3 +462,39 @@ fn an_application_that_embeds_ggs_is_a_node_too() {
         "{bad}"
     );
 }
+
+#[test]
+fn a_server_that_joins_a_cluster_claims_the_tables_it_already_had() {
+    let etcd = Etcd::start();
+    let mut single = ServerProcess::start();
+    let (_player, table) = chat_table(&single);
+    let data_dir = single.data_dir().to_path_buf();
+    assert!(single.terminate().status.success());
+    let lease = LEASE_SECS.to_string();
+    let a = ServerProcess::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        ..ServerOptions::default().args(&[
+            "--etcd",
+            &etcd.url(),
+            "--node",
+            "a",
+            "--node-lease-secs",
+            &lease,
+        ])
+    });
+    let key = format!("ggs/tables/{table}");
+    assert_eq!(etcd.get(&key), None, "not claimed before it is loaded");
+    // A player comes back to it: the node loads it from its store and claims it.
+    let mut player = a.connect();
+    let hello = player.hello(Some(&table));
+    assert_eq!(hello.table, table);
+    eventually(
+        || etcd.get(&key).as_deref() == Some("a"),
+        || format!("{key}: {:?}", etcd.get(&key)),
+    );
+    // Loaded again later (another player), it stays a's: no second claim is needed.
+    let mut other = a.connect();
+    other.hello(Some(&table));
+    assert_eq!(etcd.get(&key).as_deref(), Some("a"));
+    assert!(!a.stderr().contains("another node owns"), "{}", a.stderr());
+}

@@ -330,29 +330,25 @@ impl Cluster {
         }
     }
 
-    /// Claims the tables created here that etcd has not heard of yet (a round of at most
-    /// [`CLAIMS_PER_ROUND`]); a claim refused because another node owns the table is logged
-    /// (it cannot happen for a fresh id) and dropped.
+    /// Claims the tables this node serves that it has not claimed yet (a round of at most
+    /// [`CLAIMS_PER_ROUND`], oldest first); one this node owns already is done, one another
+    /// node owns is logged (it cannot happen for a fresh id) and dropped.
     async fn claim_pending(&self, client: &mut Client) -> Result<(), ClusterError> {
-        let round: Vec<String> = {
-            let view = self.lock();
-            view.pending
-                .iter()
-                .take(CLAIMS_PER_ROUND)
-                .cloned()
-                .collect()
-        };
-        for table in round {
+        for _ in 0..CLAIMS_PER_ROUND {
+            let Some(table) = self.lock().pending.front().cloned() else {
+                return Ok(());
+            };
             match ownership::claim(client, &table, self.node()).await {
                 Ok(ownership) => {
                     tracing::debug!(%table, revision = ownership.revision, "claimed the table");
                 }
+                Err(ClusterError::Owned { owner, .. }) if owner == self.node() => {}
                 Err(ClusterError::Owned { owner, .. }) => {
-                    tracing::error!(%table, %owner, "a table created here is owned by another node");
+                    tracing::error!(%table, %owner, "this node serves a table that etcd says another node owns");
                 }
                 Err(e) => return Err(e),
             }
-            self.lock().pending.retain(|t| *t != table);
+            self.lock().pending.pop_front();
         }
         if !self.lock().pending.is_empty() {
             self.wake.notify_one();
@@ -508,7 +504,7 @@ mod tests {
         assert!(failed.to_string().contains(&etcd.url()), "{failed}");
         assert!(started.elapsed() <= START_TIMEOUT + Duration::from_secs(1));
         // Back: the node registers again, and what it created meanwhile is claimed.
-        a.created("made-while-etcd-was-down".into());
+        a.serving("made-while-etcd-was-down".into());
         etcd.restart();
         let deadline = Instant::now() + Duration::from_secs(15);
         while !a.available() || etcd.get(&table_key("made-while-etcd-was-down")).is_none() {

@@ -25,7 +25,7 @@ pub mod etcd;
 pub mod ownership;
 pub mod placement;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -40,8 +40,8 @@ use placement::{Load, Placement};
 pub const KEY_PREFIX: &str = "ggs/";
 /// Longest node name.
 pub const MAX_NODE_NAME: usize = 63;
-/// Tables created while etcd is unreachable that a node keeps to claim when it returns;
-/// past that, the oldest are claimed only when they are next created or moved (logged).
+/// Tables served while etcd is unreachable that a node keeps to claim when it returns; past
+/// that, the oldest is not claimed until it is loaded again (logged).
 pub const MAX_PENDING_CLAIMS: usize = 100_000;
 
 /// Why a cluster operation failed. `code()` is the stable code clients see.
@@ -118,8 +118,8 @@ pub struct Ownership {
 struct View {
     /// The members as etcd last said, by name.
     members: BTreeMap<String, NodeInfo>,
-    /// Tables created here whose claim has not reached etcd yet.
-    pending: Vec<String>,
+    /// Tables served here whose claim has not reached etcd yet, oldest first.
+    pending: VecDeque<String>,
     /// Why etcd was last lost, while it is.
     lost: Option<String>,
 }
@@ -234,15 +234,17 @@ impl Cluster {
         placement::place(&me, &members)
     }
 
-    /// Notes a table created here, to be claimed for this node (now, or when etcd returns).
-    pub fn created(&self, table: String) {
+    /// Notes a table this node serves (created here, or loaded from its store), to be
+    /// claimed for it in etcd if nobody owns it (now, or when etcd returns).
+    pub fn serving(&self, table: String) {
         {
             let mut view = self.lock();
             if view.pending.len() >= MAX_PENDING_CLAIMS {
-                let dropped = view.pending.remove(0);
-                tracing::warn!(table = %dropped, "too many unclaimed tables; this one is not claimed");
+                if let Some(dropped) = view.pending.pop_front() {
+                    tracing::warn!(table = %dropped, "too many unclaimed tables; this one is not claimed");
+                }
             }
-            view.pending.push(table);
+            view.pending.push_back(table);
         }
         self.wake.notify_one();
     }

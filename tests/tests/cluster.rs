@@ -211,6 +211,16 @@ fn a_table_belongs_to_the_node_that_created_it_and_a_second_claim_fails() {
         .find(|t| t["id"] == table.as_str())
         .unwrap_or_else(|| panic!("{table} not in {tables}"));
     assert_eq!(row["owner"], "a", "{row}");
+    let out = Command::new(ggs_binary())
+        .args(["tables", "--server", &format!("http://{}", a.http_addr())])
+        .output()
+        .expect("running ggs tables");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&table) && l.ends_with(", on a")),
+        "{text}"
+    );
     // Placement chose the node the player is on, and said so.
     let metrics = http::get(a.http_addr(), "/metrics").body;
     assert!(

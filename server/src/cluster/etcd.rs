@@ -79,9 +79,12 @@ impl Cluster {
             .map(|e| e.trim().to_string())
             .filter(|e| !e.is_empty())
             .collect();
+        // An etcd member cut off from its leader refuses requests (and ends watches) instead
+        // of answering from what may be an old view.
         let options = ConnectOptions::new()
             .with_connect_timeout(REQUEST_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT);
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_require_leader(true);
         let joined = endpoints.join(",");
         let reach = async {
             let mut client = Client::connect(&endpoints, Some(options)).await?;

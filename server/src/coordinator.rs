@@ -52,9 +52,9 @@ impl Coordinator {
         }
     }
 
-    /// Makes the coordinator a node of `cluster`: it records the owner of every table it
-    /// creates in etcd, and asks placement where each new table should go.
-    /// The catalogue stores every version another node publishes.
+    /// Makes the coordinator a node of `cluster`: it claims in etcd every table it creates
+    /// (and every one it loads that nobody owns), asks placement where each new table should
+    /// go, and has the catalogue store every version another node publishes.
     pub fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
         if let Some(cluster) = &cluster {
             // Weakly: the cluster's handle must not keep the store open after a stop.

@@ -360,7 +360,7 @@ function updateRow(parts, t, clustered) {
   parts.game.textContent = t.game ?? "(no script)";
   parts.version.textContent = t.version == null ? "–" : `v${t.version}`;
   parts.players.textContent = `${t.players}/${t.seats}${t.hibernated ? " · hibernated" : ""}`;
-  parts.node.textContent = t.node ?? "";
+  parts.node.textContent = ownerOf(t) ?? "";
   parts.node.hidden = !clustered;
   parts.last.textContent = ago(t.last_event_ms);
   parts.last.title = t.last_event_ms ? date(t.last_event_ms) : "";
@@ -383,9 +383,12 @@ function updateRow(parts, t, clustered) {
   if (report) parts.report.replaceChildren(report);
 }
 
+/** The node a table is on: its owner in the cluster (absent on a single node). */
+const ownerOf = (t) => t.owner ?? t.node ?? null;
+
 async function refreshTables() {
   const tables = await api("GET", "/api/tables");
-  const clustered = tables.some((t) => t.node != null);
+  const clustered = clusterNodes > 0 || tables.some((t) => ownerOf(t) != null);
   document.querySelectorAll("#tables .node-col").forEach((c) => (c.hidden = !clustered));
   // A game or version the console has not seen yet (uploaded elsewhere): read the games again.
   if (tables.some((t) => t.game && t.version != null && !versionsOf(t.game).includes(t.version))) {
@@ -488,43 +491,55 @@ function drainButton(node) {
   return button;
 }
 
+/** Members of the cluster at the last look (0: a single node, or not known). */
+let clusterNodes = 0;
+
+/** One member of GET /api/nodes (name, tcp, http, live_tables, cpu, draining). */
+function nodeItem(n) {
+  const facts = [
+    n.http ?? null,
+    n.tcp ? `TCP ${n.tcp}` : null,
+    `${n.live_tables ?? 0} tables awake`,
+    typeof n.cpu === "number" ? `CPU ${n.cpu.toFixed(2)} cores` : null,
+  ].filter(Boolean);
+  return el(
+    "li",
+    { "data-node": n.name ?? "" },
+    el(
+      "div",
+      { class: "what" },
+      el("div", { class: "name" }, String(n.name ?? "node"), n.draining ? el("span", { class: "badge draining" }, "draining") : ""),
+      el("div", { class: "id" }, facts.join(" · ")),
+    ),
+    drainButton(n) ?? "",
+  );
+}
+
 async function refreshNodes() {
   const box = $("#nodes");
   let nodes;
   try {
     nodes = await api("GET", "/api/nodes");
   } catch (e) {
+    clusterNodes = 0;
     if (e.status === 404) {
+      // `not_clustered`, or a server from before clusters.
       box.replaceChildren(el("p", { class: "single-node" }, "Single node: this server is not part of a cluster."));
       box.dataset.nodes = "single";
       $("#drain-note").textContent = "Drain: not offered by this server.";
       return;
     }
     box.replaceChildren(el("p", {}, failureText(e.code, e.message)));
+    box.dataset.nodes = "error";
     return;
   }
-  const list = Array.isArray(nodes) ? nodes : (nodes.nodes ?? []);
+  const list = Array.isArray(nodes) ? nodes : [];
+  clusterNodes = list.length;
   box.dataset.nodes = String(list.length);
-  box.replaceChildren(
-    el(
-      "ul",
-      { class: "tables" },
-      ...list.map((n) => {
-        const drain = drainButton(n);
-        const facts = Object.entries(n)
-          .filter(([k]) => !["id", "name", "drain"].includes(k))
-          .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`)
-          .join(" · ");
-        return el(
-          "li",
-          { "data-node": n.id ?? n.name ?? "" },
-          el("div", { class: "what" }, el("div", { class: "name" }, String(n.id ?? n.name ?? "node")), el("div", { class: "id" }, facts)),
-          drain ?? "",
-        );
-      }),
-    ),
-  );
-  $("#drain-note").textContent = list.some((n) => typeof n.drain === "string") ? "" : "Drain: not offered by this server.";
+  box.replaceChildren(el("ul", { class: "tables" }, ...list.map(nodeItem)));
+  $("#drain-note").textContent = list.some((n) => typeof n.drain === "string")
+    ? ""
+    : "Drain: not offered by this server's API yet (a node's Drain button appears here when it is).";
 }
 
 // ---- metrics and charts ----

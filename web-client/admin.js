@@ -499,7 +499,7 @@ function nodeItem(n) {
   const facts = [
     n.http ?? null,
     n.tcp ? `TCP ${n.tcp}` : null,
-    `${n.live_tables ?? 0} tables awake`,
+    `${n.live_tables ?? 0} ${n.live_tables === 1 ? "table" : "tables"} awake`,
     typeof n.cpu === "number" ? `CPU ${n.cpu.toFixed(2)} cores` : null,
   ].filter(Boolean);
   return el(

@@ -1,7 +1,8 @@
 //! The web client in real headless Chromium, driven by Playwright (`tests/browser/*.mjs`).
 //!
-//! Each test starts the `ggs` binary, runs one Node scenario against its HTTP port and answers
-//! the scenario's requests (kill and restart the server, join over TCP). Screenshots go to
+//! Each test starts the `ggs` binary (two nodes on a real etcd for the console of a cluster),
+//! runs one Node scenario against its HTTP port and answers the scenario's requests (kill and
+//! restart the server, join over TCP). Screenshots go to
 //! `target/browser-screenshots/`. Needs `/usr/bin/chromium` (or `$CHROMIUM`) and
 //! `tests/browser/node_modules`: `.ci/run` installs both.
 //!
@@ -347,6 +348,32 @@ fn the_console_upgrades_and_rolls_back_the_table_two_pages_play_at() {
         assert_eq!(row["version"], want, "the table's version: {row}");
         assert_eq!(row["players"], 2, "both pages stay at the table: {row}");
         scenario.answer("ok");
+    });
+}
+
+#[test]
+fn the_console_of_a_cluster_node_lists_the_nodes_and_each_tables_owner() {
+    check_prerequisites();
+    let _one = lock();
+    let etcd = ggs_tests::etcd::Etcd::start();
+    let node = |name: &str| {
+        ServerProcess::start_with(ServerOptions::default().args(&[
+            "--etcd",
+            &etcd.url(),
+            "--node",
+            name,
+        ]))
+    };
+    let a = node("a");
+    let _b = node("b");
+    let mut player = a.connect_line().named("player");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let table = player.expect_hello().0.table;
+    player.expect_prefix("notice ");
+    Scenario::start("admin-cluster", &a).run(|event, _, scenario| match event {
+        "table" => scenario.answer(&table),
+        other => panic!("unexpected request {other}"),
     });
 }
 

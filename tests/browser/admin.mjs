@@ -3,7 +3,7 @@
 // with its line and column, uploads a v2 of tictactoe (it announces itself in `onUpgrade` and
 // says who played after each move), upgrades the pages' table from its table list, reports a
 // v3 whose `onUpgrade` throws, and rolls the table back; the game goes on across all of it
-// with its position, and the table is stopped from the console at the end. Its charts draw the server's
+// with its position; the table is stopped and the game's policy set from the console at the end. Its charts draw the server's
 // metrics, and it says the server is a single node.
 
 import { ADMIN_TOKEN, BASE, ask, move, newPage, scenario, shot, ticTacToePair, waitText } from "./lib.mjs";
@@ -145,7 +145,10 @@ await scenario(async (browser) => {
 
   // A v3 whose onUpgrade throws: the row reports the error's code and sentence, the table
   // stays on v2.
-  await admin.fill("#upload-source", `${ticTacToeV2(v1)}\nfunction onUpgrade() { throw new Error("v3 will not"); }\n`);
+  // This one comes through the file picker, which fills the text.
+  const v3 = `${ticTacToeV2(v1)}\nfunction onUpgrade() { throw new Error("v3 will not"); }\n`;
+  await admin.setInputFiles("#upload-file", { name: "tictactoe.js", mimeType: "text/javascript", buffer: Buffer.from(v3) });
+  await admin.waitForFunction((text) => document.querySelector("#upload-source").value === text, v3);
   await admin.click("#upload-submit");
   await waitContains(admin, "#upload-result", "tictactoe v3 stored");
   await admin.waitForSelector(`${row} select.to option[value="3"]`, { state: "attached" });
@@ -185,4 +188,11 @@ await scenario(async (browser) => {
   const open = await (await fetch(`${BASE}/api/tables`)).json();
   if (open.some((t) => t.id === table)) throw new Error("the stopped table is still open");
   await waitContains(admin, "#activity", "stopped");
+
+  // The policy, changed in the games list.
+  await admin.selectOption('select[data-policy="tictactoe"]', "manual");
+  await waitContains(admin, "#activity", "tictactoe: policy manual");
+  const games = await (await fetch(`${BASE}/api/games`)).json();
+  const policy = games.find((g) => g.name === "tictactoe").policy;
+  if (policy !== "manual") throw new Error(`the policy is ${policy} after the console set manual`);
 });

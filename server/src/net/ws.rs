@@ -19,7 +19,7 @@ use super::limits::AdmitError;
 use super::Hub;
 use crate::outbox::Outbox;
 use crate::protocol::json;
-use crate::protocol::message::{Meta, ServerMessage};
+use crate::protocol::message::{ServerMessage, Version};
 
 /// How often the server pings a client, so that both ends notice a dead connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -62,6 +62,7 @@ pub async fn connection(socket: WebSocket, hub: Hub, alive: mpsc::Sender<()>) {
     let writer = WsWriter {
         sink,
         batch: Vec::new(),
+        encoder: json::Encoder::default(),
     };
     conn::run(hub, alive, "ws", reader, writer).await;
 }
@@ -107,7 +108,7 @@ impl conn::Reader for WsReader {
         let parsed = json::parse_client(data, self.max_body);
         Some(Input::Message(
             parsed
-                .map(|m| Request::Client(m, Meta::default()))
+                .map(|(message, meta)| Request::Client(message, meta))
                 .map_err(|e| (e.code(), e.to_string())),
         ))
     }
@@ -117,11 +118,13 @@ impl conn::Reader for WsReader {
 struct WsWriter {
     sink: SplitSink<WebSocket, Message>,
     batch: Vec<Message>,
+    /// Renders each reply in the connection's version (and says when it changed).
+    encoder: json::Encoder,
 }
 
 impl conn::Writer for WsWriter {
-    fn push(&mut self, message: &ServerMessage) -> usize {
-        let text = json::encode_server(message);
+    fn push(&mut self, message: &ServerMessage, version: Option<Version>) -> usize {
+        let text = self.encoder.encode(message, version);
         let length = text.len();
         self.batch.push(Message::Text(text.into()));
         length

@@ -138,6 +138,9 @@ impl Session {
                 return false;
             }
         };
+        // The writer first: once the table numbers the seat's messages (or stops), each of
+        // them is written in the version it was made for.
+        self.shared_version.set(version);
         if version != self.version {
             if let Some(table) = &self.seat {
                 let change = TableEvent::Version {
@@ -151,7 +154,6 @@ impl Session {
             tracing::debug!(player = %self.player, %version, "protocol version negotiated");
         }
         self.version = version;
-        self.shared_version.set(version);
         true
     }
 

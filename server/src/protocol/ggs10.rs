@@ -427,10 +427,10 @@ pub fn encode_server(message: &ServerMessage, version: Version, out: &mut BytesM
     out.extend_from_slice(version.as_str().as_bytes());
     out.extend_from_slice(b"\nAccept: text\n");
     if let Some(n) = message.msg {
-        let _ = write!(out, "Msg: {n}\n");
+        let _ = writeln!(out, "Msg: {n}");
     }
     if let Some(k) = message.seq {
-        let _ = write!(out, "Seq: {k}\n");
+        let _ = writeln!(out, "Seq: {k}");
     }
     out.extend_from_slice(b"\n");
     out.extend_from_slice(body);

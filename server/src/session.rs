@@ -233,7 +233,7 @@ impl Session {
             Query::Whoami => vec![self.player.to_string()],
             Query::Version => vec![format!(
                 "{} (this server speaks {})",
-                self.version,
+                self.version(),
                 speaks()
             )],
             Query::Who => {

@@ -61,10 +61,9 @@
 //! let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut bytes) else {
 //!     panic!("one whole frame");
 //! };
-//! assert_eq!(
-//!     ClientMessage::from_frame(&frame),
-//!     Ok(ClientMessage::Query(Query::Whoami))
-//! );
+//! let (message, meta) = ClientMessage::from_frame(&frame).expect("a known command");
+//! assert_eq!(message, ClientMessage::Query(Query::Whoami));
+//! assert_eq!(meta.versions, None, "a 2011 client offers no versions");
 //! ```
 //!
 //! # Codemap

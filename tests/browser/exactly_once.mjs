@@ -98,6 +98,12 @@ function chatLines(page) {
   );
 }
 
+/** At most the first 30 of `items`, comma separated, and how many more. */
+function some(items) {
+  const more = items.length > 30 ? ` and ${items.length - 30} more` : "";
+  return items.slice(0, 30).join(", ") + more;
+}
+
 /** What is wrong with a page's lines, given how many each tag sent; empty: nothing. */
 function problems(lines, sent) {
   const wrong = [];
@@ -106,15 +112,15 @@ function problems(lines, sent) {
   for (const [tag, n] of Object.entries(sent)) {
     const missing = [];
     for (let i = 1; i <= n; i++) if (!counts.has(`${tag}-${i}`)) missing.push(i);
-    if (missing.length) wrong.push(`missing ${tag}: ${missing.join(", ")}`);
+    if (missing.length) wrong.push(`missing ${tag}: ${some(missing)}`);
     const own = lines.filter((l) => l.startsWith(`${tag}-`)).map((l) => Number(l.slice(tag.length + 1)));
     const disorder = own.findIndex((v, i) => i > 0 && v <= own[i - 1]);
     if (disorder !== -1) wrong.push(`${tag} out of order at ${own[disorder - 1]} then ${own[disorder]}`);
   }
   const twice = [...counts].filter(([, c]) => c > 1).map(([l, c]) => `${l} x${c}`);
-  if (twice.length) wrong.push(`shown more than once: ${twice.join(", ")}`);
+  if (twice.length) wrong.push(`shown more than once: ${some(twice)}`);
   const strange = [...counts.keys()].filter((l) => !/^[ab]-[1-9]\d*$/.test(l) || Number(l.slice(2)) > sent[l[0]]);
-  if (strange.length) wrong.push(`never sent: ${strange.join(", ")}`);
+  if (strange.length) wrong.push(`never sent: ${some(strange)}`);
   return wrong;
 }
 

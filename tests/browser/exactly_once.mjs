@@ -7,7 +7,9 @@
 //
 // The pages speak GGS 1.1 (web-client/ggs.js): the scenario watches their WebSocket frames to
 // check that every hello reply says `"version": "1.1"`, and prints what the frames show:
-// commands sent and resent, numbered messages received and duplicates dropped.
+// commands sent and resent, numbered messages received and duplicates dropped. Last, one page
+// is reloaded: it resumes its seat and streams (what ggs.js keeps in sessionStorage), so its
+// next line is shown once on both pages and nothing old comes back.
 
 import { DESKTOP, PHONE, BASE, ask, newPage, scenario, shot, waitStatus } from "./lib.mjs";
 
@@ -192,4 +194,30 @@ await scenario(async (browser) => {
     wrong.push(`the pages show the lines in different orders, from position ${at}: a ${logs[0].slice(at, at + 5)} b ${logs[1].slice(at, at + 5)}`);
   }
   if (wrong.length) throw new Error(`after ${KILLS} kills:\n  ${wrong.join("\n  ")}`);
+
+  // A reloaded page takes its seat back and numbers its next command above what the table
+  // applied (a command numbered from 1 again would be taken for one already run, and never
+  // shown); nothing it had before comes back.
+  await b.reload();
+  await waitStatus(b, "connected");
+  await b.waitForFunction(() => document.body.dataset.ready === "true");
+  for (const [page, line] of [
+    [b, "b-reloaded"],
+    [a, "a-reloaded"],
+  ]) {
+    await page.fill("#text", line);
+    await page.press("#text", "Enter");
+    for (const reader of [a, b]) {
+      await reader.waitForFunction((l) => [...document.querySelectorAll("#log p.message")].some((p) => p.textContent.endsWith(` ${l}`)), line);
+    }
+  }
+  await a.waitForTimeout(500);
+  const after = [await chatLines(a), await chatLines(b)];
+  if (after[1].join(" ") !== "b-reloaded a-reloaded") {
+    throw new Error(`after the reload page b shows ${some(after[1])} (expected b-reloaded a-reloaded)`);
+  }
+  if (after[0].join(" ") !== [...logs[0], "b-reloaded", "a-reloaded"].join(" ")) {
+    throw new Error(`after b's reload page a shows ..., ${some(after[0].slice(logs[0].length))} after its ${logs[0].length} lines`);
+  }
+  await shot(b, "exactly-once-b-reloaded-phone");
 });

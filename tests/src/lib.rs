@@ -2,12 +2,13 @@
 //! to it as players do through one client ([`client::Conn`]) in three framings — GGS 1.0
 //! ([`Client`], through an independent implementation of the wire format in [`wire`]), line
 //! mode as a person would ([`LineClient`]) and WebSocket JSON ([`WsClient`]) — and call its
-//! HTTP API ([`http`]). The tests and the measuring tools share one latency histogram
+//! HTTP API ([`http`]), beside a real etcd for the cluster tests ([`etcd`]). The tests and the measuring tools share one latency histogram
 //! ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod etcd;
 pub mod ggs10;
 pub mod healthy;
 pub mod http;

@@ -342,8 +342,11 @@ export class Connection {
   }
 
   /** The hello reply seated this connection: settle the version and what to send again. */
-  seat(token, table, message) {
-    const newSeat = token !== this.token || table !== this.table;
+  seat(token, table, player, message) {
+    // The same seat keeps its public id (its token too, unless it is a seat of a data
+    // directory from before tokens, which gets a new one); a reloaded page knows only the token.
+    const samePlayer = this.player ? player === this.player : token === this.token;
+    const newSeat = !samePlayer || table !== this.table;
     this.version = message.version === "1.1" ? "1.1" : "1.0";
     if (newSeat) {
       // Another seat than the streams kept were for: both start again.
@@ -371,7 +374,7 @@ export class Connection {
       const [token, defined, table] = body.split(",");
       const resumed = this.everSeated && !this.seatLost;
       this.seatLost = false;
-      this.seat(token, table, message);
+      this.seat(token, table, player, message);
       this.player = player;
       this.defined = defined === "true";
       this.seated = true;

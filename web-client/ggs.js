@@ -241,13 +241,11 @@ export class Connection {
   /** Sends `message` on the seated connection; in 1.1 numbers a game command and keeps it. */
   put(message) {
     if (this.numbered() && message.type === "command") {
-      if (message.seq == null) {
-        this.lastSeq += 1;
-        message = { ...message, seq: this.lastSeq };
-        this.unconfirmed.push(message);
-        if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed.shift();
-        saveStream(this.table, this.lastMsg, this.lastSeq);
-      }
+      this.lastSeq += 1;
+      message = { ...message, seq: this.lastSeq };
+      this.unconfirmed.push(message);
+      if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed.shift();
+      saveStream(this.table, this.lastMsg, this.lastSeq);
     }
     this.write(message);
   }

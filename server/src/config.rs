@@ -31,6 +31,11 @@ pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(10);
 /// Default time a table may go without an event (and with no tick, no timer and no held seat)
 /// before it hibernates: its script runtime is dropped and the next event rebuilds it.
 pub const DEFAULT_HIBERNATE_AFTER: Duration = Duration::from_secs(30);
+/// Default most messages a GGS 1.1 seat keeps until its client acknowledges them; a client
+/// further behind gets `resync`.
+pub const DEFAULT_OUTBOX_MESSAGES: usize = 1000;
+/// Default most bytes (commands and bodies) a GGS 1.1 seat keeps until acknowledged (1 MiB).
+pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
 /// Default bound on a graceful shutdown (finish events, flush, tell clients, close).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,6 +53,10 @@ pub struct TableSettings {
     /// How long a table may go without an event before it hibernates (if it has no tick, no
     /// pending timer and no held seat).
     pub hibernate_after: Duration,
+    /// Most messages a GGS 1.1 seat keeps until acknowledged.
+    pub outbox_messages: usize,
+    /// Most bytes a GGS 1.1 seat keeps until acknowledged.
+    pub outbox_bytes: usize,
 }
 
 impl Default for TableSettings {
@@ -58,6 +67,8 @@ impl Default for TableSettings {
             restart_window: DEFAULT_RESTART_WINDOW,
             open_define: false,
             hibernate_after: DEFAULT_HIBERNATE_AFTER,
+            outbox_messages: DEFAULT_OUTBOX_MESSAGES,
+            outbox_bytes: DEFAULT_OUTBOX_BYTES,
         }
     }
 }

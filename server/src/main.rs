@@ -120,6 +120,12 @@ struct ServeArgs {
     /// before it hibernates: its script runtime is freed until its next event.
     #[arg(long, env = "GGS_HIBERNATE_AFTER_MS", default_value_t = config::DEFAULT_HIBERNATE_AFTER.as_millis() as u64)]
     hibernate_after_ms: u64,
+    /// Most messages a GGS 1.1 seat keeps until its client acknowledges them.
+    #[arg(long, env = "GGS_OUTBOX_MESSAGES", default_value_t = config::DEFAULT_OUTBOX_MESSAGES)]
+    outbox_messages: usize,
+    /// Most bytes a GGS 1.1 seat keeps until its client acknowledges them.
+    #[arg(long, env = "GGS_OUTBOX_BYTES", default_value_t = config::DEFAULT_OUTBOX_BYTES)]
+    outbox_bytes: usize,
     /// Milliseconds a graceful shutdown may take before the server stops anyway.
     #[arg(long, env = "GGS_SHUTDOWN_TIMEOUT_MS", default_value_t = config::DEFAULT_SHUTDOWN_TIMEOUT.as_millis() as u64)]
     shutdown_timeout_ms: u64,
@@ -327,6 +333,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             seat_grace: Duration::from_millis(args.seat_grace_ms),
             open_define: args.open_define,
             hibernate_after: Duration::from_millis(args.hibernate_after_ms),
+            outbox_messages: args.outbox_messages,
+            outbox_bytes: args.outbox_bytes,
             ..config::TableSettings::default()
         },
         limits: Limits {

@@ -53,6 +53,11 @@ impl Outbox {
         )
     }
 
+    /// Whether `other` is this same queue.
+    pub fn same(&self, other: &Outbox) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Queues a message. A closed connection drops it; a full queue flags the connection.
     pub fn deliver(&self, message: ServerMessage) {
         match self.tx.try_send(message) {

@@ -7,6 +7,11 @@
 //! - `s/<table-id>/<player-id>`  a held seat: the SHA-256 of its resume token (32 bytes). An
 //!   empty value is a seat written before tokens and player ids were apart: its token is its
 //!   player id ([`SeatToken::Legacy`])
+//! - `q/<table-id>/<player-id>`  a GGS 1.1 seat's stream (JSON: the last message number given,
+//!   the highest command `Seq` applied): present while the seat speaks 1.1
+//! - `o/<table-id>/<player-id>/<first>`  messages of one event to a 1.1 seat, kept until
+//!   acknowledged (JSON: `[[command, body], ...]`, numbered from `<first>`, zero-padded to
+//!   [`MSG_DIGITS`] digits so a prefix scan lists them in order)
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
 //! - `G/<name>`             the catalogue: the latest version number of game `<name>`
@@ -92,6 +97,28 @@ pub struct StoredGame {
     pub origin: String,
 }
 
+/// Digits of a message number in a kept-message key (`o/<table>/<player>/00000000000000000001`).
+pub const MSG_DIGITS: usize = 20;
+
+/// A GGS 1.1 seat's stream as stored: its counters and the messages not yet acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredStream {
+    /// The last message number given (`Msg`).
+    pub next: u64,
+    /// The highest command `Seq` applied.
+    pub seq: u64,
+    /// Kept messages, one group per event: the number of its first message, and its messages
+    /// as (command, body).
+    pub kept: Vec<(u64, Vec<(String, String)>)>,
+}
+
+/// The counters of a stream, as the `q/` record holds them.
+#[derive(Debug, Serialize, Deserialize)]
+struct StreamCounters {
+    next: u64,
+    seq: u64,
+}
+
 /// The embedded database.
 #[derive(Clone)]
 pub struct Store {
@@ -149,7 +176,11 @@ impl Store {
         };
         let mut storage = self.storage(id)?;
         storage.tick_ms = record.tick_ms;
-        let seats = self.held_seats(id)?;
+        let mut seats = self.held_seats(id)?;
+        let mut streams = self.streams(id)?;
+        for seat in &mut seats {
+            seat.stream = streams.remove(&seat.player);
+        }
         Ok(Some(LoadedTable {
             record,
             storage,
@@ -174,9 +205,58 @@ impl Store {
                     })
                 }
             };
-            seats.push(HeldSeat { player, token });
+            seats.push(HeldSeat {
+                player,
+                token,
+                stream: None,
+            });
         }
         Ok(seats)
+    }
+
+    /// The GGS 1.1 streams of a table's seats, by player id.
+    fn streams(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::HashMap<String, StoredStream>, StoreError> {
+        let corrupt = |k: &[u8], reason: String| StoreError::Corrupt {
+            key: String::from_utf8_lossy(k).into_owned(),
+            reason,
+        };
+        let mut streams = std::collections::HashMap::new();
+        let prefix = format!("q/{id}/").into_bytes();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let player = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let counters: StreamCounters =
+                serde_json::from_slice(&v).map_err(|e| corrupt(&k, e.to_string()))?;
+            let stream = StoredStream {
+                next: counters.next,
+                seq: counters.seq,
+                kept: Vec::new(),
+            };
+            streams.insert(player, stream);
+        }
+        let prefix = format!("o/{id}/").into_bytes();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let Some((player, first)) = rest.rsplit_once('/') else {
+                return Err(corrupt(&k, "a kept-message key without a number".into()));
+            };
+            let first: u64 = first
+                .parse()
+                .map_err(|_| corrupt(&k, "a kept-message key without a number".into()))?;
+            let messages: Vec<(String, String)> =
+                serde_json::from_slice(&v).map_err(|e| corrupt(&k, e.to_string()))?;
+            // Kept messages of a seat with no stream record were left behind: ignored.
+            if let Some(stream) = streams.get_mut(player) {
+                let last = first + messages.len() as u64 - 1;
+                stream.next = stream.next.max(last);
+                stream.kept.push((first, messages));
+            }
+        }
+        Ok(streams)
     }
 
     /// Both storage namespaces and the state of a table.
@@ -309,6 +389,8 @@ pub struct HeldSeat {
     pub player: String,
     /// What its resume token hashes to.
     pub token: SeatToken,
+    /// Its GGS 1.1 stream, if it speaks 1.1.
+    pub stream: Option<StoredStream>,
 }
 
 /// What takes a stored seat back.
@@ -347,6 +429,39 @@ impl Txn {
             .push((key, token.map(|hash| hash.as_bytes().to_vec())));
     }
 
+    /// Writes the counters of `player`'s GGS 1.1 stream: the last message number given and the
+    /// highest command `Seq` applied.
+    pub fn stream(&mut self, id: &str, player: &str, next: u64, seq: u64) {
+        let json = serde_json::to_vec(&StreamCounters { next, seq }).expect("counters serialise");
+        self.ops.push((stream_key(id, player), Some(json)));
+    }
+
+    /// Forgets `player`'s GGS 1.1 stream record (its kept messages go with [`Txn::unkeep`]).
+    pub fn end_stream(&mut self, id: &str, player: &str) {
+        self.ops.push((stream_key(id, player), None));
+    }
+
+    /// Keeps the messages of one event to `player`, numbered from `first`, until acknowledged.
+    pub fn keep<'a>(
+        &mut self,
+        id: &str,
+        player: &str,
+        first: u64,
+        messages: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) {
+        let list: Vec<(&str, std::borrow::Cow<'_, str>)> = messages
+            .into_iter()
+            .map(|(command, body)| (command, String::from_utf8_lossy(body)))
+            .collect();
+        let json = serde_json::to_vec(&list).expect("messages serialise");
+        self.ops.push((kept_key(id, player, first), Some(json)));
+    }
+
+    /// Drops the kept messages of `player` numbered from `first` (one event's).
+    pub fn unkeep(&mut self, id: &str, player: &str, first: u64) {
+        self.ops.push((kept_key(id, player, first), None));
+    }
+
     /// Records a new table, or rewrites its record (its tick changed).
     pub fn create_table(&mut self, id: &str, record: &TableRecord) {
         let json = serde_json::to_vec(record).expect("a table record always serialises");
@@ -383,6 +498,14 @@ fn decode_game(key: &[u8], raw: &[u8]) -> Result<StoredGame, StoreError> {
 
 fn table_key(id: &str) -> Vec<u8> {
     format!("t/{id}").into_bytes()
+}
+
+fn stream_key(id: &str, player: &str) -> Vec<u8> {
+    format!("q/{id}/{player}").into_bytes()
+}
+
+fn kept_key(id: &str, player: &str, first: u64) -> Vec<u8> {
+    format!("o/{id}/{player}/{first:0width$}", width = MSG_DIGITS).into_bytes()
 }
 
 fn state_key(id: &str) -> Vec<u8> {
@@ -505,11 +628,13 @@ mod tests {
             [
                 HeldSeat {
                     player: ALICE.into(),
-                    token: SeatToken::Hash(token.hash().clone())
+                    token: SeatToken::Hash(token.hash().clone()),
+                    stream: None,
                 },
                 HeldSeat {
                     player: BOB.into(),
-                    token: SeatToken::Legacy
+                    token: SeatToken::Legacy,
+                    stream: None,
                 },
             ]
         );

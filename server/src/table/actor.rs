@@ -26,10 +26,11 @@ use uuid::Uuid;
 
 use super::seats::{BadToken, Claim, Seated, Seats};
 use super::step::{Pending, Step};
+use super::stream::{Bounds, Resume};
 use super::supervise::{Crash, Start};
 use super::{GameScript, TableDeps, TableEvent, TableInit};
 use crate::outbox::Outbox;
-use crate::protocol::message::ServerMessage;
+use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
 use crate::store::{TableRecord, Txn};
 use crate::table_info::TableInfo;
@@ -77,10 +78,14 @@ impl Table {
         info: Arc<TableInfo>,
     ) -> (Table, Start) {
         let until = Instant::now() + deps.settings.seat_grace;
+        let bounds = Bounds {
+            messages: deps.settings.outbox_messages,
+            bytes: deps.settings.outbox_bytes,
+        };
         let (record, seats, start, unrecorded) = match init {
-            TableInit::New(record) => (record, Seats::default(), Start::Fresh, true),
+            TableInit::New(record) => (record, Seats::new(bounds), Start::Fresh, true),
             TableInit::Loaded(loaded) => {
-                let seats = Seats::held(loaded.seats, until);
+                let seats = Seats::held(loaded.seats, until, bounds);
                 (loaded.record, seats, Start::Load(loaded.storage), false)
             }
         };
@@ -152,13 +157,13 @@ impl Table {
             let sleep = self.hibernates_at(last_event);
             tokio::select! {
                 event = rx.recv() => match event {
-                    Some(TableEvent::Command { player, command, args, .. }) => {
+                    Some(TableEvent::Command { player, command, args, seq }) => {
                         // Game commands queued together run in one trip to the VM thread.
-                        let mut batch = vec![(player, command, args)];
+                        let mut batch = vec![(player, command, args, seq)];
                         while batch.len() < MAX_BATCH {
                             match rx.try_recv() {
-                                Ok(TableEvent::Command { player, command, args, .. }) => {
-                                    batch.push((player, command, args))
+                                Ok(TableEvent::Command { player, command, args, seq }) => {
+                                    batch.push((player, command, args, seq))
                                 }
                                 Ok(other) => {
                                     self.next_event = Some(other);
@@ -245,9 +250,12 @@ impl Table {
             };
             match event {
                 None => return Ok(None),
-                Some(event @ (TableEvent::Who { .. } | TableEvent::Reply { .. })) => {
-                    Box::pin(self.handle(event)).await?
-                }
+                Some(
+                    event @ (TableEvent::Who { .. }
+                    | TableEvent::Reply { .. }
+                    | TableEvent::Ack { .. }
+                    | TableEvent::Version { .. }),
+                ) => Box::pin(self.handle(event)).await?,
                 Some(event @ TableEvent::Flush { .. }) => Box::pin(self.handle(event)).await?,
                 Some(event) => {
                     self.next_event = Some(event);
@@ -295,10 +303,12 @@ impl Table {
                 conn,
                 reply,
                 define,
-                ..
+                version,
+                ack,
             } => {
                 let who = (player, token, resume);
-                return self.join(who, outbox, conn, reply, define).await;
+                let stream = (version, ack.unwrap_or(0));
+                return self.join(who, outbox, conn, reply, define, stream).await;
             }
             TableEvent::Leave { player, conn } => {
                 let until = Instant::now() + self.deps.settings.seat_grace;
@@ -324,17 +334,32 @@ impl Table {
             }
             TableEvent::Who { player, outbox } => {
                 let who = self.seats.who(&player, self.record.host.as_deref());
-                step.deliver(&outbox, ServerMessage::new("who", who));
+                let who = ServerMessage::new("who", who);
+                step.post([self.seats.post_outbox(&outbox, who)]);
             }
             TableEvent::Stop { why } => self.stopping = Some(why),
-            TableEvent::Reply { outbox, message } => step.deliver(&outbox, message),
-            TableEvent::Ack { .. } | TableEvent::Version { .. } => return Ok(()),
+            TableEvent::Reply { outbox, message } => {
+                step.post([self.seats.post_outbox(&outbox, message)])
+            }
+            TableEvent::Ack { player, n } => {
+                // What it drops from the store goes with the next transaction.
+                self.seats.ack(&player, n);
+                return Ok(());
+            }
+            TableEvent::Version {
+                player,
+                conn,
+                version,
+            } => {
+                self.seats.set_version(&player, conn, version);
+                return Ok(());
+            }
             TableEvent::Command {
                 player,
                 command,
                 args,
-                ..
-            } => return self.commands(vec![(player, command, args)]).await,
+                seq,
+            } => return self.commands(vec![(player, command, args, seq)]).await,
             TableEvent::Flush { done } => step.done = Some(done),
         }
         self.submit(step);
@@ -344,7 +369,10 @@ impl Table {
     /// A player sits down or takes back a seat: they get the `hello` reply, then whatever
     /// `playerJoined` (or `playerReconnected`) sends, in one transaction with their seat. `who`
     /// is the connection's public id, its own token and the token it presents, if any; a
-    /// presented token that holds no seat is refused, and nothing happens.
+    /// presented token that holds no seat is refused, and nothing happens. `stream` is the
+    /// version the connection speaks and the highest message number it has received: a 1.1
+    /// seat taken back gets, after the `hello` reply (which says the highest `Seq` applied),
+    /// every kept message above that number, or `resync` if some are no longer kept.
     async fn join(
         &mut self,
         who: (Arc<str>, Token, Option<Token>),
@@ -352,8 +380,10 @@ impl Table {
         conn: u64,
         reply: oneshot::Sender<Result<Seated, BadToken>>,
         define: Option<GameScript>,
+        stream: (Version, u64),
     ) -> Result<(), Crash> {
         let (player, own, resume) = who;
+        let (version, ack) = stream;
         let claim = match self
             .seats
             .claim(resume.as_ref(), &player, &own, &outbox, conn)
@@ -377,6 +407,18 @@ impl Table {
                 }
                 let until = Instant::now() + self.deps.settings.seat_grace;
                 self.seats.hold_others(conn, &player, until);
+                after_hello = match self.seats.resume(&player, version, ack) {
+                    Some(Resume::Replay(missing)) => {
+                        missing.into_iter().map(|m| (outbox.clone(), m)).collect()
+                    }
+                    Some(Resume::Resync) => {
+                        let why = "some messages to this seat are no longer kept; the game \
+                                   sends its picture again";
+                        let resync = ServerMessage::new("resync", why);
+                        self.seats.post(&player, resync).into_iter().collect()
+                    }
+                    None => Vec::new(),
+                };
                 let event = Event::Reconnected {
                     player: player.to_string(),
                 };
@@ -398,9 +440,13 @@ impl Table {
                     };
                     let define = Pending::new(event).sent_by(&outbox).game(Some(script.id));
                     step = self.run_uncommitted(define).await?;
-                    after_hello = std::mem::take(&mut step.deliveries);
+                    after_hello = std::mem::take(&mut step.deliveries)
+                        .into_iter()
+                        .map(|d| (d.outbox, d.message))
+                        .collect();
                 }
-                self.seats.sit(player.clone(), &own, outbox.clone(), conn);
+                self.seats
+                    .sit(player.clone(), &own, outbox.clone(), conn, version);
                 step.txn.seat(&self.id, &player, Some(own.hash()));
                 let event = Event::Joined {
                     player: player.to_string(),
@@ -408,27 +454,37 @@ impl Table {
                 (player, own, event)
             }
         };
-        let hello = ServerMessage::hello(&token, self.defined(), &self.id, &player);
+        let hello = ServerMessage {
+            seq: self.seats.seq(&player),
+            ..ServerMessage::hello(&token, self.defined(), &self.id, &player)
+        };
         let _ = reply.send(Ok(Seated { player, token }));
         step.deliver(&outbox, hello);
-        step.deliveries.extend(after_hello);
+        step.post(after_hello);
         self.run(vec![Pending::new(event).sent_by(&outbox).in_step(step)])
             .await
     }
 
     /// Runs game commands that were queued together as one batch (see [`Table::run`]). A
-    /// command from a player no longer seated is dropped.
-    async fn commands(&mut self, batch: Vec<(Arc<str>, String, String)>) -> Result<(), Crash> {
+    /// command from a player no longer seated is dropped, and so is a GGS 1.1 command whose
+    /// `Seq` is not above the highest let in for its seat (it ran, or is about to: a resend).
+    async fn commands(&mut self, batch: Vec<Command>) -> Result<(), Crash> {
         let batch = batch
             .into_iter()
-            .filter_map(|(player, command, args)| {
-                let outbox = self.seats.outbox_of(&player)?;
+            .filter_map(|(player, command, args, seq)| {
+                let outbox = self.seats.outbox_of(&player)?.clone();
+                if let Some(n) = seq {
+                    if !self.seats.admit(&player, n) {
+                        tracing::trace!(table = %self.id, "command {n} of {player} ran already");
+                        return None;
+                    }
+                }
                 let event = Event::Command {
                     player: player.to_string(),
                     command,
                     args,
                 };
-                Some(Pending::new(event).sent_by(outbox))
+                Some(Pending::new(event).sent_by(&outbox).numbered(player, seq))
             })
             .collect();
         self.run(batch).await
@@ -478,6 +534,9 @@ impl Table {
         self.submit(step);
     }
 }
+
+/// A game command as queued: player, command, arguments, GGS 1.1 `Seq`.
+type Command = (Arc<str>, String, String, Option<u64>);
 
 async fn sleep_until(at: Option<Instant>) {
     match at {

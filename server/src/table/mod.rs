@@ -33,6 +33,7 @@ mod actor;
 pub mod release;
 mod seats;
 mod step;
+mod stream;
 mod supervise;
 
 use std::collections::HashMap;

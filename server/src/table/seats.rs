@@ -7,15 +7,23 @@
 //! A seat loaded from a data directory of the previous version ([`SeatToken::Legacy`]) is
 //! taken back by its player id, once: it then takes the connection's own token.
 //!
+//! A seat whose connection speaks GGS 1.1 has a [`Stream`]: every message the table sends it
+//! goes through [`Seats::post`] (or its siblings), which numbers it and keeps it until it is
+//! acknowledged, whether the player is connected or away; a 1.0 seat's messages reach it only
+//! while it is connected, as in 2011.
+//!
 //! Pure data: times come in as arguments, so the rules are tested without a runtime.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::stream::{Bounds, Resume, Stream};
+use crate::config::{DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES};
 use crate::outbox::Outbox;
+use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::{Token, TokenHash};
-use crate::store::{HeldSeat, SeatToken};
+use crate::store::{HeldSeat, SeatToken, Txn};
 
 /// Characters of a player id `who` shows.
 pub const WHO_ID_CHARS: usize = 8;
@@ -72,19 +80,44 @@ struct Seat {
     /// The connection sitting here, so a late leave of an older connection is ignored.
     conn: u64,
     away_until: Option<Instant>,
+    /// The seat speaks GGS 1.1: its messages are numbered and kept until acknowledged.
+    stream: Option<Stream>,
 }
 
 /// The seats of one table, in the order players sat down.
-#[derive(Default)]
 pub(super) struct Seats {
     seats: Vec<Seat>,
     /// `GGS.players`, built once per change of the seats.
     players: Option<Arc<[String]>>,
+    /// What a 1.1 seat keeps for its client.
+    bounds: Bounds,
+    /// Streams of seats given up (or back to 1.0), deleted from the store with the next
+    /// transaction.
+    ended: Vec<(Arc<str>, Stream)>,
+}
+
+impl Default for Seats {
+    fn default() -> Self {
+        Seats::new(Bounds {
+            messages: DEFAULT_OUTBOX_MESSAGES,
+            bytes: DEFAULT_OUTBOX_BYTES,
+        })
+    }
 }
 
 impl Seats {
+    /// No seats; a 1.1 seat keeps up to `bounds` for its client.
+    pub(super) fn new(bounds: Bounds) -> Self {
+        Seats {
+            seats: Vec::new(),
+            players: None,
+            bounds,
+            ended: Vec::new(),
+        }
+    }
+
     /// Seats held for `held` (a table loaded from the store) until `until`.
-    pub(super) fn held(held: Vec<HeldSeat>, until: Instant) -> Self {
+    pub(super) fn held(held: Vec<HeldSeat>, until: Instant, bounds: Bounds) -> Self {
         let seats = held
             .into_iter()
             .map(|seat| {
@@ -100,12 +133,13 @@ impl Seats {
                     outbox: None,
                     conn: 0,
                     away_until: Some(until),
+                    stream: seat.stream.map(Stream::loaded),
                 }
             })
             .collect();
         Seats {
             seats,
-            players: None,
+            ..Seats::new(bounds)
         }
     }
 
@@ -151,8 +185,16 @@ impl Seats {
         })
     }
 
-    /// A new seat for `player`, taken back by `token`, connected through `outbox`.
-    pub(super) fn sit(&mut self, player: Arc<str>, token: &Token, outbox: Outbox, conn: u64) {
+    /// A new seat for `player`, taken back by `token`, connected through `outbox` and speaking
+    /// `version`.
+    pub(super) fn sit(
+        &mut self,
+        player: Arc<str>,
+        token: &Token,
+        outbox: Outbox,
+        conn: u64,
+        version: Version,
+    ) {
         self.players = None;
         self.seats.push(Seat {
             player,
@@ -161,7 +203,131 @@ impl Seats {
             outbox: Some(outbox),
             conn,
             away_until: None,
+            stream: version.exactly_once().then(Stream::new),
         });
+    }
+
+    /// The connection of `player`'s seat, taken back, speaks `version`, and has received every
+    /// message of the seat up to `ack`: for 1.1, what it is missing (a seat new to 1.1 starts
+    /// its stream); for 1.0, `None` (a stream the seat had ends).
+    pub(super) fn resume(&mut self, player: &str, version: Version, ack: u64) -> Option<Resume> {
+        let i = self.index(player)?;
+        if !version.exactly_once() {
+            self.end_stream(i);
+            return None;
+        }
+        let stream = self.seats[i].stream.get_or_insert_with(Stream::new);
+        Some(stream.resume(ack))
+    }
+
+    /// The connection `conn` of `player` now speaks `version`: a 1.1 seat starts a stream, a
+    /// 1.0 one ends its stream.
+    pub(super) fn set_version(&mut self, player: &str, conn: u64, version: Version) {
+        let Some(i) = self.index(player) else { return };
+        if self.seats[i].conn != conn {
+            return;
+        }
+        match (version.exactly_once(), self.seats[i].stream.is_some()) {
+            (true, false) => self.seats[i].stream = Some(Stream::new()),
+            (false, true) => self.end_stream(i),
+            _ => {}
+        }
+    }
+
+    /// The highest command `Seq` applied for `player`, if their seat speaks 1.1.
+    pub(super) fn seq(&self, player: &str) -> Option<u64> {
+        let i = self.index(player)?;
+        self.seats[i].stream.as_ref().map(Stream::seq)
+    }
+
+    /// Whether `player`'s command numbered `seq` may run (not a resent one that ran).
+    pub(super) fn admit(&mut self, player: &str, seq: u64) -> bool {
+        match self.index(player) {
+            Some(i) => self.seats[i].stream.as_mut().is_none_or(|s| s.admit(seq)),
+            None => true,
+        }
+    }
+
+    /// `player`'s command numbered `seq` has run (recorded with its event).
+    pub(super) fn applied(&mut self, player: &str, seq: u64) {
+        if let Some(i) = self.index(player) {
+            if let Some(stream) = &mut self.seats[i].stream {
+                stream.applied(seq);
+            }
+        }
+    }
+
+    /// `player` has received every message of their seat up to `n`.
+    pub(super) fn ack(&mut self, player: &str, n: u64) {
+        if let Some(i) = self.index(player) {
+            if let Some(stream) = &mut self.seats[i].stream {
+                stream.ack(n);
+            }
+        }
+    }
+
+    /// A message from the table to `player`: numbered and kept if their seat speaks 1.1;
+    /// where to deliver it now, if they are connected.
+    pub(super) fn post(
+        &mut self,
+        player: &str,
+        message: ServerMessage,
+    ) -> Option<(Outbox, ServerMessage)> {
+        let i = self.index(player)?;
+        self.post_at(i, message)
+    }
+
+    /// A message from the table to every seated player (see [`Seats::post`]).
+    pub(super) fn post_all(&mut self, message: &ServerMessage) -> Vec<(Outbox, ServerMessage)> {
+        (0..self.seats.len())
+            .filter_map(|i| self.post_at(i, message.clone()))
+            .collect()
+    }
+
+    /// A message for the connection of `outbox`: numbered and kept if it sits in a 1.1 seat
+    /// here, else as it is.
+    pub(super) fn post_outbox(
+        &mut self,
+        outbox: &Outbox,
+        message: ServerMessage,
+    ) -> (Outbox, ServerMessage) {
+        let seat = self
+            .seats
+            .iter()
+            .position(|s| s.outbox.as_ref().is_some_and(|o| o.same(outbox)));
+        match seat.and_then(|i| self.post_at(i, message.clone())) {
+            Some(routed) => routed,
+            None => (outbox.clone(), message),
+        }
+    }
+
+    fn post_at(&mut self, i: usize, message: ServerMessage) -> Option<(Outbox, ServerMessage)> {
+        let bounds = self.bounds;
+        let seat = &mut self.seats[i];
+        let message = match &mut seat.stream {
+            Some(stream) => stream.number(message, bounds),
+            None => message,
+        };
+        seat.outbox.clone().map(|outbox| (outbox, message))
+    }
+
+    /// Adds what the seats' streams changed since the last stage to `txn` (see
+    /// [`Stream::stage`]), and deletes the streams that ended.
+    pub(super) fn stage(&mut self, table: &str, txn: &mut Txn) {
+        for (player, stream) in self.ended.drain(..) {
+            stream.end(table, &player, txn);
+        }
+        for seat in &mut self.seats {
+            if let Some(stream) = &mut seat.stream {
+                stream.stage(table, &seat.player, txn);
+            }
+        }
+    }
+
+    fn end_stream(&mut self, i: usize) {
+        if let Some(stream) = self.seats[i].stream.take() {
+            self.ended.push((self.seats[i].player.clone(), stream));
+        }
     }
 
     /// Connection `conn` of `player` closed: the seat is held until `until`. A leave of an
@@ -199,6 +365,7 @@ impl Seats {
             .iter()
             .position(|s| s.away_until.is_some_and(|t| t <= now))?;
         self.players = None;
+        self.end_stream(i);
         Some(self.seats.remove(i).player)
     }
 
@@ -303,6 +470,7 @@ mod tests {
         let seat = HeldSeat {
             player: player.into(),
             token: SeatToken::Hash(token.hash().clone()),
+            stream: None,
         };
         (seat, token)
     }
@@ -323,7 +491,7 @@ mod tests {
         let now = Instant::now();
         let (alice, _) = stored(ALICE);
         let (bob, bob_token) = stored(BOB);
-        let mut seats = Seats::held(vec![alice, bob], now);
+        let mut seats = Seats::held(vec![alice, bob], now, Seats::default().bounds);
         assert_eq!(
             seats.outbox_of(ALICE).map(|_| ()),
             None,
@@ -363,7 +531,7 @@ mod tests {
         let mut seats = Seats::default();
         let own = Token::generate();
         let (first, _) = queue();
-        seats.sit(Arc::from(ALICE), &own, first, 1);
+        seats.sit(Arc::from(ALICE), &own, first, 1, Version::V1_0);
         seats.leave(ALICE, 1, now + Duration::from_secs(30));
         assert!(seats.outbox_of(ALICE).is_none());
         let (again, mut rx) = queue();
@@ -385,8 +553,9 @@ mod tests {
         let old = HeldSeat {
             player: ALICE.into(),
             token: SeatToken::Legacy,
+            stream: None,
         };
-        let mut seats = Seats::held(vec![old], now);
+        let mut seats = Seats::held(vec![old], now, Seats::default().bounds);
         let (outbox, mut rx) = queue();
         let fresh = Token::generate();
         let by_id = Token::from_text(ALICE);
@@ -413,7 +582,7 @@ mod tests {
         let mut seats = Seats::default();
         let own = Token::generate();
         let (first, _) = queue();
-        seats.sit(Arc::from(ALICE), &own, first, 1);
+        seats.sit(Arc::from(ALICE), &own, first, 1, Version::V1_0);
         let (second, mut rx) = queue();
         // The player came back on connection 2 before connection 1's leave arrived.
         retaken(seats.claim(Some(&own), "fresh-id", &Token::generate(), &second, 2));
@@ -429,10 +598,10 @@ mod tests {
     fn a_connection_that_takes_back_a_seat_gives_up_its_other_one() {
         let now = Instant::now();
         let (bob, bob_token) = stored(BOB);
-        let mut seats = Seats::held(vec![bob], now);
+        let mut seats = Seats::held(vec![bob], now, Seats::default().bounds);
         let (outbox, mut rx) = queue();
         let own = Token::generate();
-        seats.sit(Arc::from(CAROL), &own, outbox.clone(), 5);
+        seats.sit(Arc::from(CAROL), &own, outbox.clone(), 5, Version::V1_0);
         retaken(seats.claim(Some(&bob_token), CAROL, &own, &outbox, 5));
         seats.hold_others(5, BOB, now);
         assert!(seats.outbox_of(CAROL).is_none(), "held");
@@ -445,7 +614,13 @@ mod tests {
         let now = Instant::now();
         let mut seats = Seats::default();
         for (i, player) in [ALICE, BOB, CAROL].into_iter().enumerate() {
-            seats.sit(Arc::from(player), &Token::generate(), queue().0, i as u64);
+            seats.sit(
+                Arc::from(player),
+                &Token::generate(),
+                queue().0,
+                i as u64,
+                Version::V1_0,
+            );
         }
         let players = seats.players();
         assert_eq!(&*players, &[ALICE, BOB, CAROL]);
@@ -465,9 +640,27 @@ mod tests {
     fn who_shows_short_ids_and_notes() {
         let now = Instant::now();
         let mut seats = Seats::default();
-        seats.sit(Arc::from(ALICE), &Token::generate(), queue().0, 1);
-        seats.sit(Arc::from(BOB), &Token::generate(), queue().0, 2);
-        seats.sit(Arc::from(CAROL), &Token::generate(), queue().0, 3);
+        seats.sit(
+            Arc::from(ALICE),
+            &Token::generate(),
+            queue().0,
+            1,
+            Version::V1_0,
+        );
+        seats.sit(
+            Arc::from(BOB),
+            &Token::generate(),
+            queue().0,
+            2,
+            Version::V1_0,
+        );
+        seats.sit(
+            Arc::from(CAROL),
+            &Token::generate(),
+            queue().0,
+            3,
+            Version::V1_0,
+        );
         seats.leave(CAROL, 3, now);
         assert_eq!(
             seats.who(BOB, Some(ALICE)),

@@ -44,6 +44,13 @@ impl Step {
         });
     }
 
+    /// Adds messages the seats routed ([`Seats::post`] and its siblings).
+    pub(super) fn post(&mut self, routed: impl IntoIterator<Item = (Outbox, ServerMessage)>) {
+        let routed = routed.into_iter();
+        let routed = routed.map(|(outbox, message)| Delivery { outbox, message });
+        self.deliveries.extend(routed);
+    }
+
     /// The commit of table `id`, with its `record` when the record is new or changed.
     fn into_commit(mut self, id: &str, record: &TableRecord, new_table: bool) -> Commit {
         if new_table || self.record_changed {
@@ -68,6 +75,8 @@ pub(super) struct Pending {
     pub(super) game: Option<GameId>,
     /// Store changes and messages that go before the event's own (a join's seat and `hello`).
     pub(super) step: Step,
+    /// A GGS 1.1 command's player and `Seq`: applied with the event, whatever its outcome.
+    pub(super) seq: Option<(std::sync::Arc<str>, u64)>,
 }
 
 impl Pending {
@@ -78,7 +87,14 @@ impl Pending {
             sender: None,
             game: None,
             step: Step::default(),
+            seq: None,
         }
+    }
+
+    /// The event is `player`'s command numbered `seq`.
+    pub(super) fn numbered(mut self, player: std::sync::Arc<str>, seq: Option<u64>) -> Self {
+        self.seq = seq.map(|n| (player, n));
+        self
     }
 
     /// The event came from the player of `outbox`, who gets its error.
@@ -111,16 +127,21 @@ pub(super) struct Settled {
 
 /// Adds the outcome of `pending`'s event at table `id` to its transaction. A failed event
 /// writes nothing and tells only its sender why. A successful one adds its storage writes and
-/// state; a define also the script (into `record` too) and `defined ok` for every connected
-/// player; then the script's messages, in the order sent (to a player not connected: dropped),
-/// and its emits, in the order made.
+/// state; a define also the script (into `record` too) and `defined ok` for every seated
+/// player; then the script's messages, in the order sent, and its emits, in the order made.
+/// Every message goes through the seats ([`Seats::post`]): a 1.1 seat's are numbered and kept
+/// (connected or away); a 1.0 seat gets its messages only while connected. A numbered
+/// command is applied, whatever its outcome.
 pub(super) fn settle(
     id: &str,
     record: &mut TableRecord,
-    seats: &Seats,
+    seats: &mut Seats,
     pending: &mut Pending,
     result: Result<Effects, ScriptError>,
 ) -> Settled {
+    if let Some((player, seq)) = &pending.seq {
+        seats.applied(player, *seq);
+    }
     let step = &mut pending.step;
     let effects = match result {
         Ok(effects) => effects,
@@ -131,7 +152,7 @@ pub(super) fn settle(
                     Event::Define { .. } => ServerMessage::new("defined", format!("error {e}")),
                     _ => ServerMessage::error(e.code(), Some(&e.to_string())),
                 };
-                step.deliver(sender, message);
+                step.post([seats.post_outbox(sender, message)]);
             }
             return Settled::default();
         }
@@ -145,9 +166,7 @@ pub(super) fn settle(
         }
         record.script = Some(source.clone());
         step.txn.set_script(id, source);
-        for outbox in seats.connected() {
-            step.deliver(outbox, ServerMessage::new("defined", "ok"));
-        }
+        step.post(seats.post_all(&ServerMessage::new("defined", "ok")));
         settled.defined = true;
     }
     step.txn.storage_writes(id, &effects.writes);
@@ -161,15 +180,8 @@ pub(super) fn settle(
     for m in effects.messages {
         let message = ServerMessage::new(&m.command, m.args);
         match &m.to {
-            Recipient::All => {
-                for outbox in seats.connected() {
-                    step.deliver(outbox, message.clone());
-                }
-            }
-            Recipient::Player(player) => match seats.outbox_of(player) {
-                Some(outbox) => step.deliver(outbox, message),
-                None => tracing::trace!(table = %id, "message to absent player {player} dropped"),
-            },
+            Recipient::All => step.post(seats.post_all(&message)),
+            Recipient::Player(player) => step.post(seats.post(player, message)),
         }
     }
     if !effects.emits.is_empty() {
@@ -269,7 +281,7 @@ impl Table {
         let settled = settle(
             &self.id,
             &mut self.record,
-            &self.seats,
+            &mut self.seats,
             &mut pending,
             outcome.result,
         );
@@ -283,7 +295,8 @@ impl Table {
     }
 
     /// Hands one transaction to the committer (a new table's record goes with its first).
-    pub(super) fn submit(&mut self, step: Step) {
+    pub(super) fn submit(&mut self, mut step: Step) {
+        self.seats.stage(&self.id, &mut step.txn);
         let new_table = std::mem::take(&mut self.unrecorded);
         let commit = step.into_commit(&self.id, &self.record, new_table);
         self.deps.committer.submit(commit);
@@ -313,6 +326,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::protocol::message::Version;
     use crate::protocol::token::Token;
 
     const TABLE: &str = "7a1c2b1e-0000-4000-8000-000000000001";
@@ -323,7 +337,13 @@ mod tests {
         let mut receivers = Vec::new();
         for (i, player) in ["a", "b", "c"].into_iter().enumerate() {
             let (outbox, rx, _) = Outbox::new(16);
-            seats.sit(Arc::from(player), &Token::generate(), outbox, i as u64);
+            seats.sit(
+                Arc::from(player),
+                &Token::generate(),
+                outbox,
+                i as u64,
+                Version::V1_0,
+            );
             receivers.push((player, rx));
         }
         seats.leave("c", 2, Instant::now());
@@ -380,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_successful_event_becomes_its_writes_then_its_messages_in_order() {
-        let (seats, mut receivers) = seated();
+        let (mut seats, mut receivers) = seated();
         let sender = seats.outbox_of("a").unwrap().clone();
         let mut pending = Pending::new(command("a")).sent_by(&sender);
         let token = Token::generate();
@@ -421,7 +441,7 @@ mod tests {
             fault: false,
         };
         let mut record = record();
-        let settled = settle(TABLE, &mut record, &seats, &mut pending, Ok(effects));
+        let settled = settle(TABLE, &mut record, &mut seats, &mut pending, Ok(effects));
         assert_eq!(
             settled,
             Settled {
@@ -470,12 +490,12 @@ mod tests {
 
     #[test]
     fn a_failed_event_tells_only_its_sender_and_writes_nothing() {
-        let (seats, mut receivers) = seated();
+        let (mut seats, mut receivers) = seated();
         let sender = seats.outbox_of("b").unwrap().clone();
         let mut pending = Pending::new(command("b")).sent_by(&sender);
         let error = ScriptError::Exception("boom".into());
         let mut record = record();
-        let settled = settle(TABLE, &mut record, &seats, &mut pending, Err(error));
+        let settled = settle(TABLE, &mut record, &mut seats, &mut pending, Err(error));
         assert_eq!(settled, Settled::default());
         assert!(pending.step.txn.is_empty());
         assert!(pending.step.emits.is_empty());
@@ -489,7 +509,7 @@ mod tests {
         settle(
             TABLE,
             &mut record,
-            &seats,
+            &mut seats,
             &mut tick,
             Err(ScriptError::NoScript),
         );
@@ -498,7 +518,7 @@ mod tests {
 
     #[test]
     fn a_define_sets_the_script_and_tells_every_connected_player() {
-        let (seats, mut receivers) = seated();
+        let (mut seats, mut receivers) = seated();
         let sender = seats.outbox_of("b").unwrap().clone();
         let chat = GameId {
             name: "chat".into(),
@@ -515,7 +535,7 @@ mod tests {
             ..Effects::default()
         };
         let mut record = record();
-        let settled = settle(TABLE, &mut record, &seats, &mut pending, Ok(effects));
+        let settled = settle(TABLE, &mut record, &mut seats, &mut pending, Ok(effects));
         assert!(settled.defined);
         assert_eq!(record.script.as_deref(), Some("new"));
         assert_eq!(record.game, Some(chat));
@@ -536,7 +556,7 @@ mod tests {
 
     #[test]
     fn a_failed_define_tells_its_sender_and_keeps_the_old_script() {
-        let (seats, mut receivers) = seated();
+        let (mut seats, mut receivers) = seated();
         let sender = seats.outbox_of("a").unwrap().clone();
         let event = Event::Define {
             source: "bad(".into(),
@@ -544,7 +564,7 @@ mod tests {
         let mut pending = Pending::new(event).sent_by(&sender);
         let mut record = record();
         let error = ScriptError::Exception("SyntaxError".into());
-        let settled = settle(TABLE, &mut record, &seats, &mut pending, Err(error));
+        let settled = settle(TABLE, &mut record, &mut seats, &mut pending, Err(error));
         assert!(!settled.defined);
         assert_eq!(record, self::record());
         assert_eq!(

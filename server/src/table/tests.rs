@@ -359,3 +359,132 @@ async fn emits_reach_the_handler_only_once_durable_in_order_and_never_for_a_fail
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(seen_rx.try_recv().is_err(), "no emit after the last one");
 }
+
+/// Every message of one `next`, with its GGS 1.1 number: `(msg, "command body")`.
+async fn numbered(rx: &mut mpsc::Receiver<ServerMessage>, n: usize) -> Vec<(Option<u64>, String)> {
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let m = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = format!("{} {}", m.command, String::from_utf8_lossy(&m.body));
+        got.push((m.msg, text));
+    }
+    got
+}
+
+/// A GGS 1.1 join of the counter's player at `handle`: a new seat (`resume: None`) or the
+/// seat the token takes back, having received every message up to `ack`.
+fn join_1_1(handle: &TableHandle, outbox: &Outbox, resume: bool, ack: u64, conn: u64) {
+    let (reply, _) = oneshot::channel();
+    let define = (!resume).then(|| GameScript {
+        id: GameId {
+            name: "counter".into(),
+            version: 1,
+        },
+        source: COUNTER.into(),
+    });
+    handle
+        .send(TableEvent::Join {
+            player: Arc::from(PLAYER),
+            token: Token::from_text(TOKEN),
+            resume: resume.then(|| Token::from_text(TOKEN)),
+            outbox: outbox.clone(),
+            conn,
+            reply,
+            define,
+            version: Version::V1_1,
+            ack: resume.then_some(ack),
+        })
+        .unwrap();
+}
+
+fn numbered_command(handle: &TableHandle, seq: u64) {
+    handle
+        .send(TableEvent::Command {
+            player: Arc::from(PLAYER),
+            command: "inc".into(),
+            args: String::new(),
+            seq: Some(seq),
+        })
+        .unwrap();
+}
+
+async fn flush(handle: &TableHandle) {
+    let (done, flushed) = oneshot::channel();
+    handle.send(TableEvent::Flush { done }).unwrap();
+    tokio::time::timeout(WAIT, flushed).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_1_1_seat_gets_each_message_once_and_runs_each_command_once_across_a_restart() {
+    let (_dir, deps) = deps(TableSettings::default());
+    let id: Arc<str> = Arc::from("t-once");
+    let handle = spawn(id.clone(), TableInit::New(new_record()), deps.clone());
+    let (outbox, mut rx, _) = Outbox::new(QUEUE);
+    join_1_1(&handle, &outbox, false, 0, 1);
+    for seq in [1, 2, 3, 2, 4] {
+        numbered_command(&handle, seq);
+    }
+    let got = numbered(&mut rx, 5).await;
+    assert_eq!(got[0].0, None, "the hello reply is outside the stream");
+    assert!(got[0].1.starts_with("hello "), "{got:?}");
+    // Each command once (the resent 2 did not run), each message numbered from 1.
+    assert_eq!(
+        got[1..],
+        [
+            (Some(1), "n 1 0".to_string()),
+            (Some(2), "n 2 0".to_string()),
+            (Some(3), "n 3 0".to_string()),
+            (Some(4), "n 4 0".to_string()),
+        ]
+    );
+    // The connection drops having seen up to 2; the server stops; a new actor loads the
+    // table from the store, as after a restart.
+    handle
+        .send(TableEvent::Leave {
+            player: Arc::from(PLAYER),
+            conn: 1,
+        })
+        .unwrap();
+    flush(&handle).await;
+    let why = "restart".to_string();
+    handle.send(TableEvent::Stop { why }).unwrap();
+    tokio::time::timeout(WAIT, handle.stopped()).await.unwrap();
+    let loaded = deps.store.load_table(&id).unwrap().unwrap();
+    let handle = spawn(id.clone(), TableInit::Loaded(loaded), deps.clone());
+    let (outbox, mut rx, _) = Outbox::new(QUEUE);
+    join_1_1(&handle, &outbox, true, 2, 2);
+    // Resent after the resume: 3 and 4 ran (the hello says so), 5 is new.
+    for seq in [3, 4, 5] {
+        numbered_command(&handle, seq);
+    }
+    let hello = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*hello.command, "hello");
+    assert_eq!(hello.seq, Some(4), "the highest Seq applied");
+    assert_eq!(
+        numbered(&mut rx, 3).await,
+        [
+            (Some(3), "n 3 0".to_string()),
+            (Some(4), "n 4 0".to_string()),
+            (Some(5), "n 5 1".to_string()),
+        ],
+        "the kept messages after its Ack, then the new one; nothing twice"
+    );
+    // Acknowledged messages are dropped from the store with the next transaction.
+    handle
+        .send(TableEvent::Ack {
+            player: Arc::from(PLAYER),
+            n: 5,
+        })
+        .unwrap();
+    flush(&handle).await;
+    let loaded = deps.store.load_table(&id).unwrap().unwrap();
+    let stream = loaded.seats[0].stream.clone().unwrap();
+    assert_eq!((stream.next, stream.seq), (5, 5));
+    assert!(stream.kept.is_empty(), "{:?}", stream.kept);
+}

@@ -1,6 +1,43 @@
 //! The summary ggs-load prints from its JSON report.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::measure::round;
+
+/// The report of `--protocol compare`: both runs and the ratios of 1.1 to 1.0.
+pub fn comparison(v10: &Value, v11: &Value) -> Value {
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if a > 0.0 => Some(round(b / a, 3)),
+        _ => None,
+    };
+    let msgs = |r: &Value| r["msgs_per_s"].as_f64();
+    let p99 = |r: &Value| r["rtt_ms"]["p99"].as_f64();
+    json!({
+        "tool": "ggs-load",
+        "comparison": "protocol",
+        "runs": [v10, v11],
+        "msgs_per_s_ratio": ratio(msgs(v10), msgs(v11)),
+        // 1.0's p99 over 1.1's: like the throughput ratio, 1.0 or more means 1.1 costs nothing.
+        "p99_ratio": ratio(p99(v11), p99(v10)),
+    })
+}
+
+/// Prints the ratio line of `--protocol compare`.
+pub fn print_comparison(r: &Value) {
+    let runs = &r["runs"];
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    println!(
+        "ggs-load protocol 1.1 vs 1.0: messages/s {} vs {} = {}x; p99 {} ms vs {} ms = {}x \
+         (1.0's p99 / 1.1's); 1.1 acknowledgements alone {}",
+        f(&runs[1]["msgs_per_s"]),
+        f(&runs[0]["msgs_per_s"]),
+        f(&r["msgs_per_s_ratio"]),
+        f(&runs[1]["rtt_ms"]["p99"]),
+        f(&runs[0]["rtt_ms"]["p99"]),
+        f(&r["p99_ratio"]),
+        runs[1]["acks_alone"]
+    );
+}
 
 /// Prints the summary of a load or memory report.
 pub fn print_summary(r: &Value) {
@@ -53,10 +90,11 @@ pub fn print_summary(r: &Value) {
             .map_or("-".to_string(), |v| format!("{v:.2}"))
     };
     println!(
-        "ggs-load {} {} on {}: {} players, tables of {}, {} {}",
+        "ggs-load {} {} on {} (GGS {}): {} players, tables of {}, {} {}",
         r["label"].as_str().unwrap_or(""),
         r["workload"].as_str().unwrap_or(""),
         r["target"].as_str().unwrap_or(""),
+        r["protocol"].as_str().unwrap_or("1.0"),
         r["players"],
         r["table_size"],
         r["mode"].as_str().unwrap_or(""),

@@ -117,6 +117,8 @@ pub struct Resumable<F: ReplyFraming> {
     missing: BTreeSet<u64>,
     /// The last `Seq` given to a command.
     last_seq: u64,
+    /// The highest `Seq` known applied (its effect was seen).
+    applied: u64,
     unapplied: VecDeque<Unapplied>,
     log: StreamLog,
 }
@@ -153,6 +155,7 @@ impl<F: ReplyFraming> Resumable<F> {
             unacked_since: None,
             missing: BTreeSet::new(),
             last_seq: 0,
+            applied: 0,
             unapplied: VecDeque::new(),
             log: StreamLog {
                 unnumbered: 1,
@@ -266,6 +269,7 @@ impl<F: ReplyFraming> Resumable<F> {
     /// Says that the commands up to `seq` are applied (their effect was seen): they will not
     /// be resent.
     pub fn applied(&mut self, seq: u64) {
+        self.applied = self.applied.max(seq);
         while self.unapplied.front().is_some_and(|c| c.seq <= seq) {
             self.unapplied.pop_front();
         }
@@ -386,6 +390,13 @@ impl<F: ReplyFraming> Resumable<F> {
                 self.name, self.last_seq
             ));
         }
+        if k < self.applied {
+            return protocol(format!(
+                "{}: the hello reply says Seq {k} is the highest applied, but the effect of \
+                 command {} was already seen (a committed command was lost)",
+                self.name, self.applied
+            ));
+        }
         self.log.unnumbered += 1;
         self.log.resumes += 1;
         self.acked = self.highest;
@@ -444,6 +455,7 @@ mod tests {
             unacked_since: None,
             missing: BTreeSet::new(),
             last_seq: 0,
+            applied: 0,
             unapplied: VecDeque::new(),
             log: StreamLog::default(),
         }

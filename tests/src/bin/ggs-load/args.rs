@@ -84,6 +84,9 @@ pub struct Args {
     /// The protocol version the players speak: 1.0, 1.1, or compare (both, and their ratio).
     #[arg(long, value_enum, default_value_t = Protocol::V1_0)]
     pub protocol: Protocol,
+    /// With --protocol compare: rounds of (1.0, 1.1), interleaved; the medians are compared.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// GGS 1.1: a player acknowledges alone after this many messages received without a write
     /// of commands carrying the acknowledgement.
     #[arg(long, default_value_t = 100)]

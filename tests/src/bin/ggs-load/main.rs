@@ -74,7 +74,7 @@ fn main() -> Result<()> {
             .build()?
     };
     let protocols = match args.protocol {
-        Protocol::Compare => vec![Protocol::V1_0, Protocol::V1_1],
+        Protocol::Compare => [Protocol::V1_0, Protocol::V1_1].repeat(args.rounds.max(1)),
         p => vec![p],
     };
     let mut reports = Vec::new();
@@ -82,10 +82,9 @@ fn main() -> Result<()> {
         reports.push(run_once(&args, &runtime, protocol)?);
     }
     runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
-    let report = match &reports[..] {
-        [one] => one.clone(),
-        [v10, v11] => report::comparison(v10, v11),
-        _ => unreachable!("one or two protocols"),
+    let report = match args.protocol {
+        Protocol::Compare => report::comparison(&reports),
+        _ => reports[0].clone(),
     };
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
@@ -94,7 +93,7 @@ fn main() -> Result<()> {
     for r in &reports {
         report::print_summary(r);
     }
-    if reports.len() == 2 {
+    if args.protocol == Protocol::Compare {
         report::print_comparison(&report);
     }
     Ok(())

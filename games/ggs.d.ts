@@ -103,4 +103,11 @@ interface GGSHooks {
   tick(): void;
   /** The table was rebuilt from its committed state (restart, crash, waking from hibernation): re-arm timers here. */
   onResume(): void;
+  /**
+   * This version of the game replaced another at a running table (a live upgrade, or a
+   * rollback when `toVersion < fromVersion`). It runs in the new version, over the table's
+   * committed storage and `GGS.state`: migrate them here. If it throws (or runs out of time),
+   * the table stays on its old version with nothing changed.
+   */
+  onUpgrade(fromVersion: number, toVersion: number): void;
 }

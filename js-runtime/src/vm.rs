@@ -50,6 +50,18 @@ pub enum Event {
         /// The JavaScript source.
         source: String,
     },
+    /// Upgrade the running game to another version of it: the new script is evaluated in a
+    /// fresh runtime over the table's committed storage and `GGS.state`, then its optional
+    /// `onUpgrade(fromVersion, toVersion)` runs; if either throws (or runs out of time), the old
+    /// script stays and nothing changes.
+    Upgrade {
+        /// The new version's JavaScript source.
+        source: String,
+        /// The version the table runs now (0 if it runs no catalogue version).
+        from: u32,
+        /// The version it upgrades to.
+        to: u32,
+    },
     /// A player sat down: calls the optional `playerJoined(player)`.
     Joined {
         /// The player id.
@@ -426,6 +438,9 @@ impl Vm {
         }
         let result = match event {
             Event::Define { source } => self.define(source),
+            Event::Upgrade { source, from, to } => self
+                .define(source)
+                .and_then(|()| self.call_hook("onUpgrade", (from, to), false)),
             Event::Joined { player } => self.call_hook("playerJoined", (player,), false),
             Event::Left { player } => self.call_hook("playerLeft", (player,), false),
             Event::Reconnected { player } => self.call_hook("playerReconnected", (player,), false),

@@ -7,6 +7,11 @@
 //! differs adds it as a new version, unless the game's latest version was uploaded (an
 //! operator's upload wins over the binary's copy).
 //!
+//! Every game has an upgrade policy ([`Policy`]) and a current version: the one new tables
+//! run. An upload makes the new version current unless the policy is `manual`; with `all`,
+//! running tables are upgraded to it too (by the caller: see `upgrade.rs`). Upgrading every
+//! table of a game to a version (rolling back included) makes that version current.
+//!
 //! Lists and descriptions are kept in memory (every write goes through here); sources are read
 //! from the store when needed. Uploads are rare and serialised by a mutex.
 
@@ -73,6 +78,49 @@ impl CatalogueError {
     }
 }
 
+/// How new versions of a game reach tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// An upload changes nothing that runs: new tables keep the current version until an
+    /// operator upgrades every table (`ggs upgrade GAME --to V --all`).
+    Manual,
+    /// New tables run the newest upload; running tables keep their version (the default).
+    #[default]
+    NewTables,
+    /// Every upload becomes current and every running table of the game upgrades to it.
+    All,
+}
+
+impl Policy {
+    /// Every policy, as named on the wire.
+    pub const ALL: [Policy; 3] = [Policy::Manual, Policy::NewTables, Policy::All];
+
+    /// Its name: `manual`, `new-tables`, `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Manual => "manual",
+            Policy::NewTables => "new-tables",
+            Policy::All => "all",
+        }
+    }
+
+    /// The policy named `name`.
+    pub fn parse(name: &str) -> Option<Policy> {
+        Policy::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// A game's settings as stored: its policy and current version.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Settings {
+    #[serde(default)]
+    policy: Policy,
+    /// The version new tables run; `None`: the latest.
+    #[serde(default)]
+    current: Option<u32>,
+}
+
 /// One game of `GET /api/games` and `/games`: its latest version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameSummary {
@@ -84,6 +132,12 @@ pub struct GameSummary {
     pub version: u32,
     /// When the latest version was stored, milliseconds since the Unix epoch.
     pub updated_ms: u64,
+    /// The version new tables run (the latest, unless a policy or a rollback says otherwise).
+    #[serde(default)]
+    pub current: u32,
+    /// How new versions reach tables.
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 /// One version in [`GameDetail::versions`].
@@ -125,6 +179,9 @@ pub struct Uploaded {
     pub version: u32,
     /// Whether a new version was stored.
     pub created: bool,
+    /// The game's policy: with `all`, its running tables are upgraded to the new version.
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 /// A game the server adds to the catalogue at start: a built-in one, or one the embedding
@@ -184,6 +241,8 @@ impl Catalogue {
             for (version, stored) in &versions {
                 catalogue.remember(&name, *version, stored);
             }
+            let settings = catalogue.settings(&name)?;
+            catalogue.show_settings(&name, settings);
         }
         Ok(catalogue)
     }
@@ -212,7 +271,15 @@ impl Catalogue {
                 created_ms: now_ms(),
                 origin: ORIGIN_BUILTIN.to_string(),
             },
-        )
+        )?;
+        // A new version from the program is an upload like any other.
+        let mut settings = self.settings(&game.name)?;
+        if settings.policy != Policy::Manual && settings.current.is_some() {
+            settings.current = Some(next);
+            let json = serde_json::to_vec(&settings).expect("settings serialise");
+            self.store.put_game_settings(&game.name, &json)?;
+        }
+        Ok(())
     }
 
     /// Notes a stored version in the in-memory list and index.
@@ -228,6 +295,7 @@ impl Catalogue {
         let mut summaries = lock(&self.summaries);
         let newer = summaries.get(name).is_none_or(|s| s.version < version);
         if newer {
+            let settings = summaries.get(name).map(|s| (s.current, s.policy));
             summaries.insert(
                 name.to_string(),
                 GameSummary {
@@ -235,9 +303,81 @@ impl Catalogue {
                     description: games::describe(&stored.source),
                     version,
                     updated_ms: stored.created_ms,
+                    current: settings.map_or(version, |s| s.0),
+                    policy: settings.map_or(Policy::default(), |s| s.1),
                 },
             );
         }
+    }
+
+    /// The stored settings of `name` (the defaults if none were set).
+    fn settings(&self, name: &str) -> Result<Settings, StoreError> {
+        Ok(match self.store.game_settings(name)? {
+            Some(raw) => serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                key: format!("P/{name}"),
+                reason: e.to_string(),
+            })?,
+            None => Settings::default(),
+        })
+    }
+
+    /// Stores `settings` of `name` and shows them in the list.
+    fn put_settings(&self, name: &str, settings: Settings) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(&settings).expect("settings serialise");
+        self.store.put_game_settings(name, &json)?;
+        self.show_settings(name, settings);
+        Ok(())
+    }
+
+    fn show_settings(&self, name: &str, settings: Settings) {
+        if let Some(summary) = lock(&self.summaries).get_mut(name) {
+            summary.current = settings.current.unwrap_or(summary.version);
+            summary.policy = settings.policy;
+        }
+    }
+
+    /// Sets the upgrade policy of `name`; the current version stays what it is.
+    pub fn set_policy(&self, name: &str, policy: Policy) -> Result<GameSummary, CatalogueError> {
+        let (current, _) = self.current(name)?;
+        let _one_at_a_time = lock(&self.uploads);
+        let settings = Settings {
+            policy,
+            current: Some(current.version),
+        };
+        self.put_settings(name, settings)?;
+        self.summary(name)
+    }
+
+    /// Makes `version` of `name` the one new tables run.
+    pub fn set_current(&self, name: &str, version: u32) -> Result<(), CatalogueError> {
+        self.version(name, version)?;
+        let _one_at_a_time = lock(&self.uploads);
+        let mut settings = self.settings(name)?;
+        settings.current = Some(version);
+        self.put_settings(name, settings)?;
+        Ok(())
+    }
+
+    /// The list entry of `name`.
+    pub fn summary(&self, name: &str) -> Result<GameSummary, CatalogueError> {
+        let missing = || CatalogueError::NoSuchGame(name.to_string());
+        lock(&self.summaries).get(name).cloned().ok_or_else(missing)
+    }
+
+    /// Version `version` of `name` and its source.
+    pub fn version(&self, name: &str, version: u32) -> Result<(GameId, String), CatalogueError> {
+        check_name(name)?;
+        let stored = self.store.game_version(name, version)?.ok_or_else(|| {
+            CatalogueError::NoSuchVersion {
+                name: name.to_string(),
+                version,
+            }
+        })?;
+        let id = GameId {
+            name: name.to_string(),
+            version,
+        };
+        Ok((id, stored.source))
     }
 
     /// Every game's latest version: the seeded games in their order, then the others by name.
@@ -285,20 +425,13 @@ impl Catalogue {
         })
     }
 
-    /// The latest version of `name` and its source: what `hello` and `define` by name run.
-    pub fn latest(&self, name: &str) -> Result<(GameId, String), CatalogueError> {
+    /// The current version of `name` and its source: what `hello` and `define` by name run.
+    pub fn current(&self, name: &str) -> Result<(GameId, String), CatalogueError> {
         check_name(name)?;
         let missing = || CatalogueError::NoSuchGame(name.to_string());
-        let version = self.store.game_latest(name)?.ok_or_else(missing)?;
-        let stored = self
-            .store
-            .game_version(name, version)?
-            .ok_or_else(missing)?;
-        let id = GameId {
-            name: name.to_string(),
-            version,
-        };
-        Ok((id, stored.source))
+        let latest = self.store.game_latest(name)?.ok_or_else(missing)?;
+        let version = self.settings(name)?.current.unwrap_or(latest);
+        self.version(name, version)
     }
 
     /// Stores `source` as the next version of `name` after compiling it (not running it). An
@@ -322,6 +455,7 @@ impl Catalogue {
                     name: name.to_string(),
                     version,
                     created: false,
+                    policy: self.settings(name)?.policy,
                 });
             }
         }
@@ -336,11 +470,18 @@ impl Catalogue {
         };
         self.store.put_game(&id, &stored)?;
         self.remember(name, id.version, &stored);
+        let mut settings = self.settings(name)?;
+        if settings.policy != Policy::Manual && settings.current.is_some() {
+            settings.current = Some(id.version);
+            self.put_settings(name, settings)?;
+        }
+        self.show_settings(name, settings);
         tracing::info!(game = %id, bytes = source.len(), "game uploaded");
         Ok(Uploaded {
             name: id.name,
             version: id.version,
             created: true,
+            policy: settings.policy,
         })
     }
 
@@ -392,11 +533,42 @@ mod tests {
         let names: Vec<String> = catalogue.list().into_iter().map(|g| g.name).collect();
         let builtin: Vec<&str> = games::GAMES.iter().map(|g| g.name).collect();
         assert_eq!(names, builtin);
-        let (id, source) = catalogue.latest("chat").unwrap();
+        let (id, source) = catalogue.current("chat").unwrap();
         assert_eq!(id.version, 1);
         assert_eq!(source, games::find("chat").unwrap().source);
         assert_eq!(catalogue.identify(&source), Some(id));
         assert_eq!(catalogue.identify("function playerCommand() {}"), None);
+    }
+
+    #[test]
+    fn policies_and_the_current_version_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = |n: u32| format!("// v{n}\nfunction playerCommand() {{}}\n");
+        {
+            let catalogue = open(dir.path());
+            catalogue.upload("g", &v(1)).unwrap();
+            catalogue.upload("g", &v(2)).unwrap();
+            assert_eq!(catalogue.current("g").unwrap().0.version, 2);
+            // A rollback of every table makes v1 current; the next upload is current again.
+            catalogue.set_current("g", 1).unwrap();
+            assert_eq!(catalogue.current("g").unwrap().0.version, 1);
+            assert_eq!(catalogue.upload("g", &v(3)).unwrap().version, 3);
+            assert_eq!(catalogue.current("g").unwrap().0.version, 3);
+            // Manual: an upload is stored, and new tables keep the current version.
+            let summary = catalogue.set_policy("g", Policy::Manual).unwrap();
+            assert_eq!((summary.current, summary.policy), (3, Policy::Manual));
+            let up = catalogue.upload("g", &v(4)).unwrap();
+            assert_eq!((up.version, up.policy), (4, Policy::Manual));
+            assert_eq!(catalogue.current("g").unwrap().0.version, 3);
+            assert!(catalogue.set_current("g", 9).is_err());
+        }
+        let catalogue = open(dir.path());
+        let summary = catalogue.summary("g").unwrap();
+        assert_eq!(
+            (summary.version, summary.current, summary.policy),
+            (4, 3, Policy::Manual)
+        );
+        assert_eq!(catalogue.current("g").unwrap().0.version, 3);
     }
 
     #[test]
@@ -432,7 +604,7 @@ mod tests {
             catalogue.get("echo", Some(1)).unwrap().source,
             "function playerCommand() {}"
         );
-        assert_eq!(catalogue.latest("chat").unwrap().0.version, 2);
+        assert_eq!(catalogue.current("chat").unwrap().0.version, 2);
         let names: Vec<String> = catalogue.list().into_iter().map(|g| g.name).collect();
         assert_eq!(names.last().map(String::as_str), Some("echo"));
     }
@@ -451,8 +623,11 @@ mod tests {
             .upload("broken", "var a;\nvar b = );")
             .unwrap_err();
         assert!(err.to_string().contains("at line 2"), "{err}");
-        assert!(catalogue.latest("broken").is_err());
-        assert_eq!(catalogue.latest("nope").unwrap_err().code(), "no_such_game");
+        assert!(catalogue.current("broken").is_err());
+        assert_eq!(
+            catalogue.current("nope").unwrap_err().code(),
+            "no_such_game"
+        );
         assert_eq!(
             catalogue.get("chat", Some(9)).unwrap_err().code(),
             "no_such_game"

@@ -186,6 +186,29 @@ impl Coordinator {
         tables
     }
 
+    /// Every table that runs catalogue game `game`: on disk, or live and not yet committed.
+    pub async fn tables_running(&self, game: &str) -> Result<Vec<Uuid>, StoreError> {
+        let store = self.store.clone();
+        let name = game.to_string();
+        let stored = tokio::task::spawn_blocking(move || store.tables_running(&name))
+            .await
+            .expect("a store scan does not panic")?;
+        let mut ids: Vec<Uuid> = stored
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .collect();
+        for table in self.tables() {
+            if table.game.as_deref() == Some(game) {
+                if let Ok(id) = Uuid::parse_str(&table.id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Number of tables in the store (a scan: call it off the async threads).
     pub fn stored_tables(&self) -> usize {
         self.store.table_count()

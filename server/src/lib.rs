@@ -101,6 +101,7 @@ pub(crate) mod store;
 pub(crate) mod table;
 pub(crate) mod table_info;
 pub(crate) mod telemetry;
+pub(crate) mod upgrade;
 
 pub use config::Config;
 pub use embed::{Builder, Ggs, ServerError};
@@ -114,11 +115,12 @@ pub use store::StoreError;
 /// `GET /api/tables`, every error), for clients of a running server.
 pub mod api {
     pub use crate::catalogue::{
-        CatalogueError, GameDetail, GameSummary, Uploaded, VersionInfo, ORIGIN_BUILTIN,
+        CatalogueError, GameDetail, GameSummary, Policy, Uploaded, VersionInfo, ORIGIN_BUILTIN,
         ORIGIN_UPLOAD,
     };
     pub use crate::net::http::ApiError;
     pub use crate::table_info::{TableSummary, CUSTOM_GAME};
+    pub use crate::upgrade::{TableUpgrade, UpgradeReport, UpgradeRequest};
 }
 
 /// The admin token (`Authorization: Bearer` of uploads and stopping tables): where a server

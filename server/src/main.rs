@@ -1,7 +1,10 @@
 //! The `ggs` binary: the server (`ggs serve`) and the commands that talk to a running one
-//! (`upload`, `games`, `tables`, `stop-table`), with settings from `ggs.toml`, the environment
+//! (`upload`, `games`, `tables`, `stop-table`, and the live-upgrade commands of `cli.rs`:
+//! `upgrade`, `policy`, `dev`), with settings from `ggs.toml`, the environment
 //! and flags (in rising precedence). It is built on the library's public API alone: `serve`
 //! starts a [`Builder`] with a TCP listener and serves [`Ggs::router`] on its HTTP port.
+
+mod cli;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -54,6 +57,12 @@ enum Command {
     Tables(ClientArgs),
     /// Stop a table of a running server; its players get `table_stopped` (admin).
     StopTable(StopTableArgs),
+    /// Move running tables of a game to another version without stopping them (admin).
+    Upgrade(cli::UpgradeArgs),
+    /// Set how new versions of a game reach tables: manual, new-tables or all (admin).
+    Policy(cli::PolicyArgs),
+    /// Watch a script: upload it on every save and upgrade the game's running tables (admin).
+    Dev(cli::DevArgs),
     /// Print the version.
     Version,
 }
@@ -80,6 +89,10 @@ struct UploadArgs {
     /// The game's name [default: the file name without `.js`].
     #[arg(long)]
     name: Option<String>,
+    /// Set the game's upgrade policy with the upload: manual, new-tables or all (all: the new
+    /// version reaches every running table of the game).
+    #[arg(long)]
+    policy: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -185,6 +198,9 @@ fn main() -> ExitCode {
         Command::Games(args) => games(args),
         Command::Tables(args) => tables(args),
         Command::StopTable(args) => stop_table(args),
+        Command::Upgrade(args) => cli::upgrade(args),
+        Command::Policy(args) => cli::policy(args),
+        Command::Dev(args) => cli::dev(args),
         Command::Version => {
             println!("ggs {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -514,22 +530,28 @@ fn admin_failure(e: &ApiError, client: &ClientArgs, token: &Option<String>) -> S
 fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let name = match args.name {
-        Some(name) => name,
-        None => args
-            .file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-            .with_context(|| format!("{} has no name to use; pass --name", args.file.display()))?,
-    };
+    let name = cli::game_name(&args.file, args.name)?;
     let server = &args.client.server;
-    let url = format!("{}/api/games/{name}", base(server));
+    let mut url = format!("{}/api/games/{name}", base(server));
+    if let Some(policy) = &args.policy {
+        url = format!("{url}?policy={policy}");
+    }
     let token = admin_token(&args.client)?;
     let request = with_token(agent().put(&url), &token).header("Content-Type", "text/javascript");
-    match answer::<Uploaded>(request.send(source.as_str()), server)? {
-        Answer::Ok(up) if up.created => println!("uploaded {name} version {}", up.version),
-        Answer::Ok(up) => println!("{name} is unchanged at version {}", up.version),
+    match answer::<serde_json::Value>(request.send(source.as_str()), server)? {
+        Answer::Ok(answer) => {
+            let up: Uploaded = serde_json::from_value(answer.clone())
+                .with_context(|| format!("the server answered {answer}"))?;
+            match up.created {
+                true => println!("uploaded {name} version {}", up.version),
+                false => println!("{name} is unchanged at version {}", up.version),
+            }
+            if let Some(report) = answer.get("upgrade") {
+                let report: ggs_server::api::UpgradeReport =
+                    serde_json::from_value(report.clone()).context("reading the upgrade report")?;
+                cli::print_report(&report);
+            }
+        }
         Answer::Failed(e) if e.error == "compile_error" => {
             bail!("{}: {}", args.file.display(), e.message)
         }

@@ -151,7 +151,7 @@ impl Session {
                 if self.seat.is_none() {
                     return self.not_seated().await;
                 }
-                let (id, source) = match self.coordinator.catalogue().latest(&name) {
+                let (id, source) = match self.coordinator.catalogue().current(&name) {
                     Ok(found) => found,
                     Err(e) => return self.catalogue_error(e).await,
                 };
@@ -238,7 +238,7 @@ impl Session {
         let creating = table.is_none();
         // A new table of a catalogue game runs it from its first event.
         let define = match (&table, game) {
-            (None, Some(name)) => match self.coordinator.catalogue().latest(&name) {
+            (None, Some(name)) => match self.coordinator.catalogue().current(&name) {
                 Ok((id, source)) => Some(GameScript { id, source }),
                 Err(e) => return self.catalogue_error(e).await,
             },

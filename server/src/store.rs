@@ -17,6 +17,8 @@
 //! - `G/<name>`             the catalogue: the latest version number of game `<name>`
 //! - `G/<name>/<version>`   one version of a game (JSON: source, created, origin); the version
 //!   is zero-padded to [`VERSION_DIGITS`] digits so a prefix scan lists versions in order
+//! - `P/<name>`             the game's settings (JSON: its upgrade policy and the version new
+//!   tables run; absent: the defaults)
 //!
 //! Table ids are UUIDs of fixed length, so a table's prefix never matches another table's keys.
 //! Game names never contain `/`, so one game's prefix never matches another game's keys.
@@ -147,6 +149,20 @@ impl Store {
                 .map(|r| r.tick_ms > 0)
                 .unwrap_or(false);
             if ticking {
+                ids.push(String::from_utf8_lossy(&key[2..]).into_owned());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Ids of the tables whose record says they run catalogue game `name` (any version).
+    pub fn tables_running(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.db.scan_prefix(b"t/") {
+            let (key, raw) = item?;
+            let runs = serde_json::from_slice::<TableRecord>(&raw)
+                .is_ok_and(|r| r.game.is_some_and(|g| g.name == name));
+            if runs {
                 ids.push(String::from_utf8_lossy(&key[2..]).into_owned());
             }
         }
@@ -360,6 +376,18 @@ impl Store {
             id.version.to_string().into_bytes(),
         );
         self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The settings of catalogue game `name` as stored (JSON), if any were set.
+    pub fn game_settings(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(format!("P/{name}"))?.map(|v| v.to_vec()))
+    }
+
+    /// Stores the settings of catalogue game `name` (JSON), durably.
+    pub fn put_game_settings(&self, name: &str, json: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(format!("P/{name}"), json)?;
         self.db.flush()?;
         Ok(())
     }

@@ -13,7 +13,10 @@
 //! - `GET /api/health`, `GET /api/tables` (tables in use, hibernated ones marked)
 //! - the catalogue: `GET /api/games`, `GET /api/games/{name}` (source and versions, JSON),
 //!   `GET /api/games/{name}.js` (the latest source), `GET /api/games/{name}/{version}`, and
-//!   `PUT /api/games/{name}` (upload; admin)
+//!   `PUT /api/games/{name}` (upload, `?policy=` to set the game's policy with it; admin)
+//! - live upgrade: `POST /api/games/{name}/upgrade` (JSON [`UpgradeRequest`]; answers an
+//!   [`UpgradeReport`]) and `PUT /api/games/{name}/policy` (`{"policy": "manual" | "new-tables"
+//!   | "all"}`), both admin
 //! - `POST /api/tables/{id}/stop` (admin)
 //! - `GET /metrics`: Prometheus text format
 //!
@@ -29,20 +32,22 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State, WebSocketUpgrade,
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, RawQuery, Request, State,
+    WebSocketUpgrade,
 };
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::admin::Refusal;
 use super::{ws, Gate, Hub, Phase};
-use crate::catalogue::{Catalogue, CatalogueError};
+use crate::catalogue::{Catalogue, CatalogueError, Policy, Uploaded};
 use crate::telemetry;
+use crate::upgrade::{self, Selection, UpgradeRequest};
 
 /// Bytes of a WebSocket connection's read buffer (messages larger than this still arrive whole).
 const WS_READ_BUFFER: usize = 8 * 1024;
@@ -104,6 +109,8 @@ pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/games/{name}/{version}", get(game_version))
+        .route("/api/games/{name}/upgrade", post(upgrade_game))
+        .route("/api/games/{name}/policy", put(set_policy))
         .route("/api/tables", get(tables))
         .route("/api/tables/{id}/stop", post(stop_table))
         .route("/metrics", get(metrics));
@@ -359,11 +366,15 @@ async fn game_version(Live(hub): Live, Path((name, version)): Path<(String, Stri
 }
 
 /// `PUT /api/games/{name}`: the body is the script. 201 with the new version, 200 when the
-/// source is unchanged, 400 with the compile error (`at line L, column C`).
+/// source is unchanged, 400 with the compile error (`at line L, column C`). With
+/// `?policy=P`, the game's policy is set first. Under the `all` policy a new version is
+/// rolled out to every table of the game before the answer, which carries its `upgrade`
+/// report.
 async fn upload(
     Live(hub): Live,
     Peer(peer): Peer,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -377,14 +388,123 @@ async fn upload(
             "a script must be UTF-8 text",
         );
     };
-    match with_catalogue(&hub, move |c| c.upload(&name, &source)).await {
-        Ok(uploaded) => {
-            let status = match uploaded.created {
-                true => StatusCode::CREATED,
-                false => StatusCode::OK,
-            };
-            (status, Json(uploaded)).into_response()
+    // The one parameter an upload takes: `policy`.
+    let mut policy = None;
+    for pair in query
+        .iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("policy", name)) => match parse_policy(name) {
+                Ok(p) => policy = Some(p),
+                Err(response) => return *response,
+            },
+            _ => {
+                let why = format!("{pair:?}: an upload takes one parameter, policy");
+                return failure(StatusCode::BAD_REQUEST, "bad_request", &why);
+            }
         }
+    }
+    let game = name.clone();
+    let uploaded = with_catalogue(&hub, move |c| {
+        let uploaded = c.upload(&game, &source)?;
+        match policy {
+            Some(policy) => {
+                c.set_policy(&game, policy)?;
+                Ok(Uploaded { policy, ..uploaded })
+            }
+            None => Ok(uploaded),
+        }
+    })
+    .await;
+    let uploaded = match uploaded {
+        Ok(uploaded) => uploaded,
+        Err(response) => return response,
+    };
+    let status = match uploaded.created {
+        true => StatusCode::CREATED,
+        false => StatusCode::OK,
+    };
+    let mut answer = serde_json::to_value(&uploaded).expect("an upload's answer serialises");
+    if uploaded.created && uploaded.policy == Policy::All {
+        let to = Some(uploaded.version);
+        match upgrade::upgrade(&hub.coordinator, &name, to, Selection::All).await {
+            Ok(report) => answer["upgrade"] = serde_json::json!(report),
+            Err(e) => return catalogue_failure(&e),
+        }
+    }
+    (status, Json(answer)).into_response()
+}
+
+/// The policy `name`, or the `400 bad_policy` answer.
+fn parse_policy(name: &str) -> Result<Policy, Box<Response>> {
+    Policy::parse(name).ok_or_else(|| {
+        let why = format!("{name:?} is not a policy: manual, new-tables or all");
+        Box::new(failure(StatusCode::BAD_REQUEST, "bad_policy", &why))
+    })
+}
+
+/// `POST /api/games/{name}/upgrade`: moves tables of the game to a version (see
+/// [`upgrade`]). 200 with the report, whatever each table did; 404 for an unknown game or
+/// version; 400 for a request that names tables two ways.
+async fn upgrade_game(
+    Live(hub): Live,
+    Peer(peer): Peer,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
+        return refused;
+    }
+    let request: UpgradeRequest = match body.is_empty() {
+        true => UpgradeRequest::default(),
+        false => match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => return failure(StatusCode::BAD_REQUEST, "bad_json", &e.to_string()),
+        },
+    };
+    let selection = match request.selection() {
+        Ok(selection) => selection,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, "bad_request", &why),
+    };
+    tracing::info!(game = %name, %peer, ?selection, to = ?request.to, "an administrator upgrades");
+    match upgrade::upgrade(&hub.coordinator, &name, request.to, selection).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => catalogue_failure(&e),
+    }
+}
+
+/// The body of `PUT /api/games/{name}/policy`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyRequest {
+    policy: String,
+}
+
+/// `PUT /api/games/{name}/policy`: sets how new versions of the game reach tables; answers
+/// the game's list entry.
+async fn set_policy(
+    Live(hub): Live,
+    Peer(peer): Peer,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
+        return refused;
+    }
+    let request: PolicyRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, "bad_json", &e.to_string()),
+    };
+    let policy = match parse_policy(&request.policy) {
+        Ok(policy) => policy,
+        Err(response) => return *response,
+    };
+    match with_catalogue(&hub, move |c| c.set_policy(&name, policy)).await {
+        Ok(summary) => Json(summary).into_response(),
         Err(response) => response,
     }
 }

@@ -28,7 +28,7 @@ use super::seats::{BadToken, Claim, Seated, Seats};
 use super::step::{Pending, Step};
 use super::stream::{Bounds, Resume};
 use super::supervise::{Crash, Start};
-use super::{GameScript, TableDeps, TableEvent, TableInit};
+use super::{GameScript, TableDeps, TableEvent, TableInit, UpgradeError};
 use crate::outbox::Outbox;
 use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
@@ -331,6 +331,29 @@ impl Table {
                 }
                 let why = "only the player who created the table may define its script";
                 step.deliver(&outbox, ServerMessage::error("not_host", Some(why)));
+            }
+            TableEvent::Upgrade { game, done } => {
+                let from = match &self.record.game {
+                    Some(running) if *running == game.id && self.defined() => {
+                        let _ = done.send(Ok(Some(running.clone())));
+                        return Ok(());
+                    }
+                    Some(running) if running.name == game.id.name && self.defined() => {
+                        running.version
+                    }
+                    _ => {
+                        let _ = done.send(Err(UpgradeError::OtherGame(game.id.name)));
+                        return Ok(());
+                    }
+                };
+                let event = Event::Upgrade {
+                    source: game.source,
+                    from,
+                    to: game.id.version,
+                };
+                let mut upgrade = Pending::new(event).game(Some(game.id));
+                upgrade.upgraded = Some(done);
+                return self.run(vec![upgrade]).await;
             }
             TableEvent::Who { player, outbox } => {
                 let who = self.seats.who(&player, self.record.host.as_deref());

@@ -146,6 +146,16 @@ pub enum TableEvent {
         /// The catalogue version the source is, if it is one.
         game: Option<GameId>,
     },
+    /// Upgrade the table to another version of its game (an operator's request), at this point
+    /// in its events: the new script runs over the committed storage and state, with its
+    /// `onUpgrade(from, to)`, as one event; if that fails, the table stays as it was.
+    /// `done` learns the version the table ran before, or why it did not upgrade.
+    Upgrade {
+        /// The version to run, and its source.
+        game: GameScript,
+        /// Told the outcome.
+        done: oneshot::Sender<Result<Option<GameId>, UpgradeError>>,
+    },
     /// A seated player asks who is at the table: they get `who`, one line per seat (the first
     /// 8 characters of each public player id).
     Who {
@@ -193,6 +203,32 @@ pub struct GameScript {
     pub id: GameId,
     /// Its source.
     pub source: String,
+}
+
+/// Why a table did not upgrade; it runs what it ran before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpgradeError {
+    /// The table runs another game (or a script of its own, or none).
+    #[error("the table does not run {0}")]
+    OtherGame(String),
+    /// The new version failed to evaluate, or its `onUpgrade` threw or ran out of time.
+    #[error("{message}")]
+    Script {
+        /// The script error's stable code (`script_error`, `script_timeout`, ...).
+        code: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl UpgradeError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpgradeError::OtherGame(_) => "other_game",
+            UpgradeError::Script { code, .. } => code,
+        }
+    }
 }
 
 /// Why an event could not be queued at a table.

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::actor::Table;
 use super::seats::Seats;
 use super::supervise::Crash;
+use super::UpgradeError;
 use crate::commit::{Commit, Delivery};
 use crate::config::Emitted;
 use crate::outbox::Outbox;
@@ -77,6 +78,8 @@ pub(super) struct Pending {
     pub(super) step: Step,
     /// A GGS 1.1 command's player and `Seq`: applied with the event, whatever its outcome.
     pub(super) seq: Option<(std::sync::Arc<str>, u64)>,
+    /// For an upgrade: told the version the table ran before, or why it did not upgrade.
+    pub(super) upgraded: Option<oneshot::Sender<Result<Option<GameId>, UpgradeError>>>,
 }
 
 impl Pending {
@@ -88,6 +91,7 @@ impl Pending {
             game: None,
             step: Step::default(),
             seq: None,
+            upgraded: None,
         }
     }
 
@@ -158,6 +162,14 @@ pub(super) fn settle(
         }
     };
     let mut settled = Settled::default();
+    if let Event::Upgrade { source, .. } = &pending.event {
+        // Like a define, but nobody is told: the new version's `onUpgrade` speaks for itself.
+        record.game = pending.game.clone();
+        record.script = Some(source.clone());
+        step.txn.set_script(id, source);
+        step.record_changed = true;
+        settled.defined = true;
+    }
     if let Event::Define { source } = &pending.event {
         let game = pending.game.as_ref();
         if record.game.as_ref() != game {
@@ -278,6 +290,17 @@ impl Table {
         if outcome.result.as_ref().is_ok_and(|e| e.fault) {
             panic!("fault injected: the table's task panics");
         }
+        let before = self.record.game.clone();
+        let upgraded = pending.upgraded.take().map(|done| {
+            let result = match &outcome.result {
+                Ok(_) => Ok(before),
+                Err(e) => Err(UpgradeError::Script {
+                    code: e.code(),
+                    message: e.to_string(),
+                }),
+            };
+            (done, result)
+        });
         let settled = settle(
             &self.id,
             &mut self.record,
@@ -285,6 +308,16 @@ impl Table {
             &mut pending,
             outcome.result,
         );
+        if let Some((done, result)) = upgraded {
+            // Told once the upgrade is durable (a failed one commits nothing, but waits its
+            // turn all the same).
+            let (durable, flushed) = oneshot::channel();
+            pending.step.done = Some(durable);
+            tokio::spawn(async move {
+                let _ = flushed.await;
+                let _ = done.send(result);
+            });
+        }
         if settled.defined {
             self.info.defined(pending.game.as_ref());
         }

@@ -39,6 +39,16 @@ interface GGSHostFunctions {
   readonly [name: string]: (...args: JsonValue[]) => any;
 }
 
+/** What `GGS.playerInfo(player)` tells of a seated player. */
+interface PlayerInfo {
+  /** The player's public id (as in `GGS.players`). */
+  readonly id: PlayerId;
+  /** The application's account id (at most 128 bytes), or `null` when anonymous. */
+  readonly userId: string | null;
+  /** The name to show (at most 64 bytes), or `null` when anonymous. */
+  readonly name: string | null;
+}
+
 /** The `GGS` object every game script sees. */
 interface GGSApi {
   /** Storage for data independent of the game state; durable and transactional. */
@@ -52,6 +62,11 @@ interface GGSApi {
   state: Record<string, any>;
   /** The players seated at the table, including those whose seat is held after a drop. */
   readonly players: PlayerId[];
+  /**
+   * Who a seated player is, as the embedding application's auth hook said: `userId` and
+   * `name` are `null` for an anonymous player (no hook); `null` for someone not seated.
+   */
+  playerInfo(player: PlayerId): PlayerInfo | null;
   /** The table's id. */
   readonly tableToken: string;
   /** Sends `command` with body `String(args)` (default `""`) to one connected player. */

@@ -25,6 +25,7 @@ fn main() {
     let cx = EventContext {
         players: players.clone().into(),
         server_players: 4,
+        ..EventContext::default()
     };
     let define = vm.run(
         Event::Define {

@@ -1,5 +1,6 @@
-//! Micro-benchmark: the cost a `GGS.host` call and a `GGS.emit` add to one event, on one
-//! table's VM directly (no sockets, no store), against the same event without them.
+//! Micro-benchmark: the cost a `GGS.host` call, a `GGS.emit` and a `GGS.playerInfo` add to
+//! one event, on one table's VM directly (no sockets, no store), against the same event
+//! without them.
 //!
 //! `cargo run --release -p ggs-js --example host_call_cost [EVENTS]`
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ggs_js::vm::Vm;
-use ggs_js::{Event, EventContext, HostFunctions, Limits, Storage};
+use ggs_js::{Event, EventContext, HostFunctions, Limits, PlayerIdentity, Storage};
 use serde_json::json;
 
 const SCRIPT: &str = r#"
@@ -15,6 +16,7 @@ function playerCommand(player, command, args) {
   GGS.state.n = (GGS.state.n || 0) + 1;
   if (command === "host") GGS.state.rating = GGS.host.profile(player).rating;
   if (command === "emit") GGS.emit("scored", { player, n: GGS.state.n });
+  if (command === "info") GGS.state.name = GGS.playerInfo(player).name;
 }
 "#;
 
@@ -34,9 +36,14 @@ fn main() {
         Limits::default(),
     )
     .with_host_functions(host);
+    let identity = PlayerIdentity {
+        user_id: "user-0".into(),
+        name: "Player Zero".into(),
+    };
     let cx = EventContext {
         players: vec!["player-0".to_string()].into(),
         server_players: 1,
+        identities: Arc::new([("player-0".to_string(), identity)].into()),
     };
     vm.run(
         Event::Define {
@@ -47,7 +54,7 @@ fn main() {
     .result
     .expect("the script defines");
     let mut base = 0.0;
-    for command in ["plain", "host", "emit"] {
+    for command in ["plain", "host", "emit", "info"] {
         let started = Instant::now();
         let mut emits = 0;
         for _ in 0..events {

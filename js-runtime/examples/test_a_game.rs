@@ -81,6 +81,7 @@ impl Table {
         let cx = EventContext {
             players: self.players.clone().into(),
             server_players: self.players.len() as u64,
+            ..EventContext::default()
         };
         let effects = self.vm.run(event, cx).result?;
         self.commit(&effects);

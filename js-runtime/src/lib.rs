@@ -53,4 +53,4 @@ pub use effects::{Effects, Emit, Message, Namespace, Recipient, Write};
 pub use host::{HostError, TableVm, VmHost};
 pub use host_functions::{HostFn, HostFunctionError, HostFunctions};
 pub use limits::Limits;
-pub use vm::{Event, EventContext, Outcome, ScriptError, Storage};
+pub use vm::{Event, EventContext, Outcome, PlayerIdentity, ScriptError, Storage};

@@ -6,7 +6,7 @@
 //! in-memory maps) or fails with a [`ScriptError`] (its writes and messages are discarded).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,6 +101,19 @@ pub struct EventContext {
     pub players: Arc<[String]>,
     /// Players connected to the server (`GGS.serverInfo()`).
     pub server_players: u64,
+    /// Who the seated players are, as the embedding application said, by player id
+    /// (`GGS.playerInfo(player)`; anonymous players are not in it), shared until it changes.
+    pub identities: Arc<HashMap<String, PlayerIdentity>>,
+}
+
+/// Who a seated player is, as the embedding application said: `GGS.playerInfo(player)`'s
+/// `userId` and `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlayerIdentity {
+    /// The application's account id.
+    pub user_id: String,
+    /// The name to show.
+    pub name: String,
 }
 
 /// Why an event failed. It had no effects.
@@ -230,6 +243,7 @@ pub(crate) struct TableData {
     pub(crate) pulse: Option<Arc<Pulse>>,
     pub(crate) players: Arc<[String]>,
     pub(crate) server_players: u64,
+    pub(crate) identities: Arc<HashMap<String, PlayerIdentity>>,
     /// Committed `GGS.state` JSON.
     pub(crate) state: String,
     /// Committed tick interval and the one the running event set, if any.
@@ -347,6 +361,7 @@ impl Vm {
             pulse: None,
             players: Arc::from(Vec::new()),
             server_players: 0,
+            identities: Arc::default(),
             state: storage.state.unwrap_or_else(|| "{}".to_string()),
             tick: storage.tick_ms,
             tick_pending: None,
@@ -429,6 +444,7 @@ impl Vm {
             let mut data = self.data.borrow_mut();
             data.players = cx.players;
             data.server_players = cx.server_players;
+            data.identities = cx.identities;
             data.messages.clear();
             data.message_bytes = 0;
             data.emits.clear();

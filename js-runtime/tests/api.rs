@@ -28,6 +28,7 @@ fn cx() -> EventContext {
     EventContext {
         players: vec!["a".to_string(), "b".to_string()].into(),
         server_players: 5,
+        ..EventContext::default()
     }
 }
 
@@ -596,4 +597,45 @@ fn running_out_of_memory_with_no_memory_left_for_the_error_is_out_of_memory() {
     // A script that throws null with memory to spare still gets a script error.
     let err = command(&mut vm, "null", "").unwrap_err();
     assert_eq!(err, ScriptError::Exception("uncaught null".into()));
+}
+
+#[test]
+fn player_info_tells_who_a_seated_player_is() {
+    let mut vm = vm_with(EVAL);
+    let mut identities = std::collections::HashMap::new();
+    identities.insert(
+        "a".to_string(),
+        ggs_js::PlayerIdentity {
+            user_id: "user-1".into(),
+            name: "Alice".into(),
+        },
+    );
+    let cx = EventContext {
+        identities: Arc::new(identities),
+        ..cx()
+    };
+    let run = |vm: &mut Vm, expr: &str| {
+        let event = Event::Command {
+            player: "a".into(),
+            command: "eval".into(),
+            args: format!("JSON.stringify({expr})"),
+        };
+        let effects = vm.run(event, cx.clone()).result.expect("evaluates");
+        effects.messages[0].args.clone()
+    };
+    assert_eq!(
+        run(&mut vm, "GGS.playerInfo('a')"),
+        r#"{"id":"a","userId":"user-1","name":"Alice"}"#
+    );
+    assert_eq!(
+        run(&mut vm, "GGS.playerInfo('b')"),
+        r#"{"id":"b","userId":null,"name":null}"#,
+        "seated, anonymous"
+    );
+    assert_eq!(run(&mut vm, "GGS.playerInfo('zz')"), "null", "not seated");
+    // Without identities (no auth hook), every seated player is anonymous.
+    assert_eq!(
+        eval(&mut vm, "JSON.stringify(GGS.playerInfo('a'))"),
+        r#"{"id":"a","userId":null,"name":null}"#
+    );
 }

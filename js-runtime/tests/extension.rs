@@ -51,6 +51,7 @@ fn cx() -> EventContext {
     EventContext {
         players: vec!["a".to_string()].into(),
         server_players: 1,
+        ..EventContext::default()
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::auth::AuthHook;
 use crate::catalogue::Catalogue;
 use crate::store::{now_ms, Store, StoreError, TableRecord};
 use crate::table::{self, Directory, TableDeps, TableEvent, TableHandle, TableInit};
@@ -26,6 +27,8 @@ pub struct Coordinator {
     deps: TableDeps,
     tables_per_connection: usize,
     catalogue: Arc<Catalogue>,
+    /// The application's auth hook, if it gave one.
+    auth: Option<AuthHook>,
 }
 
 /// How long an administrator's stop waits for the table to wind down.
@@ -45,7 +48,19 @@ impl Coordinator {
             deps,
             tables_per_connection,
             catalogue,
+            auth: None,
         }
+    }
+
+    /// The coordinator with the application's auth hook (`None`: players are anonymous).
+    pub fn with_auth(mut self, auth: Option<AuthHook>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The application's auth hook, if it gave one.
+    pub fn auth(&self) -> Option<&AuthHook> {
+        self.auth.as_ref()
     }
 
     /// The game catalogue.

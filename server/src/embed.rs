@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::auth::{AuthHook, Authenticate};
 use crate::catalogue::{self, Catalogue, CatalogueError, Seed};
 use crate::commit::Committer;
 use crate::config::{Config, EmitHandler, Emitted};
@@ -22,6 +23,7 @@ use crate::coordinator::Coordinator;
 use crate::net::admin::{self, Access, TokenError, TokenSource};
 use crate::net::limits::ConnectionLimiter;
 use crate::net::{self, Gate, Hub, Phase};
+use crate::observe::{Observations, Observers};
 use crate::store::{Store, StoreError};
 use crate::table::{self, Directory, TableDeps};
 use crate::telemetry;
@@ -90,6 +92,7 @@ pub struct Builder {
     games: Vec<Seed>,
     tcp: Tcp,
     web_client: bool,
+    auth: Option<AuthHook>,
 }
 
 impl Default for Builder {
@@ -108,6 +111,7 @@ impl Builder {
             games: Vec::new(),
             tcp: Tcp::None,
             web_client: true,
+            auth: None,
         }
     }
 
@@ -185,6 +189,21 @@ impl Builder {
         self
     }
 
+    /// Decides who may connect and join, and who they are: `hook` is asked at the WebSocket
+    /// upgrade of `/ws` (a refusal answers `401` with the JSON error body, code
+    /// `unauthorized`, and no WebSocket opens; the identity it gives becomes the
+    /// connection's) and at every `hello` of every transport (a refusal answers
+    /// `error unauthorized <reason>` and changes nothing: no seat, no table). The identity of
+    /// an accepted `hello` is the player's at that table: kept with the seat (it survives
+    /// restarts), read by scripts with `GGS.playerInfo(player)`, and told to observers. A seat
+    /// taken back (by its resume token, or by the connection coming back) goes only to a
+    /// `hello` whose identity has the seat's user id: a token is of no use to another
+    /// account. Without a hook, players are anonymous. See [`crate::auth`].
+    pub fn auth(mut self, hook: impl Authenticate) -> Builder {
+        self.auth = Some(Arc::new(hook));
+        self
+    }
+
     /// Whether [`Ggs::router`] serves the web client at the paths that are not routes
     /// (default: yes). Its pages use absolute paths (`/ws`, `/api/...`, `/style.css`): they
     /// work when the router is served at the root. Under a prefix, leave it out; the
@@ -240,6 +259,7 @@ impl Builder {
         .map_err(|e| ServerError::Start(e.to_string()))?;
         let connected = Arc::new(AtomicU64::new(0));
         let directory = Directory::default();
+        let observers = Observers::new();
         let deps = TableDeps {
             host: Arc::new(host),
             committer: committer.clone(),
@@ -247,13 +267,17 @@ impl Builder {
             connected: connected.clone(),
             settings: config.tables,
             directory: directory.clone(),
+            observers: observers.clone(),
         };
-        let coordinator = Arc::new(Coordinator::new(
-            store.clone(),
-            deps,
-            config.connections.tables_per_connection,
-            catalogue,
-        ));
+        let coordinator = Arc::new(
+            Coordinator::new(
+                store.clone(),
+                deps,
+                config.connections.tables_per_connection,
+                catalogue,
+            )
+            .with_auth(self.auth),
+        );
         let tcp = match self.tcp {
             Tcp::None => None,
             Tcp::Bind(addr) => Some(
@@ -300,6 +324,7 @@ impl Builder {
         let task = tokio::spawn(life.run(stop_rx));
         Ok(Ggs {
             gate,
+            observers,
             max_body: config.max_body,
             web_client: self.web_client,
             tcp_addr,
@@ -354,6 +379,7 @@ fn check_game(game: &Seed, max_source: usize) -> Result<(), CatalogueError> {
 /// background.
 pub struct Ggs {
     gate: Gate,
+    observers: Observers,
     max_body: usize,
     web_client: bool,
     tcp_addr: Option<SocketAddr>,
@@ -388,6 +414,39 @@ impl Ggs {
     /// call gives a router to the same server.
     pub fn router(&self) -> Router {
         net::http::router(self.gate.clone(), self.max_body, self.web_client)
+    }
+
+    /// A new observer of the tables: a [`Stream`](futures::Stream) of what happens from now
+    /// on (tables created, stopped, hibernated; players joined and left; script errors), for
+    /// the application's analytics or moderation. Observations are sent as they happen, not
+    /// behind the output gate, on a bounded channel
+    /// ([`OBSERVATION_QUEUE`](crate::observe::OBSERVATION_QUEUE)): a table never waits for
+    /// an observer, and one that falls behind gets [`Observation::Missed`](crate::Observation)
+    /// with how many it lost. The stream ends once the server has stopped. Nobody observing
+    /// costs the tables nothing but the check.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use ggs_server::Observation;
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), ggs_server::ServerError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let ggs = ggs_server::Builder::new().data_dir(dir.path()).start().await?;
+    /// let mut observations = ggs.observe();
+    /// tokio::spawn(async move {
+    ///     while let Some(observation) = observations.next().await {
+    ///         if let Observation::PlayerJoined { table, identity, .. } = observation {
+    ///             println!("{identity:?} sat down at {table}");
+    ///         }
+    ///     }
+    /// });
+    /// ggs.shutdown().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn observe(&self) -> Observations {
+        self.observers.subscribe()
     }
 
     /// The address the TCP listener accepts on, if there is one.

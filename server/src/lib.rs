@@ -41,6 +41,11 @@
 //! # }
 //! ```
 //!
+//! The application decides who plays with an auth hook ([`Builder::auth`], see [`auth`]): it
+//! is asked at the WebSocket upgrade and at every `hello`, and the [`Identity`] it gives is
+//! the player's (scripts read it with `GGS.playerInfo(player)`). [`Ggs::observe`] is a stream
+//! of what happens at the tables ([`Observation`]), for its analytics or moderation.
+//!
 //! The wire format is public too: [`protocol`] has the GGS 1.0 framing, the line mode, the
 //! WebSocket JSON mapping and the messages, for clients, tools and the fuzz targets. The bodies
 //! of the HTTP API are in [`api`]; [`admin`] finds a server's admin token in its data
@@ -73,7 +78,10 @@
 //! - [`protocol`]: [`protocol::ggs10`] framing (parse, exact writer), [`protocol::line`] the
 //!   human line mode, [`protocol::json`] the WebSocket mapping, [`protocol::message`] the
 //!   transport-neutral messages both ways (`ClientMessage`, `ServerMessage`).
-//! - `session`: one connected player: identity, seat, what each message does.
+//! - `session`: one connected player: identity, seat, what each message does; asks the
+//!   [`auth`] hook at each `hello`.
+//! - [`auth`]: the application's auth hook and the identities it gives; [`observe`]: the
+//!   observers' channel of table events.
 //! - `coordinator`: the lobby: create, find and load tables; never on a game command's path.
 //! - `catalogue`: named games and their versions, which `hello` and `define` can name.
 //! - `table`: the table actor: one event at a time through the VM, then to the committer.
@@ -82,11 +90,12 @@
 //! - `outbox`: a connection's bounded outbound queue; [`config`]: every setting.
 //!
 //! Arrows point down only: embed -> net -> session -> coordinator -> table -> (ggs-js,
-//! commit -> store). `protocol` and `config` are leaves; `outbox` imports only `protocol`
-//! (the message it carries).
+//! commit -> store). `protocol`, `config` and `auth` are leaves (`observe` imports only
+//! `auth`); `outbox` imports only `protocol` (the message it carries).
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub(crate) mod catalogue;
 pub(crate) mod commit;
 pub mod config;
@@ -94,6 +103,7 @@ pub(crate) mod coordinator;
 mod embed;
 pub(crate) mod games;
 pub(crate) mod net;
+pub mod observe;
 pub(crate) mod outbox;
 pub mod protocol;
 pub(crate) mod session;
@@ -103,12 +113,14 @@ pub(crate) mod table_info;
 pub(crate) mod telemetry;
 pub(crate) mod upgrade;
 
+pub use auth::{AuthRefusal, AuthRequest, Authenticate, Identity};
 pub use config::Config;
 pub use embed::{Builder, Ggs, ServerError};
 /// The limits on every table's script runtime ([`Config::limits`]), from `ggs-js`.
 pub use ggs_js::limits;
 /// Why a host function could not be registered ([`Builder::host_function`]).
 pub use ggs_js::HostFunctionError;
+pub use observe::{Observation, Observations};
 pub use store::StoreError;
 
 /// The bodies of the HTTP API's answers (`GET /api/games`, `PUT /api/games/{name}`,

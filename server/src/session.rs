@@ -14,12 +14,13 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::auth::{self, AuthRequest, AuthStage, Connection, Identity};
 use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
 use crate::outbox::Outbox;
 use crate::protocol::message::{ClientMessage, Meta, Query, ServerMessage, TableRef, Version};
 use crate::protocol::token::Token;
-use crate::table::{BadToken, GameScript, Seated, TableEvent, TableHandle};
+use crate::table::{GameScript, JoinRefused, Seated, TableEvent, TableHandle};
 
 /// Longest wait for a table to send what a leaving (or table-switching) player's messages caused.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -42,6 +43,11 @@ pub struct Session {
     created: usize,
     coordinator: Arc<Coordinator>,
     connected: Arc<AtomicU64>,
+    /// What the connection brings to the auth hook: its upgrade's headers, its peer, and the
+    /// identity it has so far.
+    connection: Connection,
+    /// Line mode's `/auth`: the credential the next `hello`s carry.
+    credential: Option<String>,
 }
 
 impl Session {
@@ -59,7 +65,15 @@ impl Session {
             created: 0,
             coordinator,
             connected,
+            connection: Connection::default(),
+            credential: None,
         }
+    }
+
+    /// The connection came with `connection` (its peer; over a WebSocket, the upgrade's
+    /// headers and the identity the auth hook gave there), for the auth hook at each `hello`.
+    pub(crate) fn connected_by(&mut self, connection: Connection) {
+        self.connection = connection;
     }
 
     /// The public player id.
@@ -129,8 +143,19 @@ impl Session {
             }
         }
         match message {
-            ClientMessage::Hello { table, token, game } => {
-                self.hello(table, token, game, meta.ack).await
+            ClientMessage::Hello {
+                table,
+                token,
+                game,
+                auth,
+            } => self.hello(table, token, game, auth, meta.ack).await,
+            ClientMessage::Auth { credential } => {
+                self.credential = Some(credential);
+                let kept = match self.coordinator.auth() {
+                    Some(_) => "your next hello carries it",
+                    None => "this server asks for no credential: everyone plays anonymously",
+                };
+                self.reply(ServerMessage::new("auth", kept)).await;
             }
             ClientMessage::Ack => {}
             ClientMessage::Define { source } => {
@@ -233,8 +258,16 @@ impl Session {
         table: Option<TableRef>,
         token: Option<Token>,
         game: Option<String>,
+        auth: Option<String>,
         ack: Option<u64>,
     ) {
+        let identity = match self.authenticate(&table, &game, auth).await {
+            Ok(identity) => identity,
+            Err(why) => {
+                tracing::debug!(player = %self.player, "a hello was refused by the auth hook: {why}");
+                return self.error("unauthorized", &why).await;
+            }
+        };
         let creating = table.is_none();
         // A new table of a catalogue game runs it from its first event.
         let define = match (&table, game) {
@@ -281,6 +314,7 @@ impl Session {
             define,
             version: self.version,
             ack,
+            identity: identity.clone(),
         };
         if let Err(e) = handle.send(join) {
             return self.error(e.code(), &e.to_string()).await;
@@ -293,10 +327,40 @@ impl Session {
                     self.leave();
                 }
                 self.take_seat(seated, handle);
+                if identity.is_some() {
+                    self.connection.identity = identity;
+                }
             }
             Ok(Err(refused)) => self.bad_token(refused).await,
             Err(_) => {}
         }
+    }
+
+    /// Asks the application's auth hook, if there is one, about a `hello` (of `table`, `None`
+    /// when creating one of `game`, with `credential` or else the one `/auth` set): the
+    /// player's identity (`None`: no hook, anonymous), or why not.
+    async fn authenticate(
+        &self,
+        table: &Option<TableRef>,
+        game: &Option<String>,
+        credential: Option<String>,
+    ) -> Result<Option<Identity>, String> {
+        let Some(hook) = self.coordinator.auth().cloned() else {
+            return Ok(None);
+        };
+        let request = AuthRequest {
+            stage: AuthStage::Hello,
+            headers: self.connection.headers.clone(),
+            peer: self.connection.peer,
+            credential: credential.or_else(|| self.credential.clone()),
+            identity: self.connection.identity.clone(),
+            table: table.as_ref().map(|t| match t {
+                TableRef::Id(id) => id.to_string(),
+                TableRef::Unknown(text) => text.clone(),
+            }),
+            game: game.clone().filter(|_| table.is_none()),
+        };
+        auth::ask(&hook, request).await.map(Some)
     }
 
     /// The token a `hello` presents to take back a seat: none when it creates a table (a new
@@ -314,9 +378,10 @@ impl Session {
         self.seat = Some(handle);
     }
 
-    /// The reply to a `hello` whose token holds no seat: the connection stays as it was.
-    async fn bad_token(&self, refused: BadToken) {
-        tracing::debug!(player = %self.player, "a hello presented a token that holds no seat");
+    /// The reply to a `hello` whose token holds no seat (or a seat of another account): the
+    /// connection stays as it was.
+    async fn bad_token(&self, refused: JoinRefused) {
+        tracing::debug!(player = %self.player, "a hello was refused a seat: {refused}");
         self.error(refused.code(), &refused.to_string()).await;
     }
 

@@ -12,6 +12,8 @@
 //! - `o/<table-id>/<player-id>/<first>`  messages of one event to a 1.1 seat, kept until
 //!   acknowledged (JSON: `[[command, body], ...]`, numbered from `<first>`, zero-padded to
 //!   [`MSG_DIGITS`] digits so a prefix scan lists them in order)
+//! - `u/<table-id>/<player-id>`  the identity the application's auth hook gave a seat's
+//!   player (JSON: user_id, name); written with the seat, released with it
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
 //! - `G/<name>`             the catalogue: the latest version number of game `<name>`
@@ -30,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ggs_js::{Namespace, Storage, Write};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Identity;
 use crate::protocol::token::TokenHash;
 
 /// A store operation failed. The store is the truth; callers treat this as fatal.
@@ -197,11 +200,29 @@ impl Store {
         for seat in &mut seats {
             seat.stream = streams.remove(&seat.player);
         }
+        let identities = self.identities(id)?;
         Ok(Some(LoadedTable {
             record,
             storage,
             seats,
+            identities,
         }))
+    }
+
+    /// The identities of a table's seats, by player id, in key order.
+    fn identities(&self, id: &str) -> Result<Vec<(String, Identity)>, StoreError> {
+        let prefix = format!("u/{id}/").into_bytes();
+        let mut identities = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let player = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let identity = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason: e.to_string(),
+            })?;
+            identities.push((player, identity));
+        }
+        Ok(identities)
     }
 
     /// The held seats of a table, in key order, with what their tokens hash to.
@@ -408,6 +429,9 @@ pub struct LoadedTable {
     pub storage: Storage,
     /// The seats held, to be taken back by their tokens.
     pub seats: Vec<HeldSeat>,
+    /// The identities of the seats' players, by player id (seats of anonymous players have
+    /// none).
+    pub identities: Vec<(String, Identity)>,
 }
 
 /// A seat as stored: its player's public id and what takes it back.
@@ -488,6 +512,13 @@ impl Txn {
     /// Drops the kept messages of `player` numbered from `first` (one event's).
     pub fn unkeep(&mut self, id: &str, player: &str, first: u64) {
         self.ops.push((kept_key(id, player, first), None));
+    }
+
+    /// Keeps the identity of the player of a seat, or (`None`) releases it with the seat.
+    pub fn identity(&mut self, id: &str, player: &str, identity: Option<&Identity>) {
+        let key = format!("u/{id}/{player}").into_bytes();
+        let json = identity.map(|i| serde_json::to_vec(i).expect("an identity always serialises"));
+        self.ops.push((key, json));
     }
 
     /// Records a new table, or rewrites its record (its tick changed).
@@ -714,5 +745,30 @@ mod tests {
         );
         assert!(store.game_version("chat", 3).unwrap().is_none());
         assert!(store.game_latest("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn identities_are_kept_with_their_seats_and_released_with_them() {
+        const ALICE: &str = "aaaaaaaa-1111-4000-8000-000000000001";
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let record = TableRecord {
+            created_ms: 7,
+            tick_ms: 0,
+            host: None,
+            game: None,
+            script: None,
+        };
+        let alice = Identity::new("user-1", "Alice");
+        let mut txn = Txn::default();
+        txn.create_table(T, &record);
+        txn.identity(T, ALICE, Some(&alice));
+        store.apply([&txn]).unwrap();
+        let loaded = store.load_table(T).unwrap().unwrap();
+        assert_eq!(loaded.identities, vec![(ALICE.to_string(), alice)]);
+        let mut release = Txn::default();
+        release.identity(T, ALICE, None);
+        store.apply([&release]).unwrap();
+        assert!(store.load_table(T).unwrap().unwrap().identities.is_empty());
     }
 }

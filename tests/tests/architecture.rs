@@ -20,6 +20,8 @@ const SERVER_LAYERS: &[&str] = &[
     "store",
     "telemetry",
     "games",
+    "observe",
+    "auth",
     "outbox",
     "protocol",
     "config",

@@ -721,7 +721,7 @@ function playerCommand(player, command, args) {
     println!("GGS members: {members}");
     assert_eq!(
         members,
-        "emit,host,localStorage,log,players,sendCommand,sendCommandToAll,serverInfo,setTick,state,tableToken,world"
+        "emit,host,localStorage,log,playerInfo,players,sendCommand,sendCommandToAll,serverInfo,setTick,state,tableToken,world"
     );
     c.command("import", "");
     let imported = c.expect_cmd("import");

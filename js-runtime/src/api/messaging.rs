@@ -1,5 +1,5 @@
-//! `GGS.sendCommand`, `GGS.sendCommandToAll`, `GGS.players`, `GGS.serverInfo`, `GGS.log` and
-//! `GGS.tableToken`.
+//! `GGS.sendCommand`, `GGS.sendCommandToAll`, `GGS.players`, `GGS.playerInfo`,
+//! `GGS.serverInfo`, `GGS.log` and `GGS.tableToken`.
 
 use rquickjs::{Ctx, Function, Object};
 
@@ -35,7 +35,21 @@ fn push(
     Ok(())
 }
 
-/// Adds `send`, `sendAll`, `players`, `serverInfo`, `log` and the `tableToken` value to `ops`.
+/// `ops.playerInfo(id)`: nothing for a player not seated, `[]` for an anonymous one,
+/// `[userId, name]` for one the application identified (the prelude makes it an object).
+fn player_info(data: &Shared, id: &str) -> Option<Vec<String>> {
+    let data = data.borrow();
+    if !data.players.iter().any(|p| p == id) {
+        return None;
+    }
+    Some(match data.identities.get(id) {
+        Some(identity) => vec![identity.user_id.clone(), identity.name.clone()],
+        None => Vec::new(),
+    })
+}
+
+/// Adds `send`, `sendAll`, `players`, `playerInfo`, `serverInfo`, `log` and the `tableToken`
+/// value to `ops`.
 pub(crate) fn register<'js>(
     ctx: &Ctx<'js>,
     ops: &Object<'js>,
@@ -65,6 +79,11 @@ pub(crate) fn register<'js>(
     ops.set(
         "players",
         Function::new(ctx.clone(), move || d.borrow().players.to_vec())?,
+    )?;
+    let d = data.clone();
+    ops.set(
+        "playerInfo",
+        Function::new(ctx.clone(), move |id: String| player_info(&d, &id))?,
     )?;
     let d = data.clone();
     ops.set(

@@ -93,6 +93,13 @@
     sendCommandToAll(command, args) {
       ops.sendAll(String(command), args === undefined ? "" : String(args));
     },
+    playerInfo(player) {
+      const id = String(player);
+      const info = ops.playerInfo(id);
+      if (info == null) return null;
+      const known = info.length === 2;
+      return { id, userId: known ? info[0] : null, name: known ? info[1] : null };
+    },
     serverInfo() {
       return ops.serverInfo();
     },

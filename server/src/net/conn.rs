@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::limits::RateLimiter;
 use super::{Hub, Phase};
+use crate::auth::Connection;
 use crate::outbox::{Outbox, OUTBOUND_QUEUE};
 use crate::protocol::message::{ClientMessage, Meta, ServerMessage};
 use crate::session::Session;
@@ -120,12 +121,14 @@ pub fn shutdown() -> ServerMessage {
 /// Runs one connection of `transport` (`tcp` or `ws`, for the metrics) until either side ends
 /// it, holding `alive` until then so a shutdown waits for its last words. `reader` builds the
 /// transport's reader from the session's outbox (for a greeting) and the inbound byte counter.
+/// `connection` is what the auth hook is told at each `hello` (peer, upgrade headers, identity).
 pub async fn run<R: Reader, W: Writer>(
     hub: Hub,
     alive: mpsc::Sender<()>,
     transport: &'static str,
     reader: impl FnOnce(&Outbox, metrics::Counter) -> R,
     writer: W,
+    connection: Connection,
 ) {
     let _alive = alive;
     let _counted = telemetry::ConnectionGuard::open(transport);
@@ -136,6 +139,7 @@ pub async fn run<R: Reader, W: Writer>(
     let mut writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out));
     let mut reader = reader(&outbox, bytes_in);
     let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
+    session.connected_by(connection);
     let per_second = hub.limiter.settings().messages_per_second;
     let mut rate = RateLimiter::new(per_second);
     let ending = loop {

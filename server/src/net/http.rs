@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::Refusal;
 use super::{ws, Gate, Hub, Phase};
+use crate::auth::{self, AuthRequest, AuthStage, Connection};
 use crate::catalogue::{Catalogue, CatalogueError, Policy, Uploaded};
 use crate::telemetry;
 use crate::upgrade::{self, Selection, UpgradeRequest};
@@ -238,6 +239,13 @@ async fn websocket(
         tracing::info!(%peer, origin, "websocket refused: its origin is not allowed");
         return refuse(&refusal);
     }
+    let connection = match upgrade_identity(&hub, peer, &headers).await {
+        Ok(connection) => connection,
+        Err(why) => {
+            tracing::info!(%peer, "websocket refused by the auth hook: {why}");
+            return failure(StatusCode::UNAUTHORIZED, "unauthorized", &why);
+        }
+    };
     let alive = match hub.hold() {
         Some(alive) if *hub.phase.borrow() == Phase::Running => alive,
         _ => {
@@ -258,7 +266,7 @@ async fn websocket(
     match hub.limiter.admit(peer.ip()) {
         Ok(admission) => upgrade.on_upgrade(move |socket| async move {
             tracing::debug!(%peer, "websocket connected");
-            ws::connection(socket, hub, alive).await;
+            ws::connection(socket, hub, alive, connection).await;
             drop(admission);
             tracing::debug!(%peer, "websocket disconnected");
         }),
@@ -267,6 +275,37 @@ async fn websocket(
             upgrade.on_upgrade(move |socket| ws::refuse(socket, e))
         }
     }
+}
+
+/// What a WebSocket connection brings to its `hello`s: its peer and, when the application
+/// has an auth hook, the upgrade's headers and the identity the hook gives now; `Err` with
+/// the hook's reason when it refuses the upgrade.
+async fn upgrade_identity(
+    hub: &Hub,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Connection, String> {
+    let Some(hook) = hub.coordinator.auth().cloned() else {
+        return Ok(Connection {
+            peer: Some(peer),
+            ..Connection::default()
+        });
+    };
+    let request = AuthRequest {
+        stage: AuthStage::Upgrade,
+        headers: headers.clone(),
+        peer: Some(peer),
+        credential: None,
+        identity: None,
+        table: None,
+        game: None,
+    };
+    let identity = auth::ask(&hook, request).await?;
+    Ok(Connection {
+        headers: headers.clone(),
+        peer: Some(peer),
+        identity: Some(identity),
+    })
 }
 
 async fn health() -> Json<serde_json::Value> {

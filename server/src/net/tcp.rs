@@ -21,6 +21,7 @@ use tokio::time::{sleep_until, Instant};
 use super::conn::{self, Ending, Input, Request, CLOSE_GRACE, WRITE_BATCH};
 use super::limits::AdmitError;
 use super::Hub;
+use crate::auth::Connection;
 use crate::config::READ_CHUNK;
 use crate::outbox::Outbox;
 use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
@@ -72,6 +73,7 @@ async fn refuse(mut stream: TcpStream, e: AdmitError) {
 
 /// Runs one accepted connection until either side ends it.
 async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sender<()>) {
+    let peer = stream.peer_addr();
     let (read, write) = stream.into_split();
     let (mode_tx, mode_rx) = oneshot::channel();
     let writer = TcpWriter {
@@ -93,7 +95,11 @@ async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sende
         mode: Some(mode_tx),
         greeter: outbox.clone(),
     };
-    conn::run(hub, alive, "tcp", reader, writer).await;
+    let connection = Connection {
+        peer: peer.ok(),
+        ..Connection::default()
+    };
+    conn::run(hub, alive, "tcp", reader, writer, connection).await;
 }
 
 /// How the bytes of a connection are split into messages.

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::conn::{self, Ending, Input, Request, CLOSE_GRACE};
 use super::limits::AdmitError;
 use super::Hub;
+use crate::auth::Connection;
 use crate::outbox::Outbox;
 use crate::protocol::json;
 use crate::protocol::message::{Meta, ServerMessage};
@@ -49,8 +50,14 @@ pub async fn refuse(mut socket: WebSocket, e: AdmitError) {
     .await;
 }
 
-/// Runs one upgraded WebSocket connection until either side closes it, holding `alive`.
-pub async fn connection(socket: WebSocket, hub: Hub, alive: mpsc::Sender<()>) {
+/// Runs one upgraded WebSocket connection until either side closes it, holding `alive`;
+/// `connection` is its upgrade's headers, peer and identity, for the auth hook.
+pub async fn connection(
+    socket: WebSocket,
+    hub: Hub,
+    alive: mpsc::Sender<()>,
+    connection: Connection,
+) {
     let (sink, stream) = socket.split();
     let max_body = hub.max_body;
     let reader = move |_: &Outbox, bytes_in: metrics::Counter| WsReader {
@@ -63,7 +70,7 @@ pub async fn connection(socket: WebSocket, hub: Hub, alive: mpsc::Sender<()>) {
         sink,
         batch: Vec::new(),
     };
-    conn::run(hub, alive, "ws", reader, writer).await;
+    conn::run(hub, alive, "ws", reader, writer, connection).await;
 }
 
 fn frame(code: u16, reason: &'static str) -> CloseFrame {

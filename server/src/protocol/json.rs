@@ -8,6 +8,7 @@
 //! {"type": "hello", "table": "<table-id>"}                  join one
 //! {"type": "hello", "table": "<table-id>", "token": "<token>"}   take back a held seat
 //! {"type": "hello", "game": "<game-name>"}                  create a table running a catalogue game
+//! {"type": "hello", ..., "auth": "<credential>"}             with a credential for the application's auth hook
 //! {"type": "define", "source": "<javascript>"}
 //! {"type": "define", "game": "<game-name>"}                 define a catalogue game
 //! {"type": "games"}, {"type": "tables"}, {"type": "who"}, {"type": "whoami"}   ask the server
@@ -79,6 +80,7 @@ enum Incoming {
         table: Option<Text>,
         token: Option<Text>,
         game: Option<Text>,
+        auth: Option<Text>,
     },
     Define {
         source: Option<Text>,
@@ -141,7 +143,12 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
     let text = std::str::from_utf8(text).map_err(|_| JsonError::NotText)?;
     let incoming = serde_json::from_str::<Incoming>(text).map_err(|e| explain(text, e))?;
     match incoming {
-        Incoming::Hello { table, token, game } => {
+        Incoming::Hello {
+            table,
+            token,
+            game,
+            auth,
+        } => {
             let table = text_field(table, "table")?
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
@@ -151,7 +158,13 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
                 });
             let token = text_field(token, "token")?.and_then(|t| Token::parse(&t));
             let game = game_field(game)?;
-            Ok(ClientMessage::Hello { table, token, game })
+            let auth = text_field(auth, "auth")?.filter(|a| !a.is_empty());
+            Ok(ClientMessage::Hello {
+                table,
+                token,
+                game,
+                auth,
+            })
         }
         Incoming::Define { source, game } => {
             if let Some(name) = game_field(game)? {
@@ -275,6 +288,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello"}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None
@@ -283,6 +297,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello","table":""}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None
@@ -293,6 +308,7 @@ mod tests {
                 r#"{{"type":"hello","table":"{TABLE}","token":"{PLAYER}"}}"#
             )),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Id(Uuid::parse_str(TABLE).unwrap())),
                 token: Token::parse(PLAYER),
                 game: None,
@@ -302,6 +318,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello","table":"nope","token":"x"}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Unknown("nope".into())),
                 token: Token::parse("x"),
                 game: None
@@ -310,6 +327,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello","token":""}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None
@@ -326,6 +344,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello","game":"chat"}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: Some("chat".into())
@@ -482,6 +501,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"command":"c","type":"hello","table":" "}"#),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None

@@ -9,6 +9,7 @@
 //! /hello <table-id>      ClientMessage::Hello { table }                (join one)
 //! /hello <table> <token> ClientMessage::Hello { table, token }         (take back a held seat)
 //! /define pong           ClientMessage::DefineGame { name: "pong" }
+//! /auth <credential>     ClientMessage::Auth { credential }            (for the next hellos)
 //! /games /tables /who /whoami   ClientMessage::Query(..)
 //! message hello there    ClientMessage::Game { command: "message", args: "hello there" }
 //! //nick alice           ClientMessage::Game { command: "/nick", args: "alice" }
@@ -277,6 +278,12 @@ pub fn parse(line: &str) -> Result<Input, LineError> {
             },
             None => return Err(LineError::Usage("/define <game-name>")),
         },
+        "auth" => match args.trim() {
+            "" => return Err(LineError::Usage("/auth <credential>")),
+            credential => ClientMessage::Auth {
+                credential: credential.to_string(),
+            },
+        },
         "help" | "?" => return Ok(Input::Help),
         "quit" | "exit" | "bye" => return Ok(Input::Quit),
         other => match Query::from_name(other) {
@@ -298,7 +305,13 @@ fn hello(first: Option<&str>, second: Option<&str>) -> ClientMessage {
             Err(_) => (Some(TableRef::Unknown(word.to_string())), None),
         },
     };
-    ClientMessage::Hello { table, token, game }
+    let auth = None;
+    ClientMessage::Hello {
+        table,
+        token,
+        game,
+        auth,
+    }
 }
 
 /// The first word and the rest after one space (kept as typed).
@@ -368,6 +381,7 @@ pub fn help() -> ServerMessage {
          /hello <table-id>        join a table\n\
          /hello <table-id> <tok>  take back your seat there (<tok>: the token, hello's first field)\n\
          /hello                   start an empty table, then /define <game>\n\
+         /auth <credential>       sign in: your next /hello carries it (if the server asks)\n\
          /define <game>           set your table's game (its creator only)\n\
          /games                   list the games\n\
          /tables                  list the open tables\n\
@@ -430,6 +444,7 @@ mod tests {
         assert_eq!(
             parse("/hello"),
             Ok(Input::Message(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None
@@ -438,6 +453,7 @@ mod tests {
         assert_eq!(
             parse("/hello chat"),
             Ok(Input::Message(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: Some("chat".into())
@@ -448,6 +464,7 @@ mod tests {
         assert_eq!(
             parse(&format!("/hello {table} {player}")),
             Ok(Input::Message(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Id(Uuid::parse_str(table).unwrap())),
                 token: Token::parse(player),
                 game: None
@@ -456,6 +473,7 @@ mod tests {
         assert_eq!(
             parse("/hello Not/A-Game"),
             Ok(Input::Message(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Unknown("Not/A-Game".into())),
                 token: None,
                 game: None
@@ -486,6 +504,17 @@ mod tests {
             game("set", r#"{"x":1,"y":2}"#)
         );
         assert_eq!(parse("   "), Ok(Input::Empty));
+    }
+
+    #[test]
+    fn auth_sets_a_credential() {
+        assert_eq!(
+            parse("/auth  s3cret token "),
+            Ok(Input::Message(ClientMessage::Auth {
+                credential: "s3cret token".into()
+            }))
+        );
+        assert_eq!(parse("/auth").unwrap_err().code(), "usage");
     }
 
     #[test]

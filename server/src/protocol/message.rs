@@ -128,6 +128,13 @@ pub enum ClientMessage {
         /// A catalogue game (the `Game` header): a new table runs its latest version from the
         /// start. Ignored when joining a table.
         game: Option<String>,
+        /// A credential for the application's auth hook (the `Auth` header), if any.
+        auth: Option<String>,
+    },
+    /// Line mode's `/auth <credential>`: the credential the connection's next `hello`s carry.
+    Auth {
+        /// The credential.
+        credential: String,
     },
     /// Set the table's game script.
     Define {
@@ -257,6 +264,7 @@ impl ClientMessage {
                         table,
                         token,
                         game: game_header(frame),
+                        auth: auth_header(frame),
                     })
                 }
                 "define" => match game_header(frame) {
@@ -288,6 +296,15 @@ fn game_header(frame: &Frame) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The `Auth` header, trimmed; an empty one counts as absent.
+fn auth_header(frame: &Frame) -> Option<String> {
+    frame
+        .header("auth")
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+}
+
 fn text<'a>(frame: &'a Frame, what: &'static str) -> Result<&'a str, ProtocolError> {
     std::str::from_utf8(&frame.body).map_err(|_| ProtocolError::NotText(what))
 }
@@ -312,6 +329,7 @@ mod tests {
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: None
@@ -321,6 +339,7 @@ mod tests {
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], id.as_bytes())),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Id(Uuid::parse_str(id).unwrap())),
                 token: None,
                 game: None
@@ -329,6 +348,7 @@ mod tests {
         assert_eq!(
             ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"nope")),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: Some(TableRef::Unknown("nope".into())),
                 token: None,
                 game: None
@@ -354,6 +374,7 @@ mod tests {
                 b""
             )),
             Ok(ClientMessage::Hello {
+                auth: None,
                 table: None,
                 token: None,
                 game: Some("chat".into())
@@ -375,6 +396,22 @@ mod tests {
         for q in [Query::Games, Query::Tables, Query::Who, Query::Whoami] {
             assert_eq!(Query::from_name(q.name()), Some(q));
         }
+    }
+
+    #[test]
+    fn a_hello_carries_its_auth_header() {
+        assert_eq!(
+            ClientMessage::from_frame(&frame(
+                &[("Server-Command", "hello"), ("Auth", " secret-1 ")],
+                b""
+            )),
+            Ok(ClientMessage::Hello {
+                table: None,
+                token: None,
+                game: None,
+                auth: Some("secret-1".into()),
+            })
+        );
     }
 
     #[test]

@@ -24,11 +24,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::seats::{BadToken, Claim, Seated, Seats};
+use super::seats::{Claim, JoinRefused, Seated, Seats};
 use super::step::{Pending, Step};
 use super::stream::{Bounds, Resume};
 use super::supervise::{Crash, Start};
 use super::{GameScript, TableDeps, TableEvent, TableInit, UpgradeError};
+use crate::auth::Identity;
+use crate::observe::Observation;
 use crate::outbox::Outbox;
 use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
@@ -85,7 +87,8 @@ impl Table {
         let (record, seats, start, unrecorded) = match init {
             TableInit::New(record) => (record, Seats::new(bounds), Start::Fresh, true),
             TableInit::Loaded(loaded) => {
-                let seats = Seats::held(loaded.seats, until, bounds);
+                let mut seats = Seats::held(loaded.seats, until, bounds);
+                seats.load_identities(loaded.identities);
                 (loaded.record, seats, Start::Load(loaded.storage), false)
             }
         };
@@ -224,6 +227,10 @@ impl Table {
         self.strikes.clear();
         self.strikes.shrink_to_fit();
         self.info.hibernated(true);
+        let table = || Observation::TableHibernated {
+            table: self.id.clone(),
+        };
+        self.deps.observers.send(table);
         crate::telemetry::hibernated();
         tracing::debug!(table = %self.id, "hibernated");
         true
@@ -305,8 +312,9 @@ impl Table {
                 define,
                 version,
                 ack,
+                identity,
             } => {
-                let who = (player, token, resume);
+                let who = (player, token, resume, identity);
                 let stream = (version, ack.unwrap_or(0));
                 return self.join(who, outbox, conn, reply, define, stream).await;
             }
@@ -392,28 +400,36 @@ impl Table {
     /// A player sits down or takes back a seat: they get the `hello` reply, then whatever
     /// `playerJoined` (or `playerReconnected`) sends, in one transaction with their seat. `who`
     /// is the connection's public id, its own token and the token it presents, if any; a
-    /// presented token that holds no seat is refused, and nothing happens. `stream` is the
+    /// presented token that holds no seat is refused, and nothing happens; so is a claim of a
+    /// seat of another account (the identity, from the auth hook). `stream` is the
     /// version the connection speaks and the highest message number it has received: a 1.1
     /// seat taken back gets, after the `hello` reply (which says the highest `Seq` applied),
     /// every kept message above that number, or `resync` if some are no longer kept.
     async fn join(
         &mut self,
-        who: (Arc<str>, Token, Option<Token>),
+        who: (Arc<str>, Token, Option<Token>, Option<Identity>),
         outbox: Outbox,
         conn: u64,
-        reply: oneshot::Sender<Result<Seated, BadToken>>,
+        reply: oneshot::Sender<Result<Seated, JoinRefused>>,
         define: Option<GameScript>,
         stream: (Version, u64),
     ) -> Result<(), Crash> {
-        let (player, own, resume) = who;
+        let (player, own, resume, identity) = who;
         let (version, ack) = stream;
+        if !self
+            .seats
+            .may_claim(resume.as_ref(), &player, identity.as_ref())
+        {
+            let _ = reply.send(Err(JoinRefused::NotYours));
+            return Ok(());
+        }
         let claim = match self
             .seats
             .claim(resume.as_ref(), &player, &own, &outbox, conn)
         {
             Ok(claim) => claim,
             Err(refused) => {
-                let _ = reply.send(Err(refused));
+                let _ = reply.send(Err(refused.into()));
                 return Ok(());
             }
         };
@@ -427,6 +443,10 @@ impl Table {
             } => {
                 if changed {
                     step.txn.seat(&self.id, &player, Some(token.hash()));
+                }
+                if self.seats.identify(&player, identity) {
+                    let identity = self.seats.identity(&player);
+                    step.txn.identity(&self.id, &player, identity);
                 }
                 let until = Instant::now() + self.deps.settings.seat_grace;
                 self.seats.hold_others(conn, &player, until);
@@ -471,6 +491,7 @@ impl Table {
                 self.seats
                     .sit(player.clone(), &own, outbox.clone(), conn, version);
                 step.txn.seat(&self.id, &player, Some(own.hash()));
+                self.joined(&mut step, &player, identity, creator);
                 let event = Event::Joined {
                     player: player.to_string(),
                 };
@@ -486,6 +507,31 @@ impl Table {
         step.post(after_hello);
         self.run(vec![Pending::new(event).sent_by(&outbox).in_step(step)])
             .await
+    }
+
+    /// What a new seat adds to its join's transaction (its identity) and tells observers
+    /// (the table's creation, with the game its creator named, then the join).
+    fn joined(&mut self, step: &mut Step, player: &Arc<str>, id: Option<Identity>, creator: bool) {
+        if self.seats.identify(player, id) {
+            step.txn
+                .identity(&self.id, player, self.seats.identity(player));
+        }
+        let observers = &self.deps.observers;
+        if creator {
+            observers.send(|| Observation::TableCreated {
+                table: self.id.clone(),
+                game: self
+                    .record
+                    .game
+                    .as_ref()
+                    .map(|g| (g.name.clone(), g.version)),
+            });
+        }
+        observers.send(|| Observation::PlayerJoined {
+            table: self.id.clone(),
+            player: player.clone(),
+            identity: self.seats.identity(player).cloned(),
+        });
     }
 
     /// Runs game commands that were queued together as one batch (see [`Table::run`]). A
@@ -519,6 +565,7 @@ impl Table {
         if let Some(player) = self.seats.expire(now) {
             let mut txn = Txn::default();
             txn.seat(&self.id, &player, None);
+            self.left(&mut txn, &player);
             let left = Event::Left {
                 player: player.to_string(),
             };
@@ -542,6 +589,22 @@ impl Table {
         Ok(())
     }
 
+    /// A freed seat's identity is released with it, and observers told of the leave.
+    fn left(&mut self, txn: &mut Txn, player: &Arc<str>) {
+        let identity = self.seats.forget(player);
+        if identity.is_some() {
+            txn.identity(&self.id, player, None);
+        }
+        let table = self.id.clone();
+        let player = player.clone();
+        let left = || Observation::PlayerLeft {
+            table,
+            player,
+            identity,
+        };
+        self.deps.observers.send(left);
+    }
+
     /// Sets the tick interval (0: none) and when the next tick is due.
     pub(super) fn set_tick(&mut self, ms: u32) {
         self.record.tick_ms = ms;
@@ -550,6 +613,10 @@ impl Table {
 
     /// Tells every connected player the table stopped.
     pub(super) fn stop(&mut self, why: &str) {
+        self.deps.observers.send(|| Observation::TableStopped {
+            table: self.id.clone(),
+            why: why.to_string(),
+        });
         let mut step = Step::default();
         for outbox in self.seats.connected() {
             step.deliver(outbox, ServerMessage::error("table_stopped", Some(why)));

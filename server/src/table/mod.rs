@@ -44,15 +44,17 @@ use ggs_js::VmHost;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::auth::Identity;
 use crate::commit::Committer;
 use crate::config::{TableSettings, TABLE_INBOX};
+use crate::observe::Observers;
 use crate::outbox::Outbox;
 use crate::protocol::message::{ServerMessage, Version};
 use crate::protocol::token::Token;
 use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
 
-pub use seats::{BadToken, Seated};
+pub use seats::{JoinRefused, Seated};
 
 /// The tables that have an actor (awake, or hibernated with players seated), by id: the
 /// coordinator finds and creates tables here, and a hibernated table with nobody seated
@@ -74,6 +76,8 @@ pub struct TableDeps {
     pub settings: TableSettings,
     /// The tables with an actor.
     pub directory: Directory,
+    /// The application's observers of table events.
+    pub observers: Observers,
 }
 
 /// How a table actor starts.
@@ -103,7 +107,7 @@ pub enum TableEvent {
         /// The connection, so a late leave of an older connection is ignored.
         conn: u64,
         /// Told the seat the connection now has.
-        reply: oneshot::Sender<Result<Seated, BadToken>>,
+        reply: oneshot::Sender<Result<Seated, JoinRefused>>,
         /// A catalogue game for a new table: when this join creates the table, the game is
         /// defined first, so the `hello` reply already says `defined=true`.
         define: Option<GameScript>,
@@ -113,6 +117,9 @@ pub enum TableEvent {
         /// GGS 1.1 resume: the highest `Msg` the client has received (`Ack` on the `hello`);
         /// the outboxed messages after it follow the `hello` reply.
         ack: Option<u64>,
+        /// Who the application's auth hook says the player is (`None`: no hook). A seat taken
+        /// back must be of the same user id; the seat keeps it.
+        identity: Option<Identity>,
     },
     /// GGS 1.1: the player has received every message of their seat numbered up to `n`.
     Ack {

@@ -14,11 +14,14 @@
 //!
 //! Pure data: times come in as arguments, so the rules are tested without a runtime.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use ggs_js::PlayerIdentity;
 use tokio::time::Instant;
 
 use super::stream::{Bounds, Resume, Stream};
+use crate::auth::Identity;
 use crate::config::{DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES};
 use crate::outbox::Outbox;
 use crate::protocol::message::{ServerMessage, Version};
@@ -48,6 +51,27 @@ impl BadToken {
     /// The stable code sent to clients.
     pub fn code(&self) -> &'static str {
         "bad_token"
+    }
+}
+
+/// Why a `hello` got no seat at a table: nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    /// The token it presented holds no seat.
+    #[error(transparent)]
+    BadToken(#[from] BadToken),
+    /// The seat it would take back belongs to another account (the auth hook's user id).
+    #[error("that seat belongs to another account")]
+    NotYours,
+}
+
+impl JoinRefused {
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JoinRefused::BadToken(refused) => refused.code(),
+            JoinRefused::NotYours => "unauthorized",
+        }
     }
 }
 
@@ -94,6 +118,10 @@ pub(super) struct Seats {
     /// Streams of seats given up (or back to 1.0), deleted from the store with the next
     /// transaction.
     ended: Vec<(Arc<str>, Stream)>,
+    /// Who the seated players are, as the auth hook said (anonymous ones are not in it).
+    identities: HashMap<Arc<str>, Identity>,
+    /// `GGS.playerInfo`'s identities, built once per change of them.
+    script_identities: Option<Arc<HashMap<String, PlayerIdentity>>>,
 }
 
 impl Default for Seats {
@@ -113,6 +141,8 @@ impl Seats {
             players: None,
             bounds,
             ended: Vec::new(),
+            identities: HashMap::new(),
+            script_identities: None,
         }
     }
 
@@ -420,6 +450,82 @@ impl Seats {
         lines.join("\n")
     }
 
+    /// The identities of the held seats' players, as loaded from the store.
+    pub(super) fn load_identities(&mut self, identities: Vec<(String, Identity)>) {
+        self.script_identities = None;
+        self.identities = identities
+            .into_iter()
+            .map(|(player, identity)| (Arc::from(player), identity))
+            .collect();
+    }
+
+    /// Whether a `hello` of `identity` may take the seat its claim would give (the seat of
+    /// the token `resume`, else of `player`): always without an identity (no auth hook) or
+    /// for a seat of an anonymous player; else only with the seat's user id.
+    pub(super) fn may_claim(
+        &self,
+        resume: Option<&Token>,
+        player: &str,
+        identity: Option<&Identity>,
+    ) -> bool {
+        let Some(identity) = identity else {
+            return true;
+        };
+        let seat = match resume {
+            Some(token) => self.index_of_token(token.hash()),
+            None => self.index(player),
+        };
+        let Some(seat) = seat.map(|i| &self.seats[i].player) else {
+            return true;
+        };
+        !matches!(self.identities.get(seat), Some(held) if held.user_id != identity.user_id)
+    }
+
+    /// `player` is `identity` (`None`: no auth hook, nothing changes); true if that is new
+    /// (the seat's identity is written again).
+    pub(super) fn identify(&mut self, player: &Arc<str>, identity: Option<Identity>) -> bool {
+        let Some(identity) = identity else {
+            return false;
+        };
+        if self.identities.get(player) == Some(&identity) {
+            return false;
+        }
+        self.script_identities = None;
+        self.identities.insert(player.clone(), identity);
+        true
+    }
+
+    /// Who `player` is, if the auth hook said.
+    pub(super) fn identity(&self, player: &str) -> Option<&Identity> {
+        self.identities.get(player)
+    }
+
+    /// Forgets who `player` was (their seat was freed), and says who that was.
+    pub(super) fn forget(&mut self, player: &str) -> Option<Identity> {
+        let identity = self.identities.remove(player);
+        if identity.is_some() {
+            self.script_identities = None;
+        }
+        identity
+    }
+
+    /// `GGS.playerInfo`'s identities, by player id.
+    pub(super) fn script_identities(&mut self) -> Arc<HashMap<String, PlayerIdentity>> {
+        let identities = &self.identities;
+        self.script_identities
+            .get_or_insert_with(|| {
+                let script = identities.iter().map(|(player, identity)| {
+                    let identity = PlayerIdentity {
+                        user_id: identity.user_id.clone(),
+                        name: identity.name.clone(),
+                    };
+                    (player.to_string(), identity)
+                });
+                Arc::new(script.collect())
+            })
+            .clone()
+    }
+
     fn index(&self, player: &str) -> Option<usize> {
         self.seats.iter().position(|s| &*s.player == player)
     }
@@ -634,6 +740,40 @@ mod tests {
         assert_eq!(seats.expire(later), None, "Bob is connected");
         assert_eq!(seats.next_expiry(), None);
         assert_eq!(&*seats.players(), &[BOB], "GGS.players follows the seats");
+    }
+
+    #[test]
+    fn a_seat_with_an_identity_goes_back_only_to_its_account() {
+        let now = Instant::now();
+        let (bob, bob_token) = stored(BOB);
+        let mut seats = Seats::held(vec![bob], now, Seats::default().bounds);
+        let bob_user = Identity::new("user-bob", "Bob");
+        seats.load_identities(vec![(BOB.to_string(), bob_user.clone())]);
+        let mallory = Identity::new("user-mallory", "Mallory");
+        assert!(!seats.may_claim(Some(&bob_token), "fresh-id", Some(&mallory)));
+        assert!(!seats.may_claim(None, BOB, Some(&mallory)));
+        assert!(seats.may_claim(Some(&bob_token), "fresh-id", Some(&bob_user)));
+        assert!(
+            seats.may_claim(Some(&bob_token), "fresh-id", None),
+            "no hook"
+        );
+        assert!(
+            seats.may_claim(Some(&Token::generate()), "x", Some(&mallory)),
+            "no such seat: the claim itself refuses it"
+        );
+        assert_eq!(seats.script_identities()[BOB].name, "Bob");
+        let renamed = Identity::new("user-bob", "Bobby");
+        let bob_id: Arc<str> = Arc::from(BOB);
+        assert!(seats.identify(&bob_id, Some(renamed.clone())));
+        assert!(!seats.identify(&bob_id, Some(renamed.clone())), "unchanged");
+        assert!(!seats.identify(&bob_id, None), "no hook: unchanged");
+        assert_eq!(seats.script_identities()[BOB].name, "Bobby");
+        assert_eq!(seats.forget(BOB), Some(renamed));
+        assert!(seats.script_identities().is_empty());
+        // An anonymous seat may be taken by any account.
+        let (carol, carol_token) = stored(CAROL);
+        let seats = Seats::held(vec![carol], now, Seats::default().bounds);
+        assert!(seats.may_claim(Some(&carol_token), "x", Some(&mallory)));
     }
 
     #[test]

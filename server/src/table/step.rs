@@ -17,6 +17,7 @@ use super::supervise::Crash;
 use super::UpgradeError;
 use crate::commit::{Commit, Delivery};
 use crate::config::Emitted;
+use crate::observe::Observation;
 use crate::outbox::Outbox;
 use crate::protocol::message::ServerMessage;
 use crate::store::{GameId, TableRecord, Txn};
@@ -279,6 +280,7 @@ impl Table {
         EventContext {
             players: self.seats.players(),
             server_players: self.deps.connected.load(Ordering::Relaxed),
+            identities: self.seats.script_identities(),
         }
     }
 
@@ -286,6 +288,9 @@ impl Table {
     async fn conclude(&mut self, mut pending: Pending, outcome: Outcome) -> Result<Step, Crash> {
         let outcome = self.recover(&pending.event, outcome).await?;
         crate::telemetry::event(outcome.result.as_ref().err());
+        if let Err(e) = &outcome.result {
+            self.observe_error(&pending.event, e);
+        }
         self.info.event();
         if outcome.result.as_ref().is_ok_and(|e| e.fault) {
             panic!("fault injected: the table's task panics");
@@ -325,6 +330,31 @@ impl Table {
             self.set_tick(tick);
         }
         Ok(pending.step)
+    }
+
+    /// Tells observers an event of the script failed (not a command to a table without a
+    /// script: there is no script to blame).
+    fn observe_error(&self, event: &Event, e: &ScriptError) {
+        if matches!(e, ScriptError::NoScript) {
+            return;
+        }
+        let player = match event {
+            Event::Joined { player }
+            | Event::Left { player }
+            | Event::Reconnected { player }
+            | Event::Command { player, .. } => Some(player.as_str()),
+            Event::Define { .. }
+            | Event::Upgrade { .. }
+            | Event::Resume
+            | Event::Tick
+            | Event::Timer => None,
+        };
+        self.deps.observers.send(|| Observation::ScriptError {
+            table: self.id.clone(),
+            player: player.map(std::sync::Arc::from),
+            code: e.code().to_string(),
+            message: e.to_string(),
+        });
     }
 
     /// Hands one transaction to the committer (a new table's record goes with its first).

@@ -92,6 +92,7 @@ fn deps_with(
         connected: Arc::new(AtomicU64::new(1)),
         settings,
         directory: Default::default(),
+        observers: Default::default(),
     };
     (dir, deps)
 }
@@ -128,6 +129,7 @@ fn join_and_queue_game(
             define: Some(game),
             version: Version::V1_0,
             ack: None,
+            identity: None,
         })
         .unwrap();
     for (command, args) in commands {
@@ -396,6 +398,7 @@ fn join_1_1(handle: &TableHandle, outbox: &Outbox, resume: bool, ack: u64, conn:
             define,
             version: Version::V1_1,
             ack: resume.then_some(ack),
+            identity: None,
         })
         .unwrap();
 }

@@ -273,12 +273,7 @@ impl Catalogue {
             },
         )?;
         // A new version from the program is an upload like any other.
-        let mut settings = self.settings(&game.name)?;
-        if settings.policy != Policy::Manual && settings.current.is_some() {
-            settings.current = Some(next);
-            let json = serde_json::to_vec(&settings).expect("settings serialise");
-            self.store.put_game_settings(&game.name, &json)?;
-        }
+        self.stored_new(&game.name, next)?;
         Ok(())
     }
 
@@ -425,6 +420,28 @@ impl Catalogue {
         })
     }
 
+    /// The latest version of `name` and its source.
+    pub fn latest(&self, name: &str) -> Result<(GameId, String), CatalogueError> {
+        check_name(name)?;
+        let missing = || CatalogueError::NoSuchGame(name.to_string());
+        let latest = self.store.game_latest(name)?.ok_or_else(missing)?;
+        self.version(name, latest)
+    }
+
+    /// A new version of `name` was stored: unless the game's policy is `manual`, it is the
+    /// one new tables run now. The game's settings after that.
+    fn stored_new(&self, name: &str, version: u32) -> Result<Settings, StoreError> {
+        let mut settings = self.settings(name)?;
+        // No current version set: the latest is current already.
+        if settings.policy != Policy::Manual && settings.current.is_some() {
+            settings.current = Some(version);
+            let json = serde_json::to_vec(&settings).expect("settings serialise");
+            self.store.put_game_settings(name, &json)?;
+        }
+        self.show_settings(name, settings);
+        Ok(settings)
+    }
+
     /// The current version of `name` and its source: what `hello` and `define` by name run.
     pub fn current(&self, name: &str) -> Result<(GameId, String), CatalogueError> {
         check_name(name)?;
@@ -438,14 +455,7 @@ impl Catalogue {
     /// unchanged source stores nothing. Blocks on the compile and the flush: call it off the
     /// async threads.
     pub fn upload(&self, name: &str, source: &str) -> Result<Uploaded, CatalogueError> {
-        check_name(name)?;
-        if source.len() > self.max_source {
-            return Err(CatalogueError::TooLarge {
-                length: source.len(),
-                limit: self.max_source,
-            });
-        }
-        ggs_js::compile_check(source)?;
+        self.check(name, source)?;
         let _one_at_a_time = lock(&self.uploads);
         let latest = self.store.game_latest(name)?;
         if let Some(version) = latest {
@@ -470,12 +480,7 @@ impl Catalogue {
         };
         self.store.put_game(&id, &stored)?;
         self.remember(name, id.version, &stored);
-        let mut settings = self.settings(name)?;
-        if settings.policy != Policy::Manual && settings.current.is_some() {
-            settings.current = Some(id.version);
-            self.put_settings(name, settings)?;
-        }
-        self.show_settings(name, settings);
+        let settings = self.stored_new(name, id.version)?;
         tracing::info!(game = %id, bytes = source.len(), "game uploaded");
         Ok(Uploaded {
             name: id.name,
@@ -483,6 +488,52 @@ impl Catalogue {
             created: true,
             policy: settings.policy,
         })
+    }
+
+    /// Checks an upload as [`Catalogue::upload`] does (name, size, compile), storing nothing.
+    pub fn check(&self, name: &str, source: &str) -> Result<(), CatalogueError> {
+        check_name(name)?;
+        if source.len() > self.max_source {
+            return Err(CatalogueError::TooLarge {
+                length: source.len(),
+                limit: self.max_source,
+            });
+        }
+        ggs_js::compile_check(source)?;
+        Ok(())
+    }
+
+    /// Stores `source` as version `version` of `name`, an upload another node of the cluster
+    /// (or this one) published, unless this node has that version: true if it stored it. A
+    /// version held here with another source stays (the conflict is logged). Blocks on the
+    /// flush: call it off the async threads.
+    pub fn adopt(&self, name: &str, version: u32, source: &str) -> Result<bool, CatalogueError> {
+        check_name(name)?;
+        let _one_at_a_time = lock(&self.uploads);
+        if let Some(held) = self.store.game_version(name, version)? {
+            if held.source != source {
+                tracing::warn!(
+                    game = name,
+                    version,
+                    "the cluster's version differs from this node's; keeping this node's"
+                );
+            }
+            return Ok(false);
+        }
+        let id = GameId {
+            name: name.to_string(),
+            version,
+        };
+        let stored = StoredGame {
+            source: source.to_string(),
+            created_ms: now_ms(),
+            origin: ORIGIN_UPLOAD.to_string(),
+        };
+        self.store.put_game(&id, &stored)?;
+        self.remember(name, version, &stored);
+        self.stored_new(name, version)?;
+        tracing::info!(game = %id, bytes = source.len(), "game from the cluster's catalogue");
+        Ok(true)
     }
 
     /// The catalogue version whose source is exactly `source` (the latest, if several are).

@@ -232,3 +232,42 @@ impl fmt::Debug for EmitHandler {
         f.write_str("EmitHandler")
     }
 }
+
+/// Default seconds of a cluster node's lease in etcd: a node that stops renewing it (it died,
+/// or lost etcd) is gone from the members this long after its last renewal.
+pub const DEFAULT_NODE_LEASE_SECS: u64 = 10;
+/// Smallest lease etcd 3.4 grants with its default election timeout (1.5 x 1 s, rounded up).
+pub const MIN_NODE_LEASE_SECS: u64 = 2;
+
+/// How a server is a node of a cluster coordinated by etcd (`ggs serve --etcd`, or
+/// `Builder::cluster`). Without it, a server is a single node and runs no cluster code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// etcd's client URLs (`http://HOST:PORT`), one or more.
+    pub etcd: Vec<String>,
+    /// This node's name, unique in the cluster (`nodes/<name>` in etcd).
+    pub node: String,
+    /// Where players reach this node's GGS 1.0 TCP listener (`HOST:PORT`), as other nodes
+    /// will tell them; `None`: not published (a node without a TCP listener).
+    pub advertise_tcp: Option<String>,
+    /// Where players and other nodes reach this node's HTTP routes (`http://HOST:PORT`, with
+    /// the prefix the application nests them under); `None`: not published.
+    pub advertise_http: Option<String>,
+    /// Seconds of the node's lease ([`DEFAULT_NODE_LEASE_SECS`]; at least
+    /// [`MIN_NODE_LEASE_SECS`]).
+    pub lease_secs: u64,
+}
+
+impl ClusterSettings {
+    /// Settings for node `node` of the cluster whose etcd is at `etcd`, every other setting
+    /// its default.
+    pub fn new(etcd: Vec<String>, node: impl Into<String>) -> ClusterSettings {
+        ClusterSettings {
+            etcd,
+            node: node.into(),
+            advertise_tcp: None,
+            advertise_http: None,
+            lease_secs: DEFAULT_NODE_LEASE_SECS,
+        }
+    }
+}

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthHook;
 use crate::catalogue::Catalogue;
+use crate::cluster::Cluster;
 use crate::store::{now_ms, Store, StoreError, TableRecord};
 use crate::table::{self, Directory, TableDeps, TableEvent, TableHandle, TableInit};
 
@@ -29,6 +30,8 @@ pub struct Coordinator {
     catalogue: Arc<Catalogue>,
     /// The application's auth hook, if it gave one.
     auth: Option<AuthHook>,
+    /// The cluster this server is a node of, if it is one.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// How long an administrator's stop waits for the table to wind down.
@@ -49,6 +52,7 @@ impl Coordinator {
             tables_per_connection,
             catalogue,
             auth: None,
+            cluster: None,
         }
     }
 
@@ -61,6 +65,33 @@ impl Coordinator {
     /// The application's auth hook, if it gave one.
     pub fn auth(&self) -> Option<&AuthHook> {
         self.auth.as_ref()
+    }
+
+    /// Makes the coordinator a node of `cluster`: it claims in etcd every table it creates
+    /// (and every one it loads that nobody owns), asks placement where each new table should
+    /// go, and has the catalogue store every version another node publishes.
+    pub fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        if let Some(cluster) = &cluster {
+            // Weakly: the cluster's handle must not keep the store open after a stop.
+            let catalogue = Arc::downgrade(&self.catalogue);
+            cluster.on_game(Box::new(move |name, version, source| {
+                let Some(catalogue) = catalogue.upgrade() else {
+                    return;
+                };
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = catalogue.adopt(&name, version, &source) {
+                        tracing::error!(game = name, version, "storing a published game: {e}");
+                    }
+                });
+            }));
+        }
+        self.cluster = cluster;
+        self
+    }
+
+    /// The cluster this server is a node of, if it is one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The game catalogue.
@@ -100,8 +131,26 @@ impl Coordinator {
     }
 
     /// Creates a new table with a fresh UUID v4. It reaches the store with its first event.
+    ///
+    /// On a node of a cluster, placement says where the table should go; the table is
+    /// created here whatever it says (sending the player to another node comes with
+    /// `Next-Host`), the decision is logged and counted (`ggs_placements_total`), and the
+    /// table is claimed for this node in etcd (at once, or when etcd is back).
     pub fn create(&self) -> TableHandle {
         let id = Uuid::new_v4();
+        if let Some(cluster) = &self.cluster {
+            let placement = cluster.place(self.live_tables());
+            if placement.node != cluster.node() {
+                tracing::info!(
+                    table = %id,
+                    chosen = %placement.node,
+                    reason = placement.reason.as_str(),
+                    "placement chose another node; the table is created here"
+                );
+            }
+            crate::telemetry::placed(&placement.node, placement.reason.as_str());
+            cluster.serving(id.to_string());
+        }
         let record = TableRecord {
             created_ms: now_ms(),
             tick_ms: 0,
@@ -156,6 +205,11 @@ impl Coordinator {
         };
         let mut tables = self.lock();
         let handle = tables.entry(id).or_insert_with(|| {
+            // A table from the store is this node's: claimed if nobody owns it yet (one
+            // stored before the node joined a cluster).
+            if let Some(cluster) = &self.cluster {
+                cluster.serving(id.to_string());
+            }
             table::spawn(
                 Arc::from(id.to_string()),
                 TableInit::Loaded(loaded),

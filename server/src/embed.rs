@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 use crate::auth::{AuthHook, Authenticate};
 use crate::catalogue::{self, Catalogue, CatalogueError, Seed};
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::commit::Committer;
-use crate::config::{Config, EmitHandler, Emitted};
+use crate::config::{ClusterSettings, Config, EmitHandler, Emitted};
 use crate::coordinator::Coordinator;
 use crate::net::admin::{self, Access, TokenError, TokenSource};
 use crate::net::limits::ConnectionLimiter;
@@ -64,6 +65,9 @@ pub enum ServerError {
     /// A thread could not be started.
     #[error("cannot start: {0}")]
     Start(String),
+    /// The cluster settings are wrong, or etcd could not be reached at start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// Where the GGS 1.0 TCP listener comes from.
@@ -93,6 +97,7 @@ pub struct Builder {
     tcp: Tcp,
     web_client: bool,
     auth: Option<AuthHook>,
+    cluster: Option<ClusterSettings>,
 }
 
 impl Default for Builder {
@@ -112,6 +117,7 @@ impl Builder {
             tcp: Tcp::None,
             web_client: true,
             auth: None,
+            cluster: None,
         }
     }
 
@@ -213,6 +219,16 @@ impl Builder {
         self
     }
 
+    /// Makes the server a node of a cluster coordinated by etcd (default: a single node, which
+    /// runs no cluster code). [`Builder::start`] fails if etcd does not answer (within
+    /// `cluster::etcd::START_TIMEOUT`, 5 s); once started, the node keeps serving while etcd
+    /// is lost and registers again when it returns. Without `advertise_tcp`, the TCP
+    /// listener's bound address is published.
+    pub fn cluster(mut self, settings: ClusterSettings) -> Builder {
+        self.cluster = Some(settings);
+        self
+    }
+
     /// The games to seed: the built-in ones (unless off), then the registered ones, a
     /// registered game replacing a built-in one of its name. Each registered one is checked.
     fn seeds(&self) -> Result<Vec<Seed>, ServerError> {
@@ -238,6 +254,9 @@ impl Builder {
     /// the TCP listener accepts, ticking tables resume, and the router answers.
     pub async fn start(self) -> Result<Ggs, ServerError> {
         let seeds = self.seeds()?;
+        if let Some(settings) = &self.cluster {
+            Cluster::check(settings)?;
+        }
         let mut config = self.config;
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
@@ -269,14 +288,11 @@ impl Builder {
             directory: directory.clone(),
             observers: observers.clone(),
         };
-        let coordinator = Arc::new(
-            Coordinator::new(
-                store.clone(),
-                deps,
-                config.connections.tables_per_connection,
-                catalogue,
-            )
-            .with_auth(self.auth),
+        let coordinator = Coordinator::new(
+            store.clone(),
+            deps,
+            config.connections.tables_per_connection,
+            catalogue,
         );
         let tcp = match self.tcp {
             Tcp::None => None,
@@ -288,8 +304,19 @@ impl Builder {
             Tcp::Listener(listener) => Some(listener),
         };
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
+        let cluster = match self.cluster {
+            Some(settings) => {
+                Some(Cluster::connect(cluster::advertised(settings, tcp_addr)).await?)
+            }
+            None => None,
+        };
         // Last, so that a start that fails never makes a token it would not tell.
         let (token, token_source) = admin::load_or_create(&config.data_dir, config.admin_token)?;
+        let coordinator = Arc::new(
+            coordinator
+                .with_auth(self.auth)
+                .with_cluster(cluster.clone()),
+        );
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let (holder, alive) = mpsc::channel(1);
         let hub = Hub {
@@ -319,6 +346,7 @@ impl Builder {
             committer,
             fatal,
             tcp,
+            cluster,
         };
         let (stop, stop_rx) = oneshot::channel();
         let task = tokio::spawn(life.run(stop_rx));
@@ -532,6 +560,7 @@ struct Life {
     /// The committer's fatal error; closed without one once its thread has ended.
     fatal: oneshot::Receiver<StoreError>,
     tcp: Option<TcpListener>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Life {
@@ -544,6 +573,11 @@ impl Life {
         let sampler = tokio::spawn(telemetry::sample_event_rate());
         let release = tokio::spawn(table::release::release_freed_memory());
         self.hub.coordinator.resume_ticking();
+        let membership = self.cluster.clone().map(|cluster| {
+            let coordinator = Arc::downgrade(&self.hub.coordinator);
+            let live = move || coordinator.upgrade().map_or(0, |c| c.live_tables());
+            tokio::spawn(cluster.run(live))
+        });
         let mut committer_ended = false;
         let result = tokio::select! {
             _ = stop => Ok(()),
@@ -572,11 +606,15 @@ impl Life {
             store,
             committer,
             mut fatal,
+            cluster,
             ..
         } = self;
         let coordinator = hub.coordinator.clone();
         drop(hub);
         drop(holder);
+        if let (Some(cluster), Some(membership)) = (cluster, membership) {
+            cluster::leave(cluster, membership).await;
+        }
         if result.is_ok() {
             let graceful = async {
                 let _ = phase.send(Phase::Draining);

@@ -61,10 +61,9 @@
 //! let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut bytes) else {
 //!     panic!("one whole frame");
 //! };
-//! assert_eq!(
-//!     ClientMessage::from_frame(&frame),
-//!     Ok(ClientMessage::Query(Query::Whoami))
-//! );
+//! let (message, meta) = ClientMessage::from_frame(&frame).expect("a known command");
+//! assert_eq!(message, ClientMessage::Query(Query::Whoami));
+//! assert_eq!(meta.versions, None, "a 2011 client offers no versions");
 //! ```
 //!
 //! # Codemap
@@ -84,6 +83,8 @@
 //!   observers' channel of table events.
 //! - `coordinator`: the lobby: create, find and load tables; never on a game command's path.
 //! - `catalogue`: named games and their versions, which `hello` and `define` can name.
+//! - `cluster`: a node of a cluster on etcd (only with [`config::ClusterSettings`]):
+//!   membership under a lease, the owner of every table, placement of new tables.
 //! - `table`: the table actor: one event at a time through the VM, then to the committer.
 //! - `commit`: group commit and the output gate: messages leave only once durable.
 //! - `store`: the sled store.
@@ -97,6 +98,7 @@
 
 pub mod auth;
 pub(crate) mod catalogue;
+pub(crate) mod cluster;
 pub(crate) mod commit;
 pub mod config;
 pub(crate) mod coordinator;
@@ -114,6 +116,8 @@ pub(crate) mod telemetry;
 pub(crate) mod upgrade;
 
 pub use auth::{AuthRefusal, AuthRequest, Authenticate, Identity};
+/// Why a cluster operation failed (`cluster_unavailable`, ...), or a node could not start.
+pub use cluster::ClusterError;
 pub use config::Config;
 pub use embed::{Builder, Ggs, ServerError};
 /// The limits on every table's script runtime ([`Config::limits`]), from `ggs-js`.
@@ -130,6 +134,7 @@ pub mod api {
         CatalogueError, GameDetail, GameSummary, Policy, Uploaded, VersionInfo, ORIGIN_BUILTIN,
         ORIGIN_UPLOAD,
     };
+    pub use crate::cluster::NodeInfo;
     pub use crate::net::http::ApiError;
     pub use crate::table_info::{TableSummary, CUSTOM_GAME};
     pub use crate::upgrade::{TableUpgrade, UpgradeReport, UpgradeRequest};

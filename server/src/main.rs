@@ -1,6 +1,6 @@
 //! The `ggs` binary: the server (`ggs serve`) and the commands that talk to a running one
-//! (`upload`, `games`, `tables`, `stop-table`, and the live-upgrade commands of `cli.rs`:
-//! `upgrade`, `policy`, `dev`), with settings from `ggs.toml`, the environment
+//! (`upload`, `games`, `tables`, `nodes`, `stop-table`, and the live-upgrade commands of
+//! `cli.rs`: `upgrade`, `policy`, `dev`), with settings from `ggs.toml`, the environment
 //! and flags (in rising precedence). It is built on the library's public API alone: `serve`
 //! starts a [`Builder`] with a TCP listener and serves [`Ggs::router`] on its HTTP port.
 
@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ggs_server::admin::{self, TokenSource};
-use ggs_server::api::{ApiError, GameSummary, TableSummary, Uploaded};
+use ggs_server::api::{ApiError, GameSummary, NodeInfo, TableSummary, Uploaded};
 use ggs_server::config::{self, Config, Durability};
 use ggs_server::limits::{self, Limits};
 use ggs_server::{Builder, Ggs, ServerError};
@@ -48,13 +48,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Upload a game script to a running server's catalogue (a new version if it changed).
     Upload(UploadArgs),
     /// List the games of a running server's catalogue.
     Games(ClientArgs),
     /// List the tables in use on a running server (awake, or hibernated with players seated).
     Tables(ClientArgs),
+    /// List the nodes of the cluster a running server is a node of.
+    Nodes(ClientArgs),
     /// Stop a table of a running server; its players get `table_stopped` (admin).
     StopTable(StopTableArgs),
     /// Move running tables of a game to another version without stopping them (admin).
@@ -185,6 +187,25 @@ struct ServeArgs {
     /// WebSocket, comma-separated (`*`: any).
     #[arg(long, env = "GGS_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// etcd client URLs (http://HOST:PORT, comma-separated): makes the server a node of the
+    /// cluster they coordinate [default: none, a single node].
+    #[arg(long, env = "GGS_ETCD", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// This node's name in the cluster (needed with --etcd).
+    #[arg(long, env = "GGS_NODE")]
+    node: Option<String>,
+    /// Where players reach this node's TCP port (HOST:PORT), as other nodes tell them
+    /// [default: the --tcp address as bound].
+    #[arg(long, env = "GGS_ADVERTISE_TCP")]
+    advertise_tcp: Option<String>,
+    /// Where this node's HTTP port is reached (http://HOST:PORT) [default: the --http
+    /// address as bound].
+    #[arg(long, env = "GGS_ADVERTISE_HTTP")]
+    advertise_http: Option<String>,
+    /// Seconds of this node's lease in etcd: a node that dies is gone from the members this
+    /// long after its last renewal (at least 2).
+    #[arg(long, env = "GGS_NODE_LEASE_SECS", default_value_t = config::DEFAULT_NODE_LEASE_SECS)]
+    node_lease_secs: u64,
     /// Testing only: scripts get `GGS.__fault(kind)` to make the server fail on purpose.
     #[arg(long, env = "GGS_FAULT_INJECTION", hide = true)]
     fault_injection: bool,
@@ -193,10 +214,11 @@ struct ServeArgs {
 fn main() -> ExitCode {
     let cli = parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Upload(args) => upload(args),
         Command::Games(args) => games(args),
         Command::Tables(args) => tables(args),
+        Command::Nodes(args) => nodes(args),
         Command::StopTable(args) => stop_table(args),
         Command::Upgrade(args) => cli::upgrade(args),
         Command::Policy(args) => cli::policy(args),
@@ -378,6 +400,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..Config::default()
     };
+    let cluster = cluster_settings(
+        args.etcd,
+        args.node,
+        args.advertise_tcp,
+        args.advertise_http,
+        args.node_lease_secs,
+    )?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
@@ -391,9 +420,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .with_context(starting)?;
         let http_addr = http.local_addr().context("the HTTP listener's address")?;
-        let mut ggs = Builder::new()
-            .config(config)
-            .tcp(args.tcp)
+        let mut builder = Builder::new().config(config).tcp(args.tcp);
+        if let Some(cluster) = cluster {
+            let advertise_http = cluster.advertise_http.or(Some(format!("http://{http_addr}")));
+            builder = builder.cluster(config::ClusterSettings {
+                advertise_http,
+                ..cluster
+            });
+        }
+        let mut ggs = builder
             .start()
             .await
             .with_context(starting)?;
@@ -416,6 +451,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         result?;
         Ok(())
     })
+}
+
+/// The cluster settings of `ggs serve`: `None` without --etcd; --node is needed with it.
+fn cluster_settings(
+    etcd: Vec<String>,
+    node: Option<String>,
+    advertise_tcp: Option<String>,
+    advertise_http: Option<String>,
+    lease_secs: u64,
+) -> anyhow::Result<Option<config::ClusterSettings>> {
+    let etcd: Vec<String> = etcd.into_iter().filter(|e| !e.trim().is_empty()).collect();
+    if etcd.is_empty() {
+        if let Some(node) = node {
+            bail!("--node {node} is a name in a cluster: give --etcd too (or leave --node out)");
+        }
+        return Ok(None);
+    }
+    let Some(node) = node.filter(|n| !n.is_empty()) else {
+        bail!("--etcd needs --node NAME: this node's name in the cluster");
+    };
+    Ok(Some(config::ClusterSettings {
+        advertise_tcp: advertise_tcp.filter(|a| !a.is_empty()),
+        advertise_http: advertise_http.filter(|a| !a.is_empty()),
+        lease_secs,
+        ..config::ClusterSettings::new(etcd, node)
+    }))
 }
 
 /// Prints a token made at this start once, on stderr (later starts print only where it is);
@@ -594,7 +655,30 @@ fn tables(args: ClientArgs) -> anyhow::Result<()> {
         };
         let (id, players, seats) = (&table.id, table.players, table.seats);
         let asleep = if table.hibernated { ", hibernated" } else { "" };
-        println!("{id}  {game:<16}  {players} connected, {seats} seats{asleep}");
+        let owner = match &table.owner {
+            Some(owner) => format!(", on {owner}"),
+            None => String::new(),
+        };
+        println!("{id}  {game:<16}  {players} connected, {seats} seats{asleep}{owner}");
+    }
+    Ok(())
+}
+
+fn nodes(args: ClientArgs) -> anyhow::Result<()> {
+    let url = format!("{}/api/nodes", base(&args.server));
+    let nodes: Vec<NodeInfo> = match answer(agent().get(&url).call(), &args.server)? {
+        Answer::Ok(nodes) => nodes,
+        Answer::Failed(e) => bail!("listing the nodes: {}", e.message),
+    };
+    let width = nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    for node in nodes {
+        let tcp = node.tcp.as_deref().unwrap_or("-");
+        let http = node.http.as_deref().unwrap_or("-");
+        let draining = if node.draining { "  draining" } else { "" };
+        println!(
+            "{:width$}  tcp={tcp}  http={http}  {} live tables  cpu {:.2}{draining}",
+            node.name, node.live_tables, node.cpu
+        );
     }
     Ok(())
 }

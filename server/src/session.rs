@@ -18,7 +18,9 @@ use crate::auth::{self, AuthRequest, AuthStage, Connection, Identity};
 use crate::catalogue::CatalogueError;
 use crate::coordinator::Coordinator;
 use crate::outbox::Outbox;
-use crate::protocol::message::{ClientMessage, Meta, Query, ServerMessage, TableRef, Version};
+use crate::protocol::message::{
+    negotiate, speaks, ClientMessage, Meta, Query, ServerMessage, SharedVersion, TableRef, Version,
+};
 use crate::protocol::token::Token;
 use crate::table::{GameScript, JoinRefused, Seated, TableEvent, TableHandle};
 
@@ -39,6 +41,8 @@ pub struct Session {
     seat: Option<TableHandle>,
     /// The protocol version negotiated on this connection.
     version: Version,
+    /// The same, for the connection's writer, which renders every reply in it.
+    shared_version: SharedVersion,
     /// Tables this connection created.
     created: usize,
     coordinator: Arc<Coordinator>,
@@ -62,6 +66,7 @@ impl Session {
             outbox,
             seat: None,
             version: Version::default(),
+            shared_version: SharedVersion::default(),
             created: 0,
             coordinator,
             connected,
@@ -129,8 +134,51 @@ impl Session {
         self.version
     }
 
-    /// Does what one client message asks, with what travels beside it (`meta`).
+    /// The connection's version as its writer reads it (`None` until the client offers one).
+    pub fn shared_version(&self) -> SharedVersion {
+        self.shared_version.clone()
+    }
+
+    /// Agrees on a version with a client that offered `offered`: the highest both speak (see
+    /// [`negotiate`]). From here on, replies are in it: the ones to the message that offered
+    /// it too. A seated player's table is told first, so the message's replies are already
+    /// numbered (or no longer). Offering no version this server speaks is refused with
+    /// `unsupported_version` and changes nothing.
+    async fn negotiate(&mut self, offered: &[String]) -> bool {
+        let version = match negotiate(offered) {
+            Ok(version) => version,
+            Err(e) => {
+                self.error(e.code(), &e.to_string()).await;
+                return false;
+            }
+        };
+        // The writer first: once the table numbers the seat's messages (or stops), each of
+        // them is written in the version it was made for.
+        self.shared_version.set(version);
+        if version != self.version {
+            if let Some(table) = &self.seat {
+                let change = TableEvent::Version {
+                    player: self.player.clone(),
+                    conn: self.conn,
+                    version,
+                };
+                // Waits for room rather than lose it: the seat's numbering depends on it.
+                let _ = table.send_wait(change).await;
+            }
+            tracing::debug!(player = %self.player, %version, "protocol version negotiated");
+        }
+        self.version = version;
+        true
+    }
+
+    /// Does what one client message asks, with what travels beside it (`meta`). A message
+    /// offering versions negotiates first; when that fails, the message is not run.
     pub async fn handle(&mut self, message: ClientMessage, meta: Meta) {
+        if let Some(offered) = &meta.versions {
+            if !self.negotiate(offered).await {
+                return;
+            }
+        }
         if let (Some(n), Some(table)) = (meta.ack, &self.seat) {
             if self.version.exactly_once() {
                 let ack = TableEvent::Ack {
@@ -195,7 +243,8 @@ impl Session {
                     player,
                     command,
                     args,
-                    seq: meta.seq,
+                    // Numbered commands are GGS 1.1's; a 1.0 connection's run as in 2011.
+                    seq: meta.seq.filter(|_| self.version.exactly_once()),
                 })
                 .await;
             }
@@ -207,6 +256,11 @@ impl Session {
     async fn query(&self, query: Query) {
         let body = match query {
             Query::Whoami => vec![self.player.to_string()],
+            Query::Version => vec![format!(
+                "{} (this server speaks {})",
+                self.version(),
+                speaks()
+            )],
             Query::Who => {
                 let (player, outbox) = (self.player.clone(), self.outbox.clone());
                 return self.to_table(TableEvent::Who { player, outbox }).await;

@@ -386,15 +386,19 @@ impl Store {
         Ok(names)
     }
 
-    /// Stores a new version of a catalogue game and makes it the latest, durably (it is
-    /// flushed before this returns).
+    /// Stores a version of a catalogue game, durably (it is flushed before this returns),
+    /// and makes it the latest unless a later one is stored (a version another node of a
+    /// cluster published may arrive after a later one).
     pub fn put_game(&self, id: &GameId, game: &StoredGame) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let json = serde_json::to_vec(game).expect("a stored game always serialises");
         batch.insert(game_version_key(&id.name, id.version), json);
+        let latest = self
+            .game_latest(&id.name)?
+            .map_or(id.version, |latest| latest.max(id.version));
         batch.insert(
             format!("G/{}", id.name).into_bytes(),
-            id.version.to_string().into_bytes(),
+            latest.to_string().into_bytes(),
         );
         self.db.apply_batch(batch)?;
         self.db.flush()?;

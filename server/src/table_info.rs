@@ -50,6 +50,11 @@ pub struct TableSummary {
     /// The table is hibernated: its script is not loaded until its next event.
     #[serde(default)]
     pub hibernated: bool,
+    /// The node that owns the table in etcd, when the server is a node of a cluster (absent
+    /// on a single node, and while the owner is not known: etcd unreachable, or the claim of
+    /// a new table not made yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl TableInfo {
@@ -117,6 +122,7 @@ impl TableInfo {
             created_ms: self.created_ms,
             last_event_ms: (last != 0).then_some(last),
             hibernated: self.is_hibernated(),
+            owner: None,
         }
     }
 }

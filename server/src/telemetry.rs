@@ -44,6 +44,22 @@ pub const SCRIPT_TIMEOUTS: &str = "ggs_script_timeouts_total";
 /// Time from an event's submission to the committer until its messages are released. Histogram.
 pub const COMMIT_LATENCY: &str = "ggs_commit_latency_seconds";
 
+/// 1 while this node of a cluster is registered in etcd, 0 while etcd is lost. Gauge (only
+/// with cluster settings).
+pub const CLUSTER_UP: &str = "ggs_cluster_up";
+/// Times this node lost etcd. Counter.
+pub const CLUSTER_LOST: &str = "ggs_cluster_lost_total";
+/// Members of the cluster as this node sees them. Gauge, set at scrape time.
+pub const CLUSTER_MEMBERS: &str = "ggs_cluster_members";
+/// Tables awake on each member, by `node`, as it published. Gauge, set at scrape time.
+pub const CLUSTER_NODE_TABLES: &str = "ggs_cluster_node_live_tables";
+/// CPU use of each member in cores, by `node`, as it published. Gauge, set at scrape time.
+pub const CLUSTER_NODE_CPU: &str = "ggs_cluster_node_cpu";
+/// 1 for each member that drains, by `node`. Gauge, set at scrape time.
+pub const CLUSTER_NODE_DRAINING: &str = "ggs_cluster_node_draining";
+/// New tables placed, by `node` (here or the node placement chose) and `reason`. Counter.
+pub const PLACEMENTS: &str = "ggs_placements_total";
+
 /// Bucket bounds of [`COMMIT_LATENCY`], in seconds: 50 µs to 1 s.
 const COMMIT_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -98,6 +114,16 @@ fn describe() {
     describe_gauge!(EVENTS_PER_SECOND, "Events per second, last interval");
     describe_counter!(SCRIPT_ERRORS, "Events whose script failed, by code");
     describe_counter!(SCRIPT_TIMEOUTS, "Events aborted at their CPU deadline");
+    describe_gauge!(CLUSTER_UP, "1 while this node is registered in etcd");
+    describe_counter!(CLUSTER_LOST, "Times this node lost etcd");
+    describe_gauge!(CLUSTER_MEMBERS, "Members of the cluster this node sees");
+    describe_gauge!(CLUSTER_NODE_TABLES, "Tables awake on each member, by node");
+    describe_gauge!(CLUSTER_NODE_CPU, "CPU use of each member in cores, by node");
+    describe_gauge!(
+        CLUSTER_NODE_DRAINING,
+        "1 for each member that drains, by node"
+    );
+    describe_counter!(PLACEMENTS, "New tables placed, by node chosen and reason");
     describe_histogram!(
         COMMIT_LATENCY,
         Unit::Seconds,
@@ -177,4 +203,31 @@ pub fn set_scrape_gauges(tables_live: usize, tables_on_disk: usize, players: u64
     gauge!(TABLES_HIBERNATED).set(tables_on_disk.saturating_sub(tables_live) as f64);
     gauge!(TABLES_ON_DISK).set(tables_on_disk as f64);
     gauge!(PLAYERS).set(players as f64);
+}
+
+/// Whether this node of a cluster is registered in etcd.
+pub fn cluster_up(up: bool) {
+    gauge!(CLUSTER_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// This node lost etcd.
+pub fn cluster_lost() {
+    counter!(CLUSTER_LOST).increment(1);
+}
+
+/// A new table was placed on `node` for `reason`.
+pub fn placed(node: &str, reason: &'static str) {
+    counter!(PLACEMENTS, "node" => node.to_string(), "reason" => reason).increment(1);
+}
+
+/// Sets the cluster's gauges at scrape time: each member's `(name, live tables, cpu,
+/// draining)`.
+pub fn set_cluster_gauges<'a>(members: impl ExactSizeIterator<Item = (&'a str, usize, f64, bool)>) {
+    gauge!(CLUSTER_MEMBERS).set(members.len() as f64);
+    for (node, tables, cpu, draining) in members {
+        let node = node.to_string();
+        gauge!(CLUSTER_NODE_TABLES, "node" => node.clone()).set(tables as f64);
+        gauge!(CLUSTER_NODE_CPU, "node" => node.clone()).set(cpu);
+        gauge!(CLUSTER_NODE_DRAINING, "node" => node).set(if draining { 1.0 } else { 0.0 });
+    }
 }

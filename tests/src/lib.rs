@@ -2,12 +2,14 @@
 //! to it as players do through one client ([`client::Conn`]) in three framings — GGS 1.0
 //! ([`Client`], through an independent implementation of the wire format in [`wire`]), line
 //! mode as a person would ([`LineClient`]) and WebSocket JSON ([`WsClient`]) — and call its
-//! HTTP API ([`http`]). A GGS 1.1 player that resumes across restarts is [`Resumable`]. The tests and the measuring tools share one latency histogram
-//! ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
+//! HTTP API ([`http`]), beside a real etcd for the cluster tests ([`etcd`]). A GGS 1.1 player
+//! that resumes across restarts is [`Resumable`]. The tests and the measuring tools share one
+//! latency histogram ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod etcd;
 pub mod ggs10;
 pub mod healthy;
 pub mod http;

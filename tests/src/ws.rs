@@ -295,3 +295,95 @@ impl WsClient {
         self.send_raw(text.as_bytes());
     }
 }
+
+/// WebSocket framing whose messages are the JSON values themselves, every field included: for
+/// tests of what travels beside `command` and `body` (GGS 1.1's `version`, `msg`, `seq`).
+pub struct WsJson {
+    socket: WebSocket<TcpStream>,
+    /// Text messages read but not yet taken (or why one was not JSON).
+    pending: VecDeque<Result<Value, WireError>>,
+}
+
+/// One WebSocket connection whose replies are read as JSON values.
+pub type WsJsonClient = Conn<WsJson>;
+
+impl Framing for WsJson {
+    type Message = Value;
+    const WHAT: &'static str = "a JSON reply";
+
+    fn socket(&self) -> &TcpStream {
+        self.socket.get_ref()
+    }
+
+    fn take(&mut self) -> Result<Option<Value>, RecvError> {
+        self.pending
+            .pop_front()
+            .transpose()
+            .map_err(RecvError::Wire)
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        match self.socket.read() {
+            Ok(Message::Text(text)) => {
+                let value = serde_json::from_str(text.as_str())
+                    .map_err(|e| WireError(format!("a WebSocket reply that is not JSON: {e}")));
+                self.pending.push_back(value);
+                Ok(true)
+            }
+            Ok(Message::Close(_)) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(tungstenite::Error::Io(e)) => Err(e),
+            Err(
+                tungstenite::Error::ConnectionClosed
+                | tungstenite::Error::AlreadyClosed
+                | tungstenite::Error::Protocol(_),
+            ) => Ok(false),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.socket.send(Message::text(text)).map_err(|e| match e {
+            tungstenite::Error::Io(e) => e,
+            e => io::Error::other(e),
+        })
+    }
+
+    fn close(&mut self) {
+        let _ = self.socket.close(None);
+        let _ = self.socket.flush();
+    }
+}
+
+impl WsJsonClient {
+    /// Connects to `/ws` on the HTTP port.
+    #[track_caller]
+    pub fn connect(http: SocketAddr) -> WsJsonClient {
+        let ws = WsClient::connect(http).into_framing();
+        let framing = WsJson {
+            socket: ws.socket,
+            pending: VecDeque::new(),
+        };
+        Conn::with_framing(framing, format!("ws json client {http}"))
+    }
+
+    /// Sends a JSON value as one text message.
+    pub fn send(&mut self, message: Value) {
+        self.send_raw(message.to_string().as_bytes());
+    }
+
+    /// Expects the next reply to have `command`; returns it whole.
+    #[track_caller]
+    pub fn expect_json(&mut self, command: &str) -> Value {
+        let reply = self.recv();
+        assert_eq!(
+            reply["command"],
+            command,
+            "{}: expected a {command} reply, got {reply}",
+            self.name()
+        );
+        reply
+    }
+}

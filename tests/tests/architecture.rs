@@ -14,6 +14,7 @@ const SERVER_LAYERS: &[&str] = &[
     "upgrade",
     "coordinator",
     "catalogue",
+    "cluster",
     "table",
     "table_info",
     "commit",

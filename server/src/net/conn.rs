@@ -19,7 +19,7 @@ use super::limits::RateLimiter;
 use super::{Hub, Phase};
 use crate::auth::Connection;
 use crate::outbox::{Outbox, OUTBOUND_QUEUE};
-use crate::protocol::message::{ClientMessage, Meta, ServerMessage};
+use crate::protocol::message::{ClientMessage, Meta, ServerMessage, SharedVersion, Version};
 use crate::session::Session;
 use crate::telemetry;
 
@@ -80,8 +80,10 @@ pub trait Reader: Send {
 
 /// The writing half of a transport: how replies become bytes or frames.
 pub trait Writer: Send + 'static {
-    /// Adds a message to the batch being written; returns its size in bytes.
-    fn push(&mut self, message: &ServerMessage) -> usize;
+    /// Adds a message to the batch being written, rendered in `version`, the connection's
+    /// version as it writes it (`None`: the client never offered one, so it is GGS 1.0 as in
+    /// 2011); returns its size in bytes.
+    fn push(&mut self, message: &ServerMessage, version: Option<Version>) -> usize;
 
     /// Writes the batch and empties it; an error ends the connection.
     fn send(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
@@ -136,10 +138,12 @@ pub async fn run<R: Reader, W: Writer>(
     let mut phase = hub.phase.clone();
     let (outbox, rx, overflow) = Outbox::new(OUTBOUND_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out));
-    let mut reader = reader(&outbox, bytes_in);
     let mut session = Session::new(outbox, hub.coordinator.clone(), hub.connected.clone());
     session.connected_by(connection);
+    // The session negotiates the version; the writer renders every reply in it.
+    let version = session.shared_version();
+    let mut writer = tokio::spawn(write_loop(writer, rx, close_rx, bytes_out, version));
+    let mut reader = reader(session.outbox(), bytes_in);
     let per_second = hub.limiter.settings().messages_per_second;
     let mut rate = RateLimiter::new(per_second);
     let ending = loop {
@@ -206,11 +210,18 @@ pub async fn run<R: Reader, W: Writer>(
 
 /// Writes queued replies, up to [`WRITE_BATCH`] bytes per write, and pings while idle if the
 /// transport wants it. On `close`, writes what is queued, says goodbye and stops.
+///
+/// Each reply is rendered in the connection's `version` as it is taken from the queue. The
+/// session changes it when it reads a message offering versions, before it does what the
+/// message asks, so that message's replies and all later ones are in the new version (and so
+/// is anything still queued from before: a client that fell back to 1.0 is never sent a header
+/// it does not know).
 async fn write_loop<W: Writer>(
     mut writer: W,
     mut rx: mpsc::Receiver<ServerMessage>,
     mut close: oneshot::Receiver<Ending>,
     bytes_out: metrics::Counter,
+    version: SharedVersion,
 ) {
     let mut closing: Option<Ending> = None;
     let mut ping = writer
@@ -234,10 +245,10 @@ async fn write_loop<W: Writer>(
                 }
             }
         };
-        let mut written = writer.push(&first);
+        let mut written = writer.push(&first, version.get());
         while written < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(m) => written += writer.push(&m),
+                Ok(m) => written += writer.push(&m, version.get()),
                 Err(_) => break,
             }
         }

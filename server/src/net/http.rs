@@ -18,6 +18,7 @@
 //!   [`UpgradeReport`]) and `PUT /api/games/{name}/policy` (`{"policy": "manual" | "new-tables"
 //!   | "all"}`), both admin
 //! - `POST /api/tables/{id}/stop` (admin)
+//! - `GET /api/nodes`: the cluster's members (a node of a cluster only)
 //! - `GET /metrics`: Prometheus text format
 //!
 //! Every request passes [`guard`] first: its `Host` must be one the server answers to, a
@@ -114,6 +115,7 @@ pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
         .route("/api/games/{name}/policy", put(set_policy))
         .route("/api/tables", get(tables))
         .route("/api/tables/{id}/stop", post(stop_table))
+        .route("/api/nodes", get(nodes))
         .route("/metrics", get(metrics));
     let router = match web_client {
         true => router.fallback(get(asset)),
@@ -446,21 +448,21 @@ async fn upload(
         }
     }
     let game = name.clone();
-    let uploaded = with_catalogue(&hub, move |c| {
-        let uploaded = c.upload(&game, &source)?;
-        match policy {
-            Some(policy) => {
-                c.set_policy(&game, policy)?;
-                Ok(Uploaded { policy, ..uploaded })
-            }
-            None => Ok(uploaded),
-        }
-    })
-    .await;
-    let uploaded = match uploaded {
+    let uploading = match hub.coordinator.cluster() {
+        None => with_catalogue(&hub, move |c| c.upload(&game, &source)).await,
+        Some(cluster) => upload_to_cluster(&hub, cluster, game, source).await,
+    };
+    let mut uploaded = match uploading {
         Ok(uploaded) => uploaded,
         Err(response) => return response,
     };
+    if let Some(policy) = policy {
+        let game = name.clone();
+        if let Err(response) = with_catalogue(&hub, move |c| c.set_policy(&game, policy)).await {
+            return response;
+        }
+        uploaded.policy = policy;
+    }
     let status = match uploaded.created {
         true => StatusCode::CREATED,
         false => StatusCode::OK,
@@ -548,6 +550,45 @@ async fn set_policy(
     }
 }
 
+/// An upload on a node of a cluster: checked here, numbered and published in etcd (so every
+/// node stores it), then stored here. `503 cluster_unavailable` while etcd is unreachable.
+async fn upload_to_cluster(
+    hub: &Hub,
+    cluster: &crate::cluster::Cluster,
+    name: String,
+    source: String,
+) -> Result<Uploaded, Response> {
+    let (checked, text) = (name.clone(), source.clone());
+    let local = with_catalogue(hub, move |c| {
+        c.check(&checked, &text)?;
+        match c.latest(&checked) {
+            Ok((id, latest)) => Ok(Some((id.version, latest == text))),
+            Err(CatalogueError::NoSuchGame(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    let (version, created) = cluster
+        .publish_game(&name, &source, local)
+        .await
+        .map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()))?;
+    let game = name.clone();
+    let policy = with_catalogue(hub, move |c| {
+        c.adopt(&game, version, &source)?;
+        Ok(c.summary(&game)?.policy)
+    })
+    .await?;
+    if created {
+        tracing::info!(game = %name, version, "game uploaded and published to the cluster");
+    }
+    Ok(Uploaded {
+        name,
+        version,
+        created,
+        policy,
+    })
+}
+
 /// `POST /api/tables/{id}/stop`: stops a live table; its players get `table_stopped`.
 async fn stop_table(
     Live(hub): Live,
@@ -577,8 +618,37 @@ async fn stop_table(
     }
 }
 
+/// `GET /api/tables`: the tables in use here; on a node of a cluster, each with its owner as
+/// etcd says (none while etcd is unreachable).
 async fn tables(Live(hub): Live) -> Response {
-    Json(hub.coordinator.tables()).into_response()
+    let mut tables = hub.coordinator.tables();
+    if let Some(cluster) = hub.coordinator.cluster() {
+        match cluster.owners().await {
+            Ok(mut owners) => {
+                for table in &mut tables {
+                    table.owner = owners.remove(&table.id);
+                }
+            }
+            Err(e) => tracing::debug!("listing the tables' owners: {e}"),
+        }
+    }
+    Json(tables).into_response()
+}
+
+/// `GET /api/nodes`: the members of the cluster, by name; `404 not_clustered` on a single
+/// node, `503 cluster_unavailable` while this node cannot reach etcd.
+async fn nodes(Live(hub): Live) -> Response {
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "not_clustered",
+            "this server is a single node (it was started without --etcd)",
+        );
+    };
+    match cluster.members() {
+        Ok(members) => Json(members).into_response(),
+        Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
 }
 
 async fn metrics(Live(hub): Live) -> Response {
@@ -591,6 +661,9 @@ async fn metrics(Live(hub): Live) -> Response {
         stored,
         hub.connected.load(Ordering::Relaxed),
     );
+    if let Some(cluster) = hub.coordinator.cluster() {
+        cluster.scrape();
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -24,9 +24,9 @@ use super::Hub;
 use crate::auth::Connection;
 use crate::config::READ_CHUNK;
 use crate::outbox::Outbox;
-use crate::protocol::ggs10::{encode_reply, Decoded, Decoder};
+use crate::protocol::ggs10::{encode_reply, encode_server, Decoded, Decoder};
 use crate::protocol::line::{self, Input as LineInput, LineDecoder, Mode};
-use crate::protocol::message::{ClientMessage, Meta, ServerMessage};
+use crate::protocol::message::{ClientMessage, Meta, ServerMessage, Version};
 
 /// Accepts connections until the listener fails or the task is dropped.
 pub async fn serve(listener: TcpListener, hub: Hub) {
@@ -135,7 +135,7 @@ impl Framing {
                 Ok(None) => return None,
                 Ok(Some(Decoded::Frame(frame))) => Input::Message(
                     ClientMessage::from_frame(&frame)
-                        .map(|m| Request::Client(m, Meta::default()))
+                        .map(|(message, meta)| Request::Client(message, meta))
                         .map_err(|e| (e.code(), e.to_string())),
                 ),
                 Ok(Some(Decoded::Rejected(e))) => Input::Rejected(e.code(), e.to_string()),
@@ -155,6 +155,9 @@ impl Framing {
                 }
                 Ok(LineInput::Message(message)) => {
                     Input::Message(Ok(Request::Client(message, Meta::default())))
+                }
+                Ok(LineInput::WithMeta(message, meta)) => {
+                    Input::Message(Ok(Request::Client(message, meta)))
                 }
                 Ok(LineInput::Help) => Input::Message(Ok(Request::Answer(line::help()))),
                 Ok(LineInput::Quit) => Input::Message(Ok(Request::Quit(line::bye()))),
@@ -237,25 +240,25 @@ impl conn::Reader for TcpReader {
     }
 }
 
-/// Replies to exact GGS 1.0 replies, or to lines in line mode.
+/// Replies to GGS 1.0 framed replies (exactly the 2011 bytes in 1.0), or to lines in line mode.
 struct TcpWriter {
     stream: OwnedWriteHalf,
     out: BytesMut,
     mode: oneshot::Receiver<Mode>,
     /// Known before the first reply of a detected connection; GGS 1.0 when the connection
     /// ended (a timeout, a shutdown) before its first bytes told.
-    encode: Option<fn(&ServerMessage, &mut BytesMut)>,
+    encode: Option<fn(&ServerMessage, Version, &mut BytesMut)>,
 }
 
 impl conn::Writer for TcpWriter {
-    fn push(&mut self, message: &ServerMessage) -> usize {
+    fn push(&mut self, message: &ServerMessage, version: Option<Version>) -> usize {
         let mode = &mut self.mode;
         let encode = *self.encode.get_or_insert_with(|| match mode.try_recv() {
-            Ok(Mode::Line) => line::encode,
-            _ => |m: &ServerMessage, out: &mut BytesMut| encode_reply(&m.command, &m.body, out),
+            Ok(Mode::Line) => line::encode_as,
+            _ => encode_server,
         });
         let before = self.out.len();
-        encode(message, &mut self.out);
+        encode(message, version.unwrap_or_default(), &mut self.out);
         self.out.len() - before
     }
 

@@ -20,7 +20,7 @@ use super::Hub;
 use crate::auth::Connection;
 use crate::outbox::Outbox;
 use crate::protocol::json;
-use crate::protocol::message::{Meta, ServerMessage};
+use crate::protocol::message::{ServerMessage, Version};
 
 /// How often the server pings a client, so that both ends notice a dead connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -69,6 +69,7 @@ pub async fn connection(
     let writer = WsWriter {
         sink,
         batch: Vec::new(),
+        encoder: json::Encoder::default(),
     };
     conn::run(hub, alive, "ws", reader, writer, connection).await;
 }
@@ -114,7 +115,7 @@ impl conn::Reader for WsReader {
         let parsed = json::parse_client(data, self.max_body);
         Some(Input::Message(
             parsed
-                .map(|m| Request::Client(m, Meta::default()))
+                .map(|(message, meta)| Request::Client(message, meta))
                 .map_err(|e| (e.code(), e.to_string())),
         ))
     }
@@ -124,11 +125,13 @@ impl conn::Reader for WsReader {
 struct WsWriter {
     sink: SplitSink<WebSocket, Message>,
     batch: Vec<Message>,
+    /// Renders each reply in the connection's version (and says when it changed).
+    encoder: json::Encoder,
 }
 
 impl conn::Writer for WsWriter {
-    fn push(&mut self, message: &ServerMessage) -> usize {
-        let text = json::encode_server(message);
+    fn push(&mut self, message: &ServerMessage, version: Option<Version>) -> usize {
+        let text = self.encoder.encode(message, version);
         let length = text.len();
         self.batch.push(Message::Text(text.into()));
         length

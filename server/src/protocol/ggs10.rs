@@ -3,13 +3,16 @@
 //! A client message is a block of `Name: value` header lines (each ended by LF
 //! or CRLF), one empty line, then exactly `Content-Length` bytes of body. A
 //! server reply always carries the same five headers in a fixed order, LF line
-//! endings, and `Content-Size` as the body length.
+//! endings, and `Content-Size` as the body length; in GGS 1.1 (`GGS-Version: 1.1`) the
+//! numbers beside a message (`Msg`, `Seq`) follow as extra headers.
 //!
 //! This module only frames bytes; mapping frames to commands happens elsewhere.
 
 use std::fmt::Write as _;
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use super::message::{ServerMessage, Version};
 
 /// Longest header line accepted, in bytes (without its line ending).
 pub const MAX_HEADER_LINE: usize = 8 * 1024;
@@ -403,6 +406,33 @@ pub fn encode_reply(command: &str, body: &[u8], out: &mut BytesMut) {
     // Writing to a BytesMut cannot fail.
     let _ = write!(out, "{}", body.len());
     out.extend_from_slice(b"\nGGS-Version: 1.0\nAccept: text\n\n");
+    out.extend_from_slice(body);
+}
+
+/// Appends one server reply as a connection speaking `version` gets it. GGS 1.0: exactly
+/// [`encode_reply`] (the numbers beside the message are never shown). GGS 1.1: the same five
+/// headers with `GGS-Version: 1.1`, then `Msg: n` when the message is numbered and `Seq: k`
+/// when it carries the highest applied `Seq` (a `hello` reply), then the blank line and body.
+pub fn encode_server(message: &ServerMessage, version: Version, out: &mut BytesMut) {
+    let (command, body) = (&*message.command, &message.body[..]);
+    if version == Version::V1_0 {
+        return encode_reply(command, body, out);
+    }
+    out.reserve(command.len() + body.len() + 128);
+    out.extend_from_slice(b"Client-Command: ");
+    out.extend_from_slice(command.as_bytes());
+    out.extend_from_slice(b"\nClient-Encoding: text\nContent-Size: ");
+    let _ = write!(out, "{}", body.len());
+    out.extend_from_slice(b"\nGGS-Version: ");
+    out.extend_from_slice(version.as_str().as_bytes());
+    out.extend_from_slice(b"\nAccept: text\n");
+    if let Some(n) = message.msg {
+        let _ = writeln!(out, "Msg: {n}");
+    }
+    if let Some(k) = message.seq {
+        let _ = writeln!(out, "Seq: {k}");
+    }
+    out.extend_from_slice(b"\n");
     out.extend_from_slice(body);
 }
 
@@ -912,6 +942,60 @@ Game-Command: b\nContent-Length: 2\n\nok";
         assert!(out.ends_with(b"Content-Size: 0\nGGS-Version: 1.0\nAccept: text\n\n"));
     }
 
+    fn numbered(command: &str, body: &str, msg: Option<u64>, seq: Option<u64>) -> ServerMessage {
+        ServerMessage {
+            msg,
+            seq,
+            ..ServerMessage::new(command, body.to_string())
+        }
+    }
+
+    #[test]
+    fn a_1_0_reply_is_the_2011_reply_whatever_it_carries() {
+        for (msg, seq) in [
+            (None, None),
+            (Some(3), None),
+            (None, Some(0)),
+            (Some(9), Some(4)),
+        ] {
+            let mut out = BytesMut::new();
+            encode_server(
+                &numbered("hello", "hello", msg, seq),
+                Version::V1_0,
+                &mut out,
+            );
+            assert_eq!(
+                &out[..],
+                &b"Client-Command: hello\nClient-Encoding: text\nContent-Size: 5\nGGS-Version: 1.0\nAccept: text\n\nhello"[..]
+            );
+        }
+    }
+
+    #[test]
+    fn a_1_1_reply_has_the_five_headers_then_its_numbers() {
+        let render = |message: &ServerMessage| {
+            let mut out = BytesMut::new();
+            encode_server(message, Version::V1_1, &mut out);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        assert_eq!(
+            render(&numbered("echo", "c:☃", None, None)),
+            "Client-Command: echo\nClient-Encoding: text\nContent-Size: 5\nGGS-Version: 1.1\nAccept: text\n\nc:☃"
+        );
+        assert_eq!(
+            render(&numbered("echo", "x", Some(12), None)),
+            "Client-Command: echo\nClient-Encoding: text\nContent-Size: 1\nGGS-Version: 1.1\nAccept: text\nMsg: 12\n\nx"
+        );
+        assert_eq!(
+            render(&numbered("hello", "", None, Some(0))),
+            "Client-Command: hello\nClient-Encoding: text\nContent-Size: 0\nGGS-Version: 1.1\nAccept: text\nSeq: 0\n\n"
+        );
+        assert_eq!(
+            render(&numbered("x", "", Some(1), Some(u64::MAX))),
+            format!("Client-Command: x\nClient-Encoding: text\nContent-Size: 0\nGGS-Version: 1.1\nAccept: text\nMsg: 1\nSeq: {}\n\n", u64::MAX)
+        );
+    }
+
     #[test]
     fn error_messages_are_sentences() {
         let e = FrameError::BodyTooLarge {
@@ -957,6 +1041,73 @@ Game-Command: b\nContent-Length: 2\n\nok";
             expected.push(("content-length".to_string(), body.len().to_string()));
             prop_assert_eq!(&f.headers, &expected);
             prop_assert_eq!(&f.body[..], &body[..]);
+        }
+
+        #[test]
+        fn the_1_1_headers_round_trip(
+            versions in proptest::option::of(proptest::collection::vec(
+                "[0-9]{1,2}\\.[0-9]{1,2}", 0..=crate::protocol::message::MAX_OFFERED_VERSIONS,
+            )),
+            ack in proptest::option::of(any::<u64>()),
+            seq in proptest::option::of(1..=u64::MAX),
+            spaces in "[ \t]{1,3}",
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            use crate::protocol::message::{ClientMessage, Meta};
+            let list = versions.as_ref().map(|v| v.join(&spaces));
+            let (ack_text, seq_text) = (ack.map(|n| n.to_string()), seq.map(|n| n.to_string()));
+            let mut headers = vec![("Game-Command", "set")];
+            headers.extend(list.as_deref().map(|l| ("GGS-Versions", l)));
+            headers.extend(ack_text.as_deref().map(|n| ("Ack", n)));
+            headers.extend(seq_text.as_deref().map(|n| ("Seq", n)));
+            let mut data = BytesMut::new();
+            encode_frame(&headers, b"{}", &mut data);
+            let cut = cut.index(data.len() + 1);
+            let out = decode_chunks(&data, &[cut], DEFAULT_MAX_BODY);
+            prop_assert_eq!(out.len(), 1);
+            let (message, meta) = ClientMessage::from_frame(frame(&out[0])).unwrap();
+            prop_assert_eq!(
+                message,
+                ClientMessage::Game { command: "set".into(), args: "{}".into() }
+            );
+            prop_assert_eq!(meta, Meta { versions, ack, seq });
+        }
+
+        #[test]
+        fn replies_in_either_version_frame_their_body(
+            command in "[!-~]{1,20}",
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            msg in proptest::option::of(any::<u64>()),
+            seq in proptest::option::of(any::<u64>()),
+        ) {
+            let message = ServerMessage {
+                msg,
+                seq,
+                ..ServerMessage::new(&command, body.clone())
+            };
+            let mut old = BytesMut::new();
+            encode_server(&message, Version::V1_0, &mut old);
+            let mut exact = BytesMut::new();
+            encode_reply(&command, &body, &mut exact);
+            prop_assert_eq!(&old[..], &exact[..]);
+
+            let mut new = BytesMut::new();
+            encode_server(&message, Version::V1_1, &mut new);
+            let end = new.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+            let head = std::str::from_utf8(&new[..end]).unwrap();
+            let mut expected = format!(
+                "Client-Command: {command}\nClient-Encoding: text\nContent-Size: {}\nGGS-Version: 1.1\nAccept: text\n",
+                body.len()
+            );
+            if let Some(n) = msg {
+                expected.push_str(&format!("Msg: {n}\n"));
+            }
+            if let Some(k) = seq {
+                expected.push_str(&format!("Seq: {k}\n"));
+            }
+            expected.push('\n');
+            prop_assert_eq!(head, expected.as_str());
+            prop_assert_eq!(&new[end..], &body[..]);
         }
 
         #[test]

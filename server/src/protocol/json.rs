@@ -13,10 +13,19 @@
 //! {"type": "define", "game": "<game-name>"}                 define a catalogue game
 //! {"type": "games"}, {"type": "tables"}, {"type": "who"}, {"type": "whoami"}   ask the server
 //! {"type": "command", "command": "set", "args": "{\"x\":1,\"y\":2}"}
+//! {"type": "version"}                                       the connection's version
+//! {"type": "ack", "ack": 12}                                GGS 1.1: an acknowledgement alone
 //! ```
+//!
+//! GGS 1.1's fields may travel beside any of them: `"versions": ["1.0", "1.1"]` (negotiation),
+//! `"ack": n` (the highest `msg` received) and, on a command, `"seq": n` (its number).
 //!
 //! Server to client: `{"command": "<Client-Command>", "body": "<body>"}`, exactly the command
 //! and body a GGS 1.0 client would get; the `hello` reply adds `"player": "<public player id>"`.
+//! In GGS 1.1 a numbered message adds `"msg": n` and a seat's `hello` reply `"seq": k`. Once the
+//! client has offered versions, every `hello` reply, and the first message the server sends in
+//! a version other than the one before, adds `"version": "1.1"` (the version it is in); a
+//! client that never offers versions never sees these fields.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -26,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::message::{ClientMessage, Query, ServerMessage, TableRef};
+use super::message::{
+    ClientMessage, Meta, Query, ServerMessage, TableRef, Version, MAX_OFFERED_VERSIONS,
+};
 use super::token::Token;
 
 /// Why a WebSocket message means nothing to the server. `code()` is the stable code sent in
@@ -37,10 +48,10 @@ pub enum JsonError {
     #[error("{0}")]
     BadJson(String),
     /// No `type` field.
-    #[error("a message needs a \"type\": hello, define, command, games, tables, who or whoami")]
+    #[error("a message needs a \"type\": hello, define, command, ack, games, tables, who, whoami or version")]
     MissingType,
     /// A `type` the server does not know.
-    #[error("unknown message type '{0}' (expected hello, define, command, games, tables, who or whoami)")]
+    #[error("unknown message type '{0}' (expected hello, define, command, ack, games, tables, who, whoami or version)")]
     UnknownType(String),
     /// A binary message that is not UTF-8.
     #[error("a message must be UTF-8 JSON text")]
@@ -72,7 +83,8 @@ impl JsonError {
 
 /// A client message as it arrives: `type` names the variant. Fields that must be strings
 /// arrive as [`Text`], so a value of the wrong JSON type is told apart from a missing one with
-/// the field's name ([`text`]).
+/// the field's name ([`text`]). Every variant has GGS 1.1's `versions` and `ack` (see
+/// [`meta`]); a command also its `seq`.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Incoming {
@@ -81,20 +93,47 @@ enum Incoming {
         token: Option<Text>,
         game: Option<Text>,
         auth: Option<Text>,
+        versions: Option<Value>,
+        ack: Option<Value>,
     },
     Define {
         source: Option<Text>,
         game: Option<Text>,
+        versions: Option<Value>,
+        ack: Option<Value>,
     },
     Command {
         command: Option<Text>,
         /// Any JSON value: a string is the argument string itself, anything else its JSON text.
         args: Option<Value>,
+        versions: Option<Value>,
+        ack: Option<Value>,
+        seq: Option<Value>,
     },
-    Games,
-    Tables,
-    Who,
-    Whoami,
+    Ack {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
+    Games {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
+    Tables {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
+    Who {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
+    Whoami {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
+    Version {
+        versions: Option<Value>,
+        ack: Option<Value>,
+    },
 }
 
 /// A field that should be a string: the string, or whatever else arrived.
@@ -137,18 +176,23 @@ impl<'de> Deserialize<'de> for Tag {
     }
 }
 
-/// Parses one WebSocket message. `max_body` bounds `source` and `args` in bytes, as the GGS 1.0
-/// body limit does.
-pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonError> {
+/// Parses one WebSocket message: the message and what travels beside it. `max_body` bounds
+/// `source` and `args` in bytes, as the GGS 1.0 body limit does.
+pub fn parse_client(text: &[u8], max_body: usize) -> Result<(ClientMessage, Meta), JsonError> {
     let text = std::str::from_utf8(text).map_err(|_| JsonError::NotText)?;
     let incoming = serde_json::from_str::<Incoming>(text).map_err(|e| explain(text, e))?;
+    let query =
+        |versions, ack, query| Ok((ClientMessage::Query(query), meta(versions, ack, None)?));
     match incoming {
         Incoming::Hello {
             table,
             token,
             game,
             auth,
+            versions,
+            ack,
         } => {
+            let meta = meta(versions, ack, None)?;
             let table = text_field(table, "table")?
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
@@ -159,23 +203,37 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
             let token = text_field(token, "token")?.and_then(|t| Token::parse(&t));
             let game = game_field(game)?;
             let auth = text_field(auth, "auth")?.filter(|a| !a.is_empty());
-            Ok(ClientMessage::Hello {
+            let hello = ClientMessage::Hello {
                 table,
                 token,
                 game,
                 auth,
-            })
+            };
+            Ok((hello, meta))
         }
-        Incoming::Define { source, game } => {
+        Incoming::Define {
+            source,
+            game,
+            versions,
+            ack,
+        } => {
+            let meta = meta(versions, ack, None)?;
             if let Some(name) = game_field(game)? {
-                return Ok(ClientMessage::DefineGame { name });
+                return Ok((ClientMessage::DefineGame { name }, meta));
             }
             let source = text_field(source, "source")?
                 .ok_or_else(|| JsonError::BadJson("define needs a \"source\" string".into()))?;
             check_size("source", &source, max_body)?;
-            Ok(ClientMessage::Define { source })
+            Ok((ClientMessage::Define { source }, meta))
         }
-        Incoming::Command { command, args } => {
+        Incoming::Command {
+            command,
+            args,
+            versions,
+            ack,
+            seq,
+        } => {
+            let meta = meta(versions, ack, seq)?;
             let command = text_field(command, "command")?
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| JsonError::BadJson("command needs a \"command\" string".into()))?;
@@ -186,13 +244,69 @@ pub fn parse_client(text: &[u8], max_body: usize) -> Result<ClientMessage, JsonE
                 Some(other) => other.to_string(),
             };
             check_size("args", &args, max_body)?;
-            Ok(ClientMessage::Game { command, args })
+            Ok((ClientMessage::Game { command, args }, meta))
         }
-        Incoming::Games => Ok(ClientMessage::Query(Query::Games)),
-        Incoming::Tables => Ok(ClientMessage::Query(Query::Tables)),
-        Incoming::Who => Ok(ClientMessage::Query(Query::Who)),
-        Incoming::Whoami => Ok(ClientMessage::Query(Query::Whoami)),
+        Incoming::Ack { versions, ack } => {
+            let meta = meta(versions, ack, None)?;
+            if meta.ack.is_none() {
+                let why = "an ack needs \"ack\": the highest msg received";
+                return Err(JsonError::BadJson(why.into()));
+            }
+            Ok((ClientMessage::Ack, meta))
+        }
+        Incoming::Games { versions, ack } => query(versions, ack, Query::Games),
+        Incoming::Tables { versions, ack } => query(versions, ack, Query::Tables),
+        Incoming::Who { versions, ack } => query(versions, ack, Query::Who),
+        Incoming::Whoami { versions, ack } => query(versions, ack, Query::Whoami),
+        Incoming::Version { versions, ack } => query(versions, ack, Query::Version),
     }
+}
+
+/// GGS 1.1's fields beside a message: `versions` (an array of at most
+/// [`MAX_OFFERED_VERSIONS`] strings), `ack` (an integer from 0) and `seq` (from 1).
+fn meta(
+    versions: Option<Value>,
+    ack: Option<Value>,
+    seq: Option<Value>,
+) -> Result<Meta, JsonError> {
+    let versions = match versions {
+        None => None,
+        Some(Value::Array(names)) => {
+            if names.len() > MAX_OFFERED_VERSIONS {
+                return Err(JsonError::BadJson(format!(
+                    "\"versions\" may list at most {MAX_OFFERED_VERSIONS} versions"
+                )));
+            }
+            let names = names.into_iter().map(|name| match name {
+                Value::String(name) => Ok(name),
+                _ => Err(JsonError::BadJson(
+                    "\"versions\" must be an array of strings".into(),
+                )),
+            });
+            Some(names.collect::<Result<Vec<_>, _>>()?)
+        }
+        Some(_) => {
+            let why = "\"versions\" must be an array of strings, e.g. [\"1.0\", \"1.1\"]";
+            return Err(JsonError::BadJson(why.into()));
+        }
+    };
+    let number = |field: Option<Value>, name: &str, min: u64| match field {
+        None => Ok(None),
+        Some(value) => match value.as_u64().filter(|n| *n >= min) {
+            Some(n) => Ok(Some(n)),
+            None if min == 0 => Err(JsonError::BadJson(format!(
+                "\"{name}\" must be a non-negative integer"
+            ))),
+            None => Err(JsonError::BadJson(format!(
+                "\"{name}\" must be an integer from {min} up"
+            ))),
+        },
+    };
+    Ok(Meta {
+        versions,
+        ack: number(ack, "ack", 0)?,
+        seq: number(seq, "seq", 1)?,
+    })
 }
 
 /// Says why a message did not parse as an [`Incoming`]: not JSON, not an object, no `type` or
@@ -220,7 +334,7 @@ fn explain(text: &str, error: serde_json::Error) -> JsonError {
 
 /// Whether `kind` names a client message.
 fn is_type(kind: &str) -> bool {
-    matches!(kind, "hello" | "define" | "command") || Query::from_name(kind).is_some()
+    matches!(kind, "hello" | "define" | "command" | "ack") || Query::from_name(kind).is_some()
 }
 
 /// The `game` field, trimmed; an empty one counts as absent.
@@ -247,17 +361,53 @@ struct Outgoing<'a> {
     body: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     player: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
 }
 
 /// The JSON text of a reply: `{"command": .., "body": ..}` (and `"player"` on `hello`). A body that is not UTF-8 (never
 /// produced by scripts, whose strings are text) is sent with replacement characters.
 pub fn encode_server(message: &ServerMessage) -> String {
+    encode(message, Version::V1_0, None)
+}
+
+/// The JSON text of a reply in `version` (from 1.1 with `"msg"` and `"seq"` when set), with
+/// `"version": announce` when given.
+fn encode(message: &ServerMessage, version: Version, announce: Option<Version>) -> String {
+    let numbered = version.exactly_once();
     let reply = Outgoing {
         command: &message.command,
         body: String::from_utf8_lossy(&message.body),
         player: message.player.as_deref(),
+        msg: message.msg.filter(|_| numbered),
+        seq: message.seq.filter(|_| numbered),
+        version: announce.map(Version::as_str),
     };
-    serde_json::to_string(&reply).expect("two strings always serialize")
+    serde_json::to_string(&reply).expect("strings and numbers always serialize")
+}
+
+/// Renders the replies of one WebSocket connection in the version in force when each is
+/// written (`None`: the client never offered versions, so every reply is exactly what
+/// [`encode_server`] writes). Once versions were offered, a `hello` reply and the first message
+/// in a version other than the last one written carry `"version"`.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    /// The version of the last message written.
+    last: Option<Version>,
+}
+
+impl Encoder {
+    /// The JSON text of `message` for a connection whose version is now `version`.
+    pub fn encode(&mut self, message: &ServerMessage, version: Option<Version>) -> String {
+        let hello = message.player.is_some();
+        let announce = version.filter(|v| hello || Some(*v) != self.last);
+        self.last = version;
+        encode(message, version.unwrap_or_default(), announce)
+    }
 }
 
 fn check_size(what: &'static str, text: &str, limit: usize) -> Result<(), JsonError> {
@@ -280,7 +430,194 @@ mod tests {
     const PLAYER: &str = "6f1c2b1e-0000-4000-8000-000000000002";
 
     fn parse(text: &str) -> Result<ClientMessage, JsonError> {
-        parse_client(text.as_bytes(), LIMIT)
+        parse_client(text.as_bytes(), LIMIT).map(|(message, _)| message)
+    }
+
+    fn meta(text: &str) -> Result<Meta, JsonError> {
+        parse_client(text.as_bytes(), LIMIT).map(|(_, meta)| meta)
+    }
+
+    fn names(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn the_1_1_fields_travel_beside_any_message() {
+        assert_eq!(meta(r#"{"type":"hello"}"#), Ok(Meta::default()));
+        assert_eq!(
+            meta(&format!(
+                r#"{{"type":"hello","table":"{TABLE}","token":"{PLAYER}","versions":["1.0","1.1"],"ack":4}}"#
+            )),
+            Ok(Meta {
+                versions: names(&["1.0", "1.1"]),
+                ack: Some(4),
+                seq: None
+            })
+        );
+        assert_eq!(
+            parse_client(
+                br#"{"type":"command","command":"inc","seq":3,"ack":0}"#,
+                LIMIT
+            ),
+            Ok((
+                ClientMessage::Game {
+                    command: "inc".into(),
+                    args: String::new()
+                },
+                Meta {
+                    versions: None,
+                    ack: Some(0),
+                    seq: Some(3)
+                }
+            ))
+        );
+        for kind in [
+            "define\",\"game\":\"chat",
+            "games",
+            "tables",
+            "who",
+            "whoami",
+            "version",
+        ] {
+            let text = format!(r#"{{"type":"{kind}","versions":["2.0"],"ack":1}}"#);
+            assert_eq!(
+                meta(&text),
+                Ok(Meta {
+                    versions: names(&["2.0"]),
+                    ack: Some(1),
+                    seq: None
+                }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"type":"version","versions":[]}"#),
+            Ok(ClientMessage::Query(Query::Version))
+        );
+        assert_eq!(
+            parse_client(br#"{"type":"ack","ack":9}"#, LIMIT),
+            Ok((
+                ClientMessage::Ack,
+                Meta {
+                    ack: Some(9),
+                    ..Meta::default()
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn malformed_1_1_fields_are_bad_json() {
+        let why = |t: &str| {
+            let e = parse(t).unwrap_err();
+            assert_eq!(e.code(), "bad_json", "{t}");
+            e.to_string()
+        };
+        assert_eq!(
+            why(r#"{"type":"hello","versions":"1.0 1.1"}"#),
+            r#""versions" must be an array of strings, e.g. ["1.0", "1.1"]"#
+        );
+        assert_eq!(
+            why(r#"{"type":"hello","versions":["1.0",1.1]}"#),
+            r#""versions" must be an array of strings"#
+        );
+        let many = vec!["\"1.0\""; MAX_OFFERED_VERSIONS + 1].join(",");
+        assert_eq!(
+            why(&format!(r#"{{"type":"who","versions":[{many}]}}"#)),
+            format!(r#""versions" may list at most {MAX_OFFERED_VERSIONS} versions"#)
+        );
+        for ack in ["-1", "1.5", "\"3\"", "[]", "18446744073709551616"] {
+            assert_eq!(
+                why(&format!(r#"{{"type":"who","ack":{ack}}}"#)),
+                r#""ack" must be a non-negative integer"#,
+                "{ack}"
+            );
+        }
+        for seq in ["0", "-2", "\"1\""] {
+            assert_eq!(
+                why(&format!(
+                    r#"{{"type":"command","command":"c","seq":{seq}}}"#
+                )),
+                r#""seq" must be an integer from 1 up"#,
+                "{seq}"
+            );
+        }
+        assert_eq!(
+            why(r#"{"type":"ack"}"#),
+            r#"an ack needs "ack": the highest msg received"#
+        );
+        // null is absent, as for args; a seq is a command's: elsewhere it is not read.
+        assert_eq!(meta(r#"{"type":"who","ack":null}"#), Ok(Meta::default()));
+        assert_eq!(meta(r#"{"type":"who","seq":"x"}"#), Ok(Meta::default()));
+    }
+
+    #[test]
+    fn a_client_that_offers_no_version_gets_the_2011_replies() {
+        let mut encoder = Encoder::default();
+        let token = Token::parse("6f1c2b1e-0000-4000-8000-00000000000a").unwrap();
+        let hello = ServerMessage {
+            seq: Some(0),
+            ..ServerMessage::hello(&token, true, "t-1", "p-1")
+        };
+        let numbered = ServerMessage {
+            msg: Some(1),
+            ..ServerMessage::new("echo", "x")
+        };
+        for message in [&hello, &numbered] {
+            assert_eq!(encoder.encode(message, None), encode_server(message));
+        }
+        assert_eq!(
+            encoder.encode(&numbered, None),
+            r#"{"command":"echo","body":"x"}"#
+        );
+    }
+
+    #[test]
+    fn replies_say_their_version_when_it_changes() {
+        let mut encoder = Encoder::default();
+        let token = Token::parse("6f1c2b1e-0000-4000-8000-00000000000a").unwrap();
+        let hello = ServerMessage {
+            seq: Some(5),
+            ..ServerMessage::hello(&token, true, "t-1", "p-1")
+        };
+        let numbered = |n| ServerMessage {
+            msg: Some(n),
+            ..ServerMessage::new("echo", "x")
+        };
+        let v11 = Some(Version::V1_1);
+        assert_eq!(
+            encoder.encode(&hello, v11),
+            r#"{"command":"hello","body":"6f1c2b1e-0000-4000-8000-00000000000a,true,t-1","player":"p-1","seq":5,"version":"1.1"}"#
+        );
+        assert_eq!(
+            encoder.encode(&numbered(1), v11),
+            r#"{"command":"echo","body":"x","msg":1}"#
+        );
+        // Every hello reply says it.
+        assert!(encoder
+            .encode(&hello, v11)
+            .ends_with(r#","version":"1.1"}"#));
+        // Back to 1.0: the first message says so, and numbers are no longer shown.
+        assert_eq!(
+            encoder.encode(&numbered(2), Some(Version::V1_0)),
+            r#"{"command":"echo","body":"x","version":"1.0"}"#
+        );
+        assert_eq!(
+            encoder.encode(&numbered(3), Some(Version::V1_0)),
+            r#"{"command":"echo","body":"x"}"#
+        );
+        assert_eq!(
+            encoder.encode(&ServerMessage::new("pong", ""), v11),
+            r#"{"command":"pong","body":"","version":"1.1"}"#
+        );
+        // A 1.0 hello reply of a client that offered versions says it too.
+        let mut fresh = Encoder::default();
+        assert!(fresh
+            .encode(
+                &ServerMessage::hello(&token, false, "t", "p"),
+                Some(Version::V1_0)
+            )
+            .ends_with(r#""player":"p","version":"1.0"}"#));
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! /define pong           ClientMessage::DefineGame { name: "pong" }
 //! /auth <credential>     ClientMessage::Auth { credential }            (for the next hellos)
 //! /games /tables /who /whoami   ClientMessage::Query(..)
+//! /version               ClientMessage::Query(Query::Version)          (the connection's version)
+//! /version 1.0 1.1       the same, with Meta { versions }              (negotiate, as GGS-Versions)
+//! /ack 12                ClientMessage::Ack with Meta { ack: 12 }      (GGS 1.1)
 //! message hello there    ClientMessage::Game { command: "message", args: "hello there" }
 //! //nick alice           ClientMessage::Game { command: "/nick", args: "alice" }
 //! ```
@@ -20,13 +23,17 @@
 //! body's lines indented by two spaces; lines end with CRLF (what telnet expects). Control
 //! characters in replies are shown as `?`, so no player or script can drive another player's
 //! terminal. The `hello` reply is `hello <token>,<defined>,<table-id>,<player-id>`: the 2011
-//! body and the player's public id. Telnet option negotiation (IAC sequences) is skipped; CR, LF and CRLF all end a
-//! line.
+//! body and the player's public id. In GGS 1.1 a numbered message is shown as
+//! `#<n> <command> <body>`. Telnet option negotiation (IAC sequences) is skipped; CR, LF and
+//! CRLF all end a line.
 
 use bytes::{Buf, BytesMut};
 use uuid::Uuid;
 
-use super::message::{valid_game_name, ClientMessage, Query, ServerMessage, TableRef};
+use super::message::{
+    valid_game_name, ClientMessage, Meta, Query, ServerMessage, TableRef, Version,
+    MAX_OFFERED_VERSIONS,
+};
 use super::token::Token;
 
 /// Longest line accepted, in bytes (after telnet sequences are removed). A longer line is
@@ -77,6 +84,9 @@ pub fn detect(bytes: &[u8]) -> Option<Mode> {
 pub enum Input {
     /// A message for the session.
     Message(ClientMessage),
+    /// A message for the session with GGS 1.1's fields beside it (`/version <v...>`,
+    /// `/ack <n>`).
+    WithMeta(ClientMessage, Meta),
     /// `/help`: the connection answers with [`help`].
     Help,
     /// `/quit`: the connection says `bye` and closes.
@@ -284,6 +294,32 @@ pub fn parse(line: &str) -> Result<Input, LineError> {
                 credential: credential.to_string(),
             },
         },
+        "version" => {
+            let offered: Vec<String> = words.map(str::to_string).collect();
+            if offered.is_empty() {
+                ClientMessage::Query(Query::Version)
+            } else if offered.len() > MAX_OFFERED_VERSIONS {
+                return Err(LineError::Usage(
+                    "/version [<version>...] (at most 16 versions)",
+                ));
+            } else {
+                let meta = Meta {
+                    versions: Some(offered),
+                    ..Meta::default()
+                };
+                return Ok(Input::WithMeta(ClientMessage::Query(Query::Version), meta));
+            }
+        }
+        "ack" => match (words.next().map(str::parse::<u64>), words.next()) {
+            (Some(Ok(n)), None) => {
+                let meta = Meta {
+                    ack: Some(n),
+                    ..Meta::default()
+                };
+                return Ok(Input::WithMeta(ClientMessage::Ack, meta));
+            }
+            _ => return Err(LineError::Usage("/ack <n> (the highest #n received)")),
+        },
         "help" | "?" => return Ok(Input::Help),
         "quit" | "exit" | "bye" => return Ok(Input::Quit),
         other => match Query::from_name(other) {
@@ -325,6 +361,15 @@ fn split(text: &str) -> (&str, &str) {
 /// Appends a reply as lines: `<command> <body>`, or the command and the body's lines indented
 /// when it has several. Every line ends with CRLF.
 pub fn encode(message: &ServerMessage, out: &mut BytesMut) {
+    encode_as(message, Version::V1_0, out)
+}
+
+/// Appends a reply as [`encode`] does, for a connection speaking `version`: from GGS 1.1 a
+/// numbered message starts with `#<n> `.
+pub fn encode_as(message: &ServerMessage, version: Version, out: &mut BytesMut) {
+    if let Some(n) = message.msg.filter(|_| version.exactly_once()) {
+        out.extend_from_slice(format!("#{n} ").as_bytes());
+    }
     let mut body = String::from_utf8_lossy(&message.body);
     if let Some(player) = &message.player {
         // The `hello` reply: the 2011 body, then the player's public id as a fourth field.
@@ -387,6 +432,9 @@ pub fn help() -> ServerMessage {
          /tables                  list the open tables\n\
          /who                     list the players at your table\n\
          /whoami                  your public player id (what the game and other players see)\n\
+         /version                 the protocol version this connection speaks\n\
+         /version <v> <v>...      offer versions (e.g. 1.0 1.1): the highest both speak is used\n\
+         /ack <n>                 GGS 1.1: you have every numbered (#n) message up to n\n\
          /quit                    leave\n\
          <command> <args>         a game command, e.g. message hi (chat), guess 50 (guess)\n\
          //<command> <args>       a game command starting with /, e.g. //nick alice (chat)",
@@ -515,6 +563,71 @@ mod tests {
             }))
         );
         assert_eq!(parse("/auth").unwrap_err().code(), "usage");
+    }
+
+    #[test]
+    fn parses_version_and_ack() {
+        assert_eq!(
+            parse("/version"),
+            Ok(Input::Message(ClientMessage::Query(Query::Version)))
+        );
+        assert_eq!(
+            parse("/version 1.0  1.1"),
+            Ok(Input::WithMeta(
+                ClientMessage::Query(Query::Version),
+                Meta {
+                    versions: Some(vec!["1.0".into(), "1.1".into()]),
+                    ..Meta::default()
+                }
+            ))
+        );
+        let many = vec!["1.0"; MAX_OFFERED_VERSIONS + 1].join(" ");
+        let e = parse(&format!("/version {many}")).unwrap_err();
+        assert_eq!(e.code(), "usage");
+        assert!(e
+            .to_string()
+            .contains(&format!("at most {MAX_OFFERED_VERSIONS} versions")));
+        assert_eq!(
+            parse("/ack 12"),
+            Ok(Input::WithMeta(
+                ClientMessage::Ack,
+                Meta {
+                    ack: Some(12),
+                    ..Meta::default()
+                }
+            ))
+        );
+        for bad in ["/ack", "/ack x", "/ack -1", "/ack 1 2"] {
+            assert_eq!(parse(bad).unwrap_err().code(), "usage", "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbered_messages_show_their_number_in_1_1() {
+        let numbered = ServerMessage {
+            msg: Some(7),
+            ..ServerMessage::new("message", "bob> hi")
+        };
+        let render = |message: &ServerMessage, version| {
+            let mut out = BytesMut::new();
+            encode_as(message, version, &mut out);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        assert_eq!(render(&numbered, Version::V1_1), "#7 message bob> hi\r\n");
+        assert_eq!(render(&numbered, Version::V1_0), "message bob> hi\r\n");
+        assert_eq!(rendered(numbered.clone()), "message bob> hi\r\n");
+        let scores = ServerMessage {
+            msg: Some(8),
+            ..ServerMessage::new("scores", "a 1\nb 2")
+        };
+        assert_eq!(
+            render(&scores, Version::V1_1),
+            "#8 scores\r\n  a 1\r\n  b 2\r\n"
+        );
+        assert_eq!(
+            render(&ServerMessage::new("pong", ""), Version::V1_1),
+            "pong\r\n"
+        );
     }
 
     #[test]

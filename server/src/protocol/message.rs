@@ -5,6 +5,7 @@
 //! [`ClientMessage`] and renders a [`ServerMessage`], so sessions and tables never see a
 //! transport.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -104,6 +105,70 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// A connection's protocol version, shared by its session (which negotiates it) and its
+/// writer (which renders every reply in the version in force when it writes it). `None`: the
+/// client never offered a version, so it is 1.0 exactly as in 2011.
+#[derive(Debug, Clone, Default)]
+pub struct SharedVersion(Arc<AtomicU8>);
+
+/// [`SharedVersion`]'s value for a connection that never negotiated.
+const NEVER_NEGOTIATED: u8 = 0;
+
+impl SharedVersion {
+    /// The version in force: `None` if the client never offered one.
+    pub fn get(&self) -> Option<Version> {
+        match self.0.load(Ordering::Acquire) {
+            NEVER_NEGOTIATED => None,
+            n => Version::ALL.get(usize::from(n - 1)).copied(),
+        }
+    }
+
+    /// Records the version agreed on (from now on every reply written is in it).
+    pub fn set(&self, version: Version) {
+        let index = Version::ALL
+            .iter()
+            .position(|v| *v == version)
+            .expect("ALL lists every version");
+        self.0.store(index as u8 + 1, Ordering::Release);
+    }
+}
+
+/// The most versions one `GGS-Versions` header (or JSON `versions` array) may list; a longer
+/// list is refused (`bad_header`, `bad_json`).
+pub const MAX_OFFERED_VERSIONS: usize = 16;
+
+/// Why no version could be agreed: the client speaks none of the server's versions. The reply
+/// is `error unsupported_version the server speaks 1.0 1.1`, and nothing else changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the server speaks {}", speaks())]
+pub struct UnsupportedVersion;
+
+impl UnsupportedVersion {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        "unsupported_version"
+    }
+}
+
+/// The versions this server speaks, as `GGS-Versions` lists them: `1.0 1.1`.
+pub fn speaks() -> String {
+    Version::ALL.map(Version::as_str).join(" ")
+}
+
+/// The version a connection speaks after a client offered `offered` (the names it sent in
+/// `GGS-Versions` or `versions`): the highest one both sides speak, whatever the connection
+/// spoke before. So a first offer of `1.0 1.1` gives 1.1, and a later offer that lacks the
+/// current version (a client restarted on older software) falls back to the highest common
+/// one. Names this server does not know are ignored; when none is left, the offer fails and
+/// the connection keeps its version.
+pub fn negotiate(offered: &[String]) -> Result<Version, UnsupportedVersion> {
+    offered
+        .iter()
+        .filter_map(|name| Version::parse(name))
+        .max()
+        .ok_or(UnsupportedVersion)
+}
+
 /// What may travel beside any client message (GGS 1.1's fields; all absent from a 1.0 client).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Meta {
@@ -185,6 +250,9 @@ pub enum Query {
     Who,
     /// The client's own public player id: reply `whoami`.
     Whoami,
+    /// The connection's protocol version: reply `version`, body
+    /// `<version> (this server speaks 1.0 1.1)`.
+    Version,
 }
 
 impl Query {
@@ -195,6 +263,7 @@ impl Query {
             "tables" => Some(Query::Tables),
             "who" => Some(Query::Who),
             "whoami" => Some(Query::Whoami),
+            "version" => Some(Query::Version),
             _ => None,
         }
     }
@@ -206,6 +275,7 @@ impl Query {
             Query::Tables => "tables",
             Query::Who => "who",
             Query::Whoami => "whoami",
+            Query::Version => "version",
         }
     }
 }
@@ -226,11 +296,25 @@ pub enum ProtocolError {
     #[error("a message needs exactly one Server-Command or Game-Command header")]
     MissingCommand,
     /// A `Server-Command` the server does not know.
-    #[error("unknown server command '{0}' (expected hello, define, games, tables, who or whoami)")]
+    #[error("unknown server command '{0}' (expected hello, define, ack, games, tables, who, whoami or version)")]
     UnknownServerCommand(String),
     /// A body that must be text is not UTF-8.
     #[error("the body of {0} must be UTF-8 text")]
     NotText(&'static str),
+    /// A GGS 1.1 header whose value is not what it must be: `Ack` and `Seq` are one decimal
+    /// number (`Seq` from 1), `GGS-Versions` at most [`MAX_OFFERED_VERSIONS`] names.
+    #[error("invalid {name} header {value:?}: {expected}")]
+    BadHeader {
+        /// The header's name as GGS spells it.
+        name: &'static str,
+        /// The value sent, truncated.
+        value: String,
+        /// What it must be.
+        expected: String,
+    },
+    /// `Server-Command: ack` without the `Ack` header it carries.
+    #[error("Server-Command: ack needs an Ack header: the highest Msg received")]
+    MissingAck,
 }
 
 impl ProtocolError {
@@ -240,14 +324,24 @@ impl ProtocolError {
             ProtocolError::MissingCommand => "missing_command",
             ProtocolError::UnknownServerCommand(_) => "unknown_command",
             ProtocolError::NotText(_) => "bad_encoding",
+            ProtocolError::BadHeader { .. } => "bad_header",
+            ProtocolError::MissingAck => "missing_ack",
         }
     }
 }
 
 impl ClientMessage {
-    /// Interprets one GGS 1.0 frame. `Token` matters only on `hello` (resume); `Content-Type`
-    /// is informational.
-    pub fn from_frame(frame: &Frame) -> Result<ClientMessage, ProtocolError> {
+    /// Interprets one GGS 1.0 frame: the message and what travels beside it (GGS 1.1's
+    /// `GGS-Versions`, `Ack` and `Seq` headers). `Token` matters only on `hello` (resume);
+    /// `Content-Type` is informational. A malformed GGS 1.1 header refuses the whole message
+    /// (`bad_header`).
+    pub fn from_frame(frame: &Frame) -> Result<(ClientMessage, Meta), ProtocolError> {
+        let meta = Meta::from_frame(frame)?;
+        let message = ClientMessage::from_headers(frame, &meta)?;
+        Ok((message, meta))
+    }
+
+    fn from_headers(frame: &Frame, meta: &Meta) -> Result<ClientMessage, ProtocolError> {
         let server = frame.header("server-command");
         let game = frame.header("game-command");
         match (server, game) {
@@ -267,6 +361,8 @@ impl ClientMessage {
                         auth: auth_header(frame),
                     })
                 }
+                "ack" if meta.ack.is_none() => Err(ProtocolError::MissingAck),
+                "ack" => Ok(ClientMessage::Ack),
                 "define" => match game_header(frame) {
                     Some(name) => Ok(ClientMessage::DefineGame { name }),
                     None => Ok(ClientMessage::Define {
@@ -284,6 +380,68 @@ impl ClientMessage {
             }),
             _ => Err(ProtocolError::MissingCommand),
         }
+    }
+}
+
+/// How many characters of a bad header value an error quotes.
+const QUOTE_VALUE: usize = 40;
+
+impl Meta {
+    /// The GGS 1.1 headers of a frame: `GGS-Versions` (names separated by spaces), `Ack`
+    /// and `Seq` (one decimal number each; `Seq` counts from 1).
+    pub fn from_frame(frame: &Frame) -> Result<Meta, ProtocolError> {
+        let versions = match frame.header("ggs-versions") {
+            None => None,
+            Some(list) => {
+                let names: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+                if names.len() > MAX_OFFERED_VERSIONS {
+                    let expected = format!(
+                        "expected at most {MAX_OFFERED_VERSIONS} versions separated by spaces"
+                    );
+                    return Err(bad_header("GGS-Versions", list, expected));
+                }
+                Some(names)
+            }
+        };
+        let ack = number_header(frame, "ack", "Ack", 0)?;
+        let seq = number_header(frame, "seq", "Seq", 1)?;
+        Ok(Meta { versions, ack, seq })
+    }
+}
+
+/// The value of a numeric GGS 1.1 header: a plain decimal number of at least `min`.
+fn number_header(
+    frame: &Frame,
+    header: &str,
+    name: &'static str,
+    min: u64,
+) -> Result<Option<u64>, ProtocolError> {
+    let Some(value) = frame.header(header) else {
+        return Ok(None);
+    };
+    let number = (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| value.parse::<u64>().ok())
+        .flatten()
+        .filter(|n| *n >= min);
+    let expected = if min == 0 {
+        "expected one non-negative decimal integer"
+    } else {
+        "expected one decimal integer from 1 up"
+    };
+    number
+        .map(Some)
+        .ok_or_else(|| bad_header(name, value, expected.to_string()))
+}
+
+fn bad_header(name: &'static str, value: &str, expected: String) -> ProtocolError {
+    let mut quoted: String = value.chars().take(QUOTE_VALUE).collect();
+    if quoted.len() < value.len() {
+        quoted.push_str("...");
+    }
+    ProtocolError::BadHeader {
+        name,
+        value: quoted,
+        expected,
     }
 }
 
@@ -324,10 +482,151 @@ mod tests {
         }
     }
 
+    /// The message of a frame, without what travels beside it.
+    fn message(frame: &Frame) -> Result<ClientMessage, ProtocolError> {
+        ClientMessage::from_frame(frame).map(|(message, _)| message)
+    }
+
+    fn meta(headers: &[(&str, &str)]) -> Result<Meta, ProtocolError> {
+        let mut all = vec![("Game-Command", "set")];
+        all.extend_from_slice(headers);
+        ClientMessage::from_frame(&frame(&all, b"")).map(|(_, meta)| meta)
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn a_2011_frame_has_no_meta() {
+        let (_, meta) =
+            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")).unwrap();
+        assert_eq!(meta, Meta::default());
+    }
+
+    #[test]
+    fn reads_the_1_1_headers() {
+        assert_eq!(
+            meta(&[
+                ("GGS-Versions", "1.0  1.1\t2.0"),
+                ("Ack", "0"),
+                ("Seq", "7")
+            ]),
+            Ok(Meta {
+                versions: Some(names(&["1.0", "1.1", "2.0"])),
+                ack: Some(0),
+                seq: Some(7),
+            })
+        );
+        assert_eq!(
+            meta(&[("GGS-Versions", "")]),
+            Ok(Meta {
+                versions: Some(vec![]),
+                ..Meta::default()
+            })
+        );
+        assert_eq!(
+            meta(&[("Ack", &u64::MAX.to_string())]).unwrap().ack,
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn malformed_1_1_headers_refuse_the_message() {
+        for (name, value) in [
+            ("Ack", ""),
+            ("Ack", "-1"),
+            ("Ack", "+1"),
+            ("Ack", "1 2"),
+            ("Ack", "0x10"),
+            ("Ack", "18446744073709551616"),
+            ("Seq", "0"),
+            ("Seq", "abc"),
+            ("Seq", "1.5"),
+        ] {
+            let e = meta(&[(name, value)]).unwrap_err();
+            assert_eq!(e.code(), "bad_header", "{name}: {value:?}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("invalid {name} header {value:?}: expected")),
+                "{e}"
+            );
+        }
+        let long = vec!["1.0"; MAX_OFFERED_VERSIONS + 1].join(" ");
+        let e = meta(&[("GGS-Versions", &long)]).unwrap_err();
+        assert_eq!(e.code(), "bad_header");
+        assert!(e.to_string().contains("at most 16 versions"), "{e}");
+        assert!(
+            e.to_string().len() < 200,
+            "the value is quoted briefly: {e}"
+        );
+        let fits = vec!["1.0"; MAX_OFFERED_VERSIONS].join(" ");
+        assert!(meta(&[("GGS-Versions", &fits)]).is_ok());
+    }
+
+    #[test]
+    fn ack_alone() {
+        assert_eq!(
+            ClientMessage::from_frame(&frame(&[("Server-Command", "ack"), ("Ack", "12")], b"")),
+            Ok((
+                ClientMessage::Ack,
+                Meta {
+                    ack: Some(12),
+                    ..Meta::default()
+                }
+            ))
+        );
+        let e = message(&frame(&[("Server-Command", "ack")], b"")).unwrap_err();
+        assert_eq!(e.code(), "missing_ack");
+        assert_eq!(
+            message(&frame(&[("Server-Command", "version")], b"")),
+            Ok(ClientMessage::Query(Query::Version))
+        );
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_version() {
+        assert_eq!(negotiate(&names(&["1.0", "1.1"])), Ok(Version::V1_1));
+        assert_eq!(negotiate(&names(&["1.1", "1.0"])), Ok(Version::V1_1));
+        assert_eq!(negotiate(&names(&["1.0"])), Ok(Version::V1_0));
+        // Names the server does not speak are ignored.
+        assert_eq!(negotiate(&names(&["0.9", "1.1", "2.0"])), Ok(Version::V1_1));
+        // A list that lacks the current version (1.1 here) falls back to the highest common.
+        assert_eq!(negotiate(&names(&["1.0", "2.0"])), Ok(Version::V1_0));
+        for none in [&[][..], &["2.0"][..], &["1", "1.10", "v1.1", "1.1 "][..]] {
+            let e = negotiate(&names(none)).unwrap_err();
+            assert_eq!(e.code(), "unsupported_version");
+            assert_eq!(e.to_string(), "the server speaks 1.0 1.1");
+        }
+        assert_eq!(
+            ServerMessage::error(
+                UnsupportedVersion.code(),
+                Some(&UnsupportedVersion.to_string())
+            )
+            .body,
+            "unsupported_version the server speaks 1.0 1.1"
+        );
+    }
+
+    #[test]
+    fn a_shared_version_starts_unnegotiated() {
+        let shared = SharedVersion::default();
+        let writer = shared.clone();
+        assert_eq!(writer.get(), None);
+        for v in [Version::V1_1, Version::V1_0, Version::V1_1] {
+            shared.set(v);
+            assert_eq!(writer.get(), Some(v));
+        }
+        for v in Version::ALL {
+            assert_eq!(Version::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(speaks(), "1.0 1.1");
+    }
+
     #[test]
     fn maps_the_2011_messages() {
         assert_eq!(
-            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"")),
+            message(&frame(&[("Server-Command", "hello")], b"")),
             Ok(ClientMessage::Hello {
                 auth: None,
                 table: None,
@@ -337,7 +636,7 @@ mod tests {
         );
         let id = "6f1c2b1e-0000-4000-8000-000000000001";
         assert_eq!(
-            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], id.as_bytes())),
+            message(&frame(&[("Server-Command", "hello")], id.as_bytes())),
             Ok(ClientMessage::Hello {
                 auth: None,
                 table: Some(TableRef::Id(Uuid::parse_str(id).unwrap())),
@@ -346,7 +645,7 @@ mod tests {
             })
         );
         assert_eq!(
-            ClientMessage::from_frame(&frame(&[("Server-Command", "hello")], b"nope")),
+            message(&frame(&[("Server-Command", "hello")], b"nope")),
             Ok(ClientMessage::Hello {
                 auth: None,
                 table: Some(TableRef::Unknown("nope".into())),
@@ -355,7 +654,7 @@ mod tests {
             })
         );
         assert_eq!(
-            ClientMessage::from_frame(&frame(
+            message(&frame(
                 &[("Token", "x"), ("Game-Command", "/nick")],
                 b"alice"
             )),
@@ -369,7 +668,7 @@ mod tests {
     #[test]
     fn maps_the_catalogue_and_the_queries() {
         assert_eq!(
-            ClientMessage::from_frame(&frame(
+            message(&frame(
                 &[("Server-Command", "hello"), ("Game", " chat ")],
                 b""
             )),
@@ -381,7 +680,7 @@ mod tests {
             })
         );
         assert_eq!(
-            ClientMessage::from_frame(&frame(
+            message(&frame(
                 &[("Server-Command", "define"), ("Game", "pong")],
                 b""
             )),
@@ -390,10 +689,16 @@ mod tests {
             })
         );
         assert_eq!(
-            ClientMessage::from_frame(&frame(&[("Server-Command", "who")], b"")),
+            message(&frame(&[("Server-Command", "who")], b"")),
             Ok(ClientMessage::Query(Query::Who))
         );
-        for q in [Query::Games, Query::Tables, Query::Who, Query::Whoami] {
+        for q in [
+            Query::Games,
+            Query::Tables,
+            Query::Who,
+            Query::Whoami,
+            Query::Version,
+        ] {
             assert_eq!(Query::from_name(q.name()), Some(q));
         }
     }
@@ -401,7 +706,7 @@ mod tests {
     #[test]
     fn a_hello_carries_its_auth_header() {
         assert_eq!(
-            ClientMessage::from_frame(&frame(
+            message(&frame(
                 &[("Server-Command", "hello"), ("Auth", " secret-1 ")],
                 b""
             )),
@@ -416,9 +721,7 @@ mod tests {
 
     #[test]
     fn rejects_what_means_nothing() {
-        let err = |h: &[(&str, &str)], b: &[u8]| {
-            ClientMessage::from_frame(&frame(h, b)).unwrap_err().code()
-        };
+        let err = |h: &[(&str, &str)], b: &[u8]| message(&frame(h, b)).unwrap_err().code();
         assert_eq!(err(&[], b""), "missing_command");
         assert_eq!(
             err(&[("Server-Command", "x"), ("Game-Command", "y")], b""),

@@ -106,6 +106,10 @@ struct Seat {
     away_until: Option<Instant>,
     /// The seat speaks GGS 1.1: its messages are numbered and kept until acknowledged.
     stream: Option<Stream>,
+    /// The seat's connection speaks 1.1: its messages are numbered into `stream`. A seat whose
+    /// connection went back to 1.0 keeps its stream (unnumbered meanwhile), so numbers go on
+    /// from where they were if it speaks 1.1 again.
+    numbering: bool,
 }
 
 /// The seats of one table, in the order players sat down.
@@ -163,6 +167,7 @@ impl Seats {
                     outbox: None,
                     conn: 0,
                     away_until: Some(until),
+                    numbering: seat.stream.is_some(),
                     stream: seat.stream.map(Stream::loaded),
                 }
             })
@@ -234,40 +239,46 @@ impl Seats {
             conn,
             away_until: None,
             stream: version.exactly_once().then(Stream::new),
+            numbering: version.exactly_once(),
         });
     }
 
     /// The connection of `player`'s seat, taken back, speaks `version`, and has received every
     /// message of the seat up to `ack`: for 1.1, what it is missing (a seat new to 1.1 starts
-    /// its stream); for 1.0, `None` (a stream the seat had ends).
+    /// its stream); for 1.0, `None` (a stream the seat had is kept, unnumbered).
     pub(super) fn resume(&mut self, player: &str, version: Version, ack: u64) -> Option<Resume> {
         let i = self.index(player)?;
-        if !version.exactly_once() {
-            self.end_stream(i);
+        let seat = &mut self.seats[i];
+        seat.numbering = version.exactly_once();
+        if !seat.numbering {
             return None;
         }
-        let stream = self.seats[i].stream.get_or_insert_with(Stream::new);
+        let stream = seat.stream.get_or_insert_with(Stream::new);
         Some(stream.resume(ack))
     }
 
-    /// The connection `conn` of `player` now speaks `version`: a 1.1 seat starts a stream, a
-    /// 1.0 one ends its stream.
+    /// The connection `conn` of `player` now speaks `version`: a 1.1 seat numbers its messages
+    /// (starting a stream, or going on with the one it had), a 1.0 one does not.
     pub(super) fn set_version(&mut self, player: &str, conn: u64, version: Version) {
         let Some(i) = self.index(player) else { return };
         if self.seats[i].conn != conn {
             return;
         }
-        match (version.exactly_once(), self.seats[i].stream.is_some()) {
-            (true, false) => self.seats[i].stream = Some(Stream::new()),
-            (false, true) => self.end_stream(i),
-            _ => {}
+        let seat = &mut self.seats[i];
+        seat.numbering = version.exactly_once();
+        if seat.numbering {
+            seat.stream.get_or_insert_with(Stream::new);
         }
     }
 
     /// The highest command `Seq` applied for `player`, if their seat speaks 1.1.
     pub(super) fn seq(&self, player: &str) -> Option<u64> {
         let i = self.index(player)?;
-        self.seats[i].stream.as_ref().map(Stream::seq)
+        let seat = &self.seats[i];
+        seat.stream
+            .as_ref()
+            .filter(|_| seat.numbering)
+            .map(Stream::seq)
     }
 
     /// Whether `player`'s command numbered `seq` may run (not a resent one that ran).
@@ -335,8 +346,8 @@ impl Seats {
         let bounds = self.bounds;
         let seat = &mut self.seats[i];
         let message = match &mut seat.stream {
-            Some(stream) => stream.number(message, bounds),
-            None => message,
+            Some(stream) if seat.numbering => stream.number(message, bounds),
+            _ => message,
         };
         seat.outbox.clone().map(|outbox| (outbox, message))
     }

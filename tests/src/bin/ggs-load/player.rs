@@ -230,6 +230,10 @@ pub async fn read_loop(
     let my_paddle = format!("player{seat}_y");
     let (mut acked, mut failed) = (0u64, 0u64);
     let drain_until = at_us(plan.drain_until);
+    // What setup read is acknowledged with the first command.
+    shared
+        .highest_msg
+        .fetch_max(reader.highest_msg(), Ordering::AcqRel);
     loop {
         if shared.writer_done.load(Ordering::Acquire)
             && acked + failed >= shared.sent.load(Ordering::Acquire)
@@ -246,6 +250,7 @@ pub async fn read_loop(
         } else {
             std::cmp::min(drain_until, now + DRAIN_POLL)
         };
+        let highest = reader.highest_msg();
         let reply = match tokio::time::timeout_at(wait, reader.next()).await {
             Ok(r) => r,
             Err(_) => continue,
@@ -268,7 +273,6 @@ pub async fn read_loop(
         };
         if v11.on {
             if let Some(msg) = meta.msg {
-                let highest = shared.highest_msg.load(Ordering::Acquire);
                 if msg != highest + 1 {
                     counters.error(
                         "msg_order",

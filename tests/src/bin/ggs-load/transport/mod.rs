@@ -63,9 +63,15 @@ enum WriteHalf {
     Ws(ws::WsWriter),
 }
 
-/// The read half of a connection.
-pub enum Reader {
-    /// GGS 1.0.
+/// The read half of a connection, and the highest GGS 1.1 `Msg` it has read (setup included).
+pub struct Reader {
+    half: ReadHalf,
+    highest_msg: u64,
+}
+
+/// The transport's read half.
+enum ReadHalf {
+    /// GGS 1.0 framing over TCP.
     Tcp(tcp::TcpReader),
     /// WebSocket JSON.
     Ws(ws::WsReader),
@@ -76,17 +82,21 @@ pub async fn connect(target: &Target, protocol: Protocol) -> Result<(Reader, Wri
     let (reader, half) = match target {
         Target::Tcp(addr) => {
             let (r, w) = tcp::connect(*addr).await?;
-            (Reader::Tcp(r), WriteHalf::Tcp(w))
+            (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
         }
         Target::Ws(url) => {
             let (r, w) = ws::connect(url).await?;
-            (Reader::Ws(r), WriteHalf::Ws(w))
+            (ReadHalf::Ws(r), WriteHalf::Ws(w))
         }
     };
     let writer = Writer {
         half,
         v11: protocol == Protocol::V1_1,
         seq: 0,
+    };
+    let reader = Reader {
+        half: reader,
+        highest_msg: 0,
     };
     Ok((reader, writer))
 }
@@ -138,10 +148,19 @@ impl Reader {
     /// The next reply and its version and GGS 1.1 fields; `None` when the server closed the
     /// connection.
     pub async fn next(&mut self) -> Result<Option<(Reply, ReplyMeta)>> {
-        match self {
-            Reader::Tcp(r) => r.next().await,
-            Reader::Ws(r) => r.next().await,
+        let next = match &mut self.half {
+            ReadHalf::Tcp(r) => r.next().await,
+            ReadHalf::Ws(r) => r.next().await,
+        };
+        if let Ok(Some((_, meta))) = &next {
+            self.highest_msg = self.highest_msg.max(meta.msg.unwrap_or(0));
         }
+        next
+    }
+
+    /// The highest GGS 1.1 `Msg` read so far.
+    pub fn highest_msg(&self) -> u64 {
+        self.highest_msg
     }
 
     /// Reads until a reply with this command, skipping others (notices, joins); an `error`

@@ -687,3 +687,46 @@ fn every_command_runs_once_and_every_message_arrives_once_across_sigkills() {
         "seed {seed}: sent {sent}, resent {resent}"
     );
 }
+
+/// What is acknowledged is no longer kept: a seat that acknowledged its messages (with its
+/// commands, then alone) and comes back claiming none of them gets `resync`, not a replay.
+#[test]
+fn acknowledged_messages_are_not_kept() {
+    let server = ServerProcess::start();
+    let mut session = seat(server.connect(), None, Some(COUNTER), "acker");
+    for i in 1..=10u64 {
+        let (_, sent) = session.command("inc", &i.to_string());
+        sent.expect("sending");
+        let d = session.recv(Duration::from_secs(10)).expect("an answer");
+        assert_eq!(d.reply.body, format!("{i} {i}"), "{d:?}");
+    }
+    let highest = session.highest();
+    let mut conn = server.connect();
+    // The last answer's acknowledgement goes alone; then the seat comes back claiming nothing.
+    session
+        .request(Request::Ack(highest))
+        .expect("acknowledging");
+    thread::sleep(Duration::from_millis(200));
+    session.disconnect();
+    let versions = ggs_tests::client::VERSIONS_1_1;
+    conn.request_meta(
+        Request::Hello {
+            table: Some(session.table()),
+            token: Some(session.token()),
+        },
+        &ggs_tests::RequestMeta {
+            versions,
+            ack: Some(0),
+            seq: None,
+        },
+    );
+    let hello = conn.recv();
+    assert_eq!(hello.command, "hello", "{hello}");
+    let next = conn.recv();
+    assert_eq!(
+        next.command,
+        "resync",
+        "messages 1 to {highest} were acknowledged, yet {next} (Msg {:?}) was kept",
+        conn.last_meta().msg
+    );
+}

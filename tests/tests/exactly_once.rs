@@ -16,13 +16,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ggs_tests::client::VERSIONS_1_1;
 use ggs_tests::client::{Conn, ReplyFraming};
 use ggs_tests::ggs10::Ggs10;
 use ggs_tests::resumable::Delivered;
 use ggs_tests::ws::Ws;
 use ggs_tests::{
-    game_source, Client, Request, Resumable, ServerOptions, ServerProcess, SessionError, StreamLog,
-    WsClient,
+    game_source, Client, Request, RequestMeta, Resumable, ServerOptions, ServerProcess,
+    SessionError, StreamLog, WsClient,
 };
 
 /// A counter in `GGS.state` and `GGS.world`: `inc` adds one and answers the sender
@@ -688,45 +689,67 @@ fn every_command_runs_once_and_every_message_arrives_once_across_sigkills() {
     );
 }
 
-/// What is acknowledged is no longer kept: a seat that acknowledged its messages (with its
-/// commands, then alone) and comes back claiming none of them gets `resync`, not a replay.
-#[test]
-fn acknowledged_messages_are_not_kept() {
+/// Seats a 1.1 player at a new counter table, sends ten numbered increments without `Ack`
+/// and reads their answers; if `ack_alone`, then acknowledges them alone. Then it comes back
+/// on a new connection claiming to have received nothing (`Ack: 0`) and returns the first
+/// message after the hello reply, with its `Msg`.
+fn come_back_claiming_nothing(ack_alone: bool) -> (String, Option<u64>) {
     let server = ServerProcess::start();
-    let mut session = seat(server.connect(), None, Some(COUNTER), "acker");
+    let mut client = server.connect().named("acker");
+    let v11 = RequestMeta {
+        versions: VERSIONS_1_1,
+        ..RequestMeta::default()
+    };
+    let (hello, _) = client.hello_offering(None, VERSIONS_1_1);
+    client.request_meta(Request::Define(COUNTER), &v11);
+    client.expect("defined", "ok");
     for i in 1..=10u64 {
-        let (_, sent) = session.command("inc", &i.to_string());
-        sent.expect("sending");
-        let d = session.recv(Duration::from_secs(10)).expect("an answer");
-        assert_eq!(d.reply.body, format!("{i} {i}"), "{d:?}");
+        let seq = RequestMeta {
+            seq: Some(i),
+            ..RequestMeta::default()
+        };
+        client.request_meta(Request::Command("inc", &i.to_string()), &seq);
+        client.expect("n", &format!("{i} {i}"));
     }
-    let highest = session.highest();
-    let mut conn = server.connect();
-    // The last answer's acknowledgement goes alone; then the seat comes back claiming nothing.
-    session
-        .request(Request::Ack(highest))
-        .expect("acknowledging");
-    thread::sleep(Duration::from_millis(200));
-    session.disconnect();
-    let versions = ggs_tests::client::VERSIONS_1_1;
-    conn.request_meta(
+    let highest = client.last_meta().msg.expect("the answers are numbered");
+    if ack_alone {
+        client.request_meta(Request::Ack(highest), &RequestMeta::default());
+        // The acknowledgement reaches the table before the connection's end does.
+        thread::sleep(Duration::from_millis(200));
+    }
+    client.close();
+    let mut back = server.connect().named("acker, back");
+    let resume = RequestMeta {
+        versions: VERSIONS_1_1,
+        ack: Some(0),
+        seq: None,
+    };
+    back.request_meta(
         Request::Hello {
-            table: Some(session.table()),
-            token: Some(session.token()),
+            table: Some(&hello.table),
+            token: Some(&hello.token),
         },
-        &ggs_tests::RequestMeta {
-            versions,
-            ack: Some(0),
-            seq: None,
-        },
+        &resume,
     );
-    let hello = conn.recv();
-    assert_eq!(hello.command, "hello", "{hello}");
-    let next = conn.recv();
+    back.expect_cmd("hello");
+    let next = back.recv();
+    (next.command, back.last_meta().msg)
+}
+
+/// What is acknowledged alone (`Server-Command: ack`) is no longer kept: a seat that comes
+/// back claiming none of it gets `resync`; without that acknowledgement it gets a replay from
+/// the first message.
+#[test]
+fn what_is_acknowledged_alone_is_no_longer_kept() {
+    let (command, msg) = come_back_claiming_nothing(true);
     assert_eq!(
-        next.command,
-        "resync",
-        "messages 1 to {highest} were acknowledged, yet {next} (Msg {:?}) was kept",
-        conn.last_meta().msg
+        command, "resync",
+        "every message was acknowledged, yet {command} (Msg {msg:?}) was kept"
+    );
+    let (command, msg) = come_back_claiming_nothing(false);
+    assert_eq!(
+        (command.as_str(), msg),
+        ("defined", Some(1)),
+        "nothing was acknowledged: the replay starts at Msg 1"
     );
 }

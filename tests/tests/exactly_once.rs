@@ -3,7 +3,8 @@
 //! and restarted on the same data directory. They reconnect, resume with their token and
 //! `Ack`, and resend every command after the hello reply's `Seq`. Every player's `Msg` stream
 //! has no gap, duplicate or reordering (and no `resync`); each counter equals the number of
-//! distinct increments sent to it; each chat line arrives at each player exactly once.
+//! distinct increments sent to it; each chat line arrives at each player exactly once (a chat
+//! player that only listens included: it acknowledges alone).
 //!
 //! `GGS_EXACTLY_ONCE_KILLS=N` sets the kills (default 20) and `GGS_EXACTLY_ONCE_SEED=S` replays
 //! a run (every run prints its seed).
@@ -46,6 +47,8 @@ const COUNTER_TABLES: usize = 2;
 /// Chat players over TCP and over WebSocket, all at one table.
 const CHAT_TCP: usize = 2;
 const CHAT_WS: usize = 1;
+/// Chat players (TCP) that only listen: they acknowledge alone.
+const CHAT_LISTENERS: usize = 1;
 /// Commands each player keeps in flight.
 const WINDOW: usize = 4;
 /// Load between two kills, in milliseconds (a range).
@@ -132,8 +135,9 @@ struct Run {
 enum Role {
     /// Counter table `table`; the first player of a table asks `get` at the end.
     Counter { table: usize, getter: bool },
-    /// The chat table; the player's number among the chat players.
-    Chat { index: usize },
+    /// The chat table; the player's number among the chat players, and whether it only
+    /// listens (and so acknowledges alone).
+    Chat { index: usize, silent: bool },
 }
 
 /// What one player saw.
@@ -254,10 +258,13 @@ fn play<F: ReplyFraming>(
             continue;
         }
         // Send while the window has room.
-        while !stopping && session.unapplied_len() < WINDOW && session.is_connected() {
+        let silent = matches!(role, Role::Chat { silent: true, .. });
+        while !stopping && !silent && session.unapplied_len() < WINDOW && session.is_connected() {
             let (command, args) = match role {
                 Role::Counter { .. } => ("inc", (session.last_seq() + 1).to_string()),
-                Role::Chat { index } => ("message", format!("{index}:{}", session.last_seq() + 1)),
+                Role::Chat { index, .. } => {
+                    ("message", format!("{index}:{}", session.last_seq() + 1))
+                }
             };
             let _ = session.command(command, &args);
             if command == "inc" {
@@ -270,7 +277,7 @@ fn play<F: ReplyFraming>(
                 Role::Counter { table, .. } => {
                     run.counter_drained[table].fetch_add(1, Ordering::SeqCst);
                 }
-                Role::Chat { index } => {
+                Role::Chat { index, .. } => {
                     run.chat_sent[index].store(session.last_seq(), Ordering::SeqCst);
                     run.chat_drained.fetch_add(1, Ordering::SeqCst);
                 }
@@ -371,7 +378,7 @@ fn play<F: ReplyFraming>(
                 r.got = Some((v[0], v[1]));
                 session.applied(v[2]);
             }
-            (Role::Chat { index }, "message") => {
+            (Role::Chat { index, .. }, "message") => {
                 // `<nick>> <author>:<seq>`
                 let line = reply.body.rsplit("> ").next().unwrap_or("");
                 let Some((author, seq)) = line
@@ -481,7 +488,7 @@ fn every_command_runs_once_and_every_message_arrives_once_across_sigkills() {
         env: vec![("GGS_MESSAGES_PER_SECOND".into(), "1000000".into())],
         ..ServerOptions::default()
     });
-    let chat_players = CHAT_TCP + CHAT_WS;
+    let chat_players = CHAT_TCP + CHAT_WS + CHAT_LISTENERS;
     let run = Arc::new(Run {
         addrs: Addresses {
             now: Mutex::new((1, server.tcp_addr(), server.http_addr())),
@@ -544,7 +551,7 @@ fn every_command_runs_once_and_every_message_arrives_once_across_sigkills() {
         ));
     }
     let mut ws_chat = Vec::new();
-    for i in CHAT_TCP..chat_players {
+    for i in CHAT_TCP..CHAT_TCP + CHAT_WS {
         ws_chat.push(seat(
             server.connect_ws(),
             Some(&chat_table),
@@ -552,17 +559,33 @@ fn every_command_runs_once_and_every_message_arrives_once_across_sigkills() {
             &format!("chat {i} ws"),
         ));
     }
+    for i in CHAT_TCP + CHAT_WS..chat_players {
+        tcp_chat.push(seat(
+            server.connect(),
+            Some(&chat_table),
+            None,
+            &format!("chat {i} tcp listener"),
+        ));
+    }
     for (index, session) in tcp_chat.into_iter().enumerate() {
         let run = run.clone();
+        // The TCP players are numbered first, the listeners last.
+        let index = if index < CHAT_TCP {
+            index
+        } else {
+            index + CHAT_WS
+        };
+        let silent = index >= CHAT_TCP + CHAT_WS;
         players.push(thread::spawn(move || {
-            play(session, Role::Chat { index }, run, connect_tcp, 1)
+            play(session, Role::Chat { index, silent }, run, connect_tcp, 1)
         }));
     }
     for (i, session) in ws_chat.into_iter().enumerate() {
         let run = run.clone();
         let index = CHAT_TCP + i;
+        let silent = false;
         players.push(thread::spawn(move || {
-            play(session, Role::Chat { index }, run, connect_ws, 1)
+            play(session, Role::Chat { index, silent }, run, connect_ws, 1)
         }));
     }
 

@@ -270,6 +270,36 @@ fn pages_reconnect_and_finish_after_the_server_is_killed() {
     });
 }
 
+/// Two chat pages keep sending lines while the server is SIGKILLed and restarted on the same
+/// data directory several times; each page ends up showing every line exactly once, in order.
+#[test]
+fn chat_pages_show_every_line_once_across_server_kills() {
+    check_prerequisites();
+    let _one = lock();
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let mut server = ServerProcess::start_with(ServerOptions::default().args(&["--http", &http]));
+    let mut kills = 0;
+    Scenario::start("exactly_once", &server).run(|event, _, scenario| match event {
+        "kill" => {
+            server.kill9();
+            kills += 1;
+            scenario.answer("killed");
+        }
+        "restart" => {
+            server.restart();
+            assert_eq!(
+                server.http_addr().port(),
+                port,
+                "the restarted server keeps its HTTP port"
+            );
+            scenario.answer("restarted");
+        }
+        other => panic!("unexpected request {other}"),
+    });
+    assert!(kills >= 3, "the server was killed only {kills} times");
+}
+
 #[test]
 fn two_pages_play_pong() {
     check_prerequisites();

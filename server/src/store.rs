@@ -7,11 +7,11 @@
 //! - `s/<table-id>/<player-id>`  a held seat: the SHA-256 of its resume token (32 bytes). An
 //!   empty value is a seat written before tokens and player ids were apart: its token is its
 //!   player id ([`SeatToken::Legacy`])
-//! - `q/<table-id>/<player-id>`  a GGS 1.1 seat's stream (JSON: the last message number given,
-//!   the highest command `Seq` applied): present while the seat speaks 1.1
-//! - `o/<table-id>/<player-id>/<first>`  messages of one event to a 1.1 seat, kept until
-//!   acknowledged (JSON: `[[command, body], ...]`, numbered from `<first>`, zero-padded to
-//!   [`MSG_DIGITS`] digits so a prefix scan lists them in order)
+//! - `q/<table-id>/<player-id>`  a GGS 1.1 seat's stream counters (JSON: the last message
+//!   number given, the highest command `Seq` applied, as of when they were last written)
+//! - `o/<table-id>/<entry>`  one event's messages to the table's 1.1 seats, kept until each is
+//!   acknowledged, and the commands it applied (JSON, see `table::stream`); the entry number
+//!   is zero-padded to [`ENTRY_DIGITS`] digits so a prefix scan lists entries in order
 //! - `u/<table-id>/<player-id>`  the identity the application's auth hook gave a seat's
 //!   player (JSON: user_id, name); written with the seat, released with it
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
@@ -102,19 +102,16 @@ pub struct StoredGame {
     pub origin: String,
 }
 
-/// Digits of a message number in a kept-message key (`o/<table>/<player>/00000000000000000001`).
-pub const MSG_DIGITS: usize = 20;
+/// Digits of an entry number in a kept-message key (`o/<table>/00000000000000000001`).
+pub const ENTRY_DIGITS: usize = 20;
 
-/// A GGS 1.1 seat's stream as stored: its counters and the messages not yet acknowledged.
+/// A GGS 1.1 seat's stream counters as stored (its kept messages are in the table's log).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredStream {
     /// The last message number given (`Msg`).
     pub next: u64,
     /// The highest command `Seq` applied.
     pub seq: u64,
-    /// Kept messages, one group per event: the number of its first message, and its messages
-    /// as (command, body).
-    pub kept: Vec<(u64, Vec<(String, String)>)>,
 }
 
 /// The counters of a stream, as the `q/` record holds them.
@@ -201,11 +198,13 @@ impl Store {
             seat.stream = streams.remove(&seat.player);
         }
         let identities = self.identities(id)?;
+        let log = self.log(id)?;
         Ok(Some(LoadedTable {
             record,
             storage,
             seats,
             identities,
+            log,
         }))
     }
 
@@ -251,6 +250,24 @@ impl Store {
         Ok(seats)
     }
 
+    /// The log entries of a table's 1.1 seats (number, JSON), in order.
+    fn log(&self, id: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let prefix = format!("o/{id}/").into_bytes();
+        let mut entries = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let number = std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "a log entry's key without a number".into(),
+                })?;
+            entries.push((number, v.to_vec()));
+        }
+        Ok(entries)
+    }
+
     /// The GGS 1.1 streams of a table's seats, by player id.
     fn streams(
         &self,
@@ -270,28 +287,8 @@ impl Store {
             let stream = StoredStream {
                 next: counters.next,
                 seq: counters.seq,
-                kept: Vec::new(),
             };
             streams.insert(player, stream);
-        }
-        let prefix = format!("o/{id}/").into_bytes();
-        for item in self.db.scan_prefix(&prefix) {
-            let (k, v) = item?;
-            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let Some((player, first)) = rest.rsplit_once('/') else {
-                return Err(corrupt(&k, "a kept-message key without a number".into()));
-            };
-            let first: u64 = first
-                .parse()
-                .map_err(|_| corrupt(&k, "a kept-message key without a number".into()))?;
-            let messages: Vec<(String, String)> =
-                serde_json::from_slice(&v).map_err(|e| corrupt(&k, e.to_string()))?;
-            // Kept messages of a seat with no stream record were left behind: ignored.
-            if let Some(stream) = streams.get_mut(player) {
-                let last = first + messages.len() as u64 - 1;
-                stream.next = stream.next.max(last);
-                stream.kept.push((first, messages));
-            }
         }
         Ok(streams)
     }
@@ -436,6 +433,8 @@ pub struct LoadedTable {
     /// The identities of the seats' players, by player id (seats of anonymous players have
     /// none).
     pub identities: Vec<(String, Identity)>,
+    /// The log of messages kept for its 1.1 seats: (entry number, JSON), in order.
+    pub log: Vec<(u64, Vec<u8>)>,
 }
 
 /// A seat as stored: its player's public id and what takes it back.
@@ -492,30 +491,19 @@ impl Txn {
         self.ops.push((stream_key(id, player), Some(json)));
     }
 
-    /// Forgets `player`'s GGS 1.1 stream record (its kept messages go with [`Txn::unkeep`]).
+    /// Forgets `player`'s GGS 1.1 stream record (its kept messages are released in the log).
     pub fn end_stream(&mut self, id: &str, player: &str) {
         self.ops.push((stream_key(id, player), None));
     }
 
-    /// Keeps the messages of one event to `player`, numbered from `first`, until acknowledged.
-    pub fn keep<'a>(
-        &mut self,
-        id: &str,
-        player: &str,
-        first: u64,
-        messages: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    ) {
-        let list: Vec<(&str, std::borrow::Cow<'_, str>)> = messages
-            .into_iter()
-            .map(|(command, body)| (command, String::from_utf8_lossy(body)))
-            .collect();
-        let json = serde_json::to_vec(&list).expect("messages serialise");
-        self.ops.push((kept_key(id, player, first), Some(json)));
+    /// Writes entry `entry` of the table's log of kept messages (JSON, see `table::stream`).
+    pub fn log_entry(&mut self, id: &str, entry: u64, json: Vec<u8>) {
+        self.ops.push((log_key(id, entry), Some(json)));
     }
 
-    /// Drops the kept messages of `player` numbered from `first` (one event's).
-    pub fn unkeep(&mut self, id: &str, player: &str, first: u64) {
-        self.ops.push((kept_key(id, player, first), None));
+    /// Deletes entry `entry` of the table's log.
+    pub fn drop_log_entry(&mut self, id: &str, entry: u64) {
+        self.ops.push((log_key(id, entry), None));
     }
 
     /// Keeps the identity of the player of a seat, or (`None`) releases it with the seat.
@@ -567,8 +555,8 @@ fn stream_key(id: &str, player: &str) -> Vec<u8> {
     format!("q/{id}/{player}").into_bytes()
 }
 
-fn kept_key(id: &str, player: &str, first: u64) -> Vec<u8> {
-    format!("o/{id}/{player}/{first:0width$}", width = MSG_DIGITS).into_bytes()
+fn log_key(id: &str, entry: u64) -> Vec<u8> {
+    format!("o/{id}/{entry:0width$}", width = ENTRY_DIGITS).into_bytes()
 }
 
 fn state_key(id: &str) -> Vec<u8> {

@@ -87,7 +87,7 @@ impl Table {
         let (record, seats, start, unrecorded) = match init {
             TableInit::New(record) => (record, Seats::new(bounds), Start::Fresh, true),
             TableInit::Loaded(loaded) => {
-                let mut seats = Seats::held(loaded.seats, until, bounds);
+                let mut seats = Seats::held(&id, loaded.seats, until, bounds, loaded.log);
                 seats.load_identities(loaded.identities);
                 (loaded.record, seats, Start::Load(loaded.storage), false)
             }

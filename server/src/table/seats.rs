@@ -20,7 +20,7 @@ use std::sync::Arc;
 use ggs_js::PlayerIdentity;
 use tokio::time::Instant;
 
-use super::stream::{Bounds, Resume, Stream};
+use super::stream::{Bounds, Log, Resume, Stream};
 use crate::auth::Identity;
 use crate::config::{DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES};
 use crate::outbox::Outbox;
@@ -119,9 +119,10 @@ pub(super) struct Seats {
     players: Option<Arc<[String]>>,
     /// What a 1.1 seat keeps for its client.
     bounds: Bounds,
-    /// Streams of seats given up (or back to 1.0), deleted from the store with the next
-    /// transaction.
+    /// Streams of seats given up, deleted from the store with the next transaction.
     ended: Vec<(Arc<str>, Stream)>,
+    /// The table's log of messages kept for its 1.1 seats.
+    log: Log,
     /// Who the seated players are, as the auth hook said (anonymous ones are not in it).
     identities: HashMap<Arc<str>, Identity>,
     /// `GGS.playerInfo`'s identities, built once per change of them.
@@ -145,14 +146,22 @@ impl Seats {
             players: None,
             bounds,
             ended: Vec::new(),
+            log: Log::default(),
             identities: HashMap::new(),
             script_identities: None,
         }
     }
 
-    /// Seats held for `held` (a table loaded from the store) until `until`.
-    pub(super) fn held(held: Vec<HeldSeat>, until: Instant, bounds: Bounds) -> Self {
-        let seats = held
+    /// Seats held for `held` (table `table`, loaded from the store) until `until`, with the
+    /// table's `log` of kept messages (entry number, JSON).
+    pub(super) fn held(
+        table: &str,
+        held: Vec<HeldSeat>,
+        until: Instant,
+        bounds: Bounds,
+        log: Vec<(u64, Vec<u8>)>,
+    ) -> Self {
+        let mut seats: Vec<Seat> = held
             .into_iter()
             .map(|seat| {
                 let (token, legacy) = match seat.token {
@@ -172,8 +181,14 @@ impl Seats {
                 }
             })
             .collect();
+        let mut streams: HashMap<&str, &mut Stream> = seats
+            .iter_mut()
+            .filter_map(|s| Some((&*s.player, s.stream.as_mut()?)))
+            .collect();
+        let log = Log::loaded(table, log, &mut streams);
         Seats {
             seats,
+            log,
             ..Seats::new(bounds)
         }
     }
@@ -254,7 +269,7 @@ impl Seats {
             return None;
         }
         let stream = seat.stream.get_or_insert_with(Stream::new);
-        Some(stream.resume(ack))
+        Some(stream.resume(ack, &mut self.log))
     }
 
     /// The connection `conn` of `player` now speaks `version`: a 1.1 seat numbers its messages
@@ -292,8 +307,9 @@ impl Seats {
     /// `player`'s command numbered `seq` has run (recorded with its event).
     pub(super) fn applied(&mut self, player: &str, seq: u64) {
         if let Some(i) = self.index(player) {
-            if let Some(stream) = &mut self.seats[i].stream {
-                stream.applied(seq);
+            let seat = &mut self.seats[i];
+            if let Some(stream) = &mut seat.stream {
+                stream.applied(&seat.player, seq, &mut self.log);
             }
         }
     }
@@ -302,7 +318,7 @@ impl Seats {
     pub(super) fn ack(&mut self, player: &str, n: u64) {
         if let Some(i) = self.index(player) {
             if let Some(stream) = &mut self.seats[i].stream {
-                stream.ack(n);
+                stream.ack(n, &mut self.log);
             }
         }
     }
@@ -346,23 +362,24 @@ impl Seats {
         let bounds = self.bounds;
         let seat = &mut self.seats[i];
         let message = match &mut seat.stream {
-            Some(stream) if seat.numbering => stream.number(message, bounds),
+            Some(stream) if seat.numbering => {
+                stream.number(&seat.player, message, bounds, &mut self.log)
+            }
             _ => message,
         };
         seat.outbox.clone().map(|outbox| (outbox, message))
     }
 
-    /// Adds what the seats' streams changed since the last stage to `txn` (see
-    /// [`Stream::stage`]), and deletes the streams that ended.
+    /// Adds what the seats' streams changed since the last stage to `txn`: the current
+    /// event's log entry, the entries no longer needed, the counters (see `stream.rs`), and
+    /// the streams of seats given up.
     pub(super) fn stage(&mut self, table: &str, txn: &mut Txn) {
         for (player, stream) in self.ended.drain(..) {
-            stream.end(table, &player, txn);
+            stream.end(table, &player, &mut self.log, txn);
         }
-        for seat in &mut self.seats {
-            if let Some(stream) = &mut seat.stream {
-                stream.stage(table, &seat.player, txn);
-            }
-        }
+        let streams = self.seats.iter_mut();
+        let streams = streams.filter_map(|s| Some((&*s.player, s.stream.as_mut()?)));
+        self.log.stage(table, txn, streams);
     }
 
     fn end_stream(&mut self, i: usize) {
@@ -608,7 +625,13 @@ mod tests {
         let now = Instant::now();
         let (alice, _) = stored(ALICE);
         let (bob, bob_token) = stored(BOB);
-        let mut seats = Seats::held(vec![alice, bob], now, Seats::default().bounds);
+        let mut seats = Seats::held(
+            "t",
+            vec![alice, bob],
+            now,
+            Seats::default().bounds,
+            Vec::new(),
+        );
         assert_eq!(
             seats.outbox_of(ALICE).map(|_| ()),
             None,
@@ -672,7 +695,7 @@ mod tests {
             token: SeatToken::Legacy,
             stream: None,
         };
-        let mut seats = Seats::held(vec![old], now, Seats::default().bounds);
+        let mut seats = Seats::held("t", vec![old], now, Seats::default().bounds, Vec::new());
         let (outbox, mut rx) = queue();
         let fresh = Token::generate();
         let by_id = Token::from_text(ALICE);
@@ -715,7 +738,7 @@ mod tests {
     fn a_connection_that_takes_back_a_seat_gives_up_its_other_one() {
         let now = Instant::now();
         let (bob, bob_token) = stored(BOB);
-        let mut seats = Seats::held(vec![bob], now, Seats::default().bounds);
+        let mut seats = Seats::held("t", vec![bob], now, Seats::default().bounds, Vec::new());
         let (outbox, mut rx) = queue();
         let own = Token::generate();
         seats.sit(Arc::from(CAROL), &own, outbox.clone(), 5, Version::V1_0);
@@ -757,7 +780,7 @@ mod tests {
     fn a_seat_with_an_identity_goes_back_only_to_its_account() {
         let now = Instant::now();
         let (bob, bob_token) = stored(BOB);
-        let mut seats = Seats::held(vec![bob], now, Seats::default().bounds);
+        let mut seats = Seats::held("t", vec![bob], now, Seats::default().bounds, Vec::new());
         let bob_user = Identity::new("user-bob", "Bob");
         seats.load_identities(vec![(BOB.to_string(), bob_user.clone())]);
         let mallory = Identity::new("user-mallory", "Mallory");
@@ -783,7 +806,7 @@ mod tests {
         assert!(seats.script_identities().is_empty());
         // An anonymous seat may be taken by any account.
         let (carol, carol_token) = stored(CAROL);
-        let seats = Seats::held(vec![carol], now, Seats::default().bounds);
+        let seats = Seats::held("t", vec![carol], now, Seats::default().bounds, Vec::new());
         assert!(seats.may_claim(Some(&carol_token), "x", Some(&mallory)));
     }
 

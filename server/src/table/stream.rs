@@ -1,17 +1,24 @@
-//! A GGS 1.1 seat's stream: every message to the seat numbered (`Msg`) and kept until the
-//! client acknowledges it, within bounds; and the highest command `Seq` applied, so a command
-//! resent after a reconnect is not run twice.
+//! GGS 1.1 streams: every message to a 1.1 seat numbered (`Msg`) and kept until the client
+//! acknowledges it, within bounds; and the highest command `Seq` applied, so a command resent
+//! after a reconnect is not run twice.
 //!
-//! What the stream changes reaches the store with the next transaction of the table
-//! ([`Stream::stage`]): an event's messages to the seat as one kept group, written with that
-//! event (so a message is kept exactly when the event that sent it is committed), the counters
-//! when they changed, and the groups acknowledged (or pushed out by the bounds) as deletions.
-//! A deletion that waits for the next transaction costs nothing: a resuming client says what it
-//! has (`Ack`), and nothing at or below that is replayed.
+//! What is kept is written once per event for the whole table, not per seat: one [`Log`] entry
+//! (`o/<table>/<entry>`) holds an event's messages to 1.1 seats (a broadcast's body once), who
+//! got which under which number, and the commands it applied. It is written with the event's
+//! transaction (so a message is kept exactly when the event that sent it is committed) and
+//! deleted once every seat it numbered a message for has acknowledged it (or ended), with a
+//! later transaction; a deletion that waits costs nothing, since a resuming client says what
+//! it has (`Ack`) and nothing at or below that is replayed. A seat's counters (`q/`) are
+//! written when it starts and whenever entries are deleted, so what the deleted entries said
+//! (the last number, the last `Seq`) is not lost: a stream's numbers come back as the larger of
+//! its counters and its entries.
 //!
-//! Pure data, unit-tested.
+//! Pure data (the store's bytes in, a transaction's changes out), unit-tested.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::message::ServerMessage;
 use crate::store::{StoredStream, Txn};
@@ -25,20 +32,6 @@ pub struct Bounds {
     pub bytes: usize,
 }
 
-/// The messages of one event to the seat, numbered from `first`.
-#[derive(Debug, Clone)]
-struct Group {
-    first: u64,
-    messages: Vec<ServerMessage>,
-    bytes: usize,
-}
-
-impl Group {
-    fn last(&self) -> u64 {
-        self.first + self.messages.len() as u64 - 1
-    }
-}
-
 /// What a resuming client gets after the `hello` reply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resume {
@@ -47,6 +40,195 @@ pub enum Resume {
     /// Some of what it has not seen is no longer kept: it is told `resync` (then the game's
     /// `playerReconnected`, as a 1.0 client is).
     Resync,
+}
+
+/// A log entry as stored (JSON): one event's messages to 1.1 seats and the commands it
+/// applied.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Entry {
+    /// The distinct messages, as (command, body).
+    #[serde(rename = "m", default)]
+    messages: Vec<(String, String)>,
+    /// Who got which: (player, `Msg` number, index into `messages`).
+    #[serde(rename = "d", default)]
+    deliveries: Vec<(String, u64, usize)>,
+    /// Commands applied: (player, `Seq`).
+    #[serde(rename = "a", default)]
+    applied: Vec<(String, u64)>,
+}
+
+/// The current event's part of the log, not yet staged.
+#[derive(Debug, Default)]
+struct Fresh {
+    messages: Vec<ServerMessage>,
+    deliveries: Vec<(Arc<str>, u64, usize)>,
+    applied: Vec<(Arc<str>, u64)>,
+}
+
+/// The table's log of kept messages: which entries are still needed, and how many kept
+/// messages each still holds.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// The number of the entry being made (the current event's).
+    next_entry: u64,
+    /// Written entries that still hold kept messages, with how many.
+    live: BTreeMap<u64, usize>,
+    /// Kept messages of the current entry released before it was written.
+    fresh_released: usize,
+    fresh: Fresh,
+    /// Written entries to delete with the next transaction.
+    dropped: Vec<u64>,
+}
+
+impl Log {
+    /// The log of a table loaded from the store: its entries (number and JSON, in order) are
+    /// handed to the seats' `streams` they numbered messages for. An entry that cannot be read
+    /// is skipped (logged), as is a delivery to a seat with no stream.
+    pub fn loaded(
+        table: &str,
+        entries: Vec<(u64, Vec<u8>)>,
+        streams: &mut HashMap<&str, &mut Stream>,
+    ) -> Log {
+        let mut log = Log::default();
+        for (number, raw) in entries {
+            log.next_entry = log.next_entry.max(number + 1);
+            let entry: Entry = match serde_json::from_slice(&raw) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(%table, entry = number, "a kept-message entry is unreadable: {e}");
+                    continue;
+                }
+            };
+            let mut held = 0;
+            for (player, n, index) in entry.deliveries {
+                let (Some(stream), Some((command, body))) =
+                    (streams.get_mut(player.as_str()), entry.messages.get(index))
+                else {
+                    continue;
+                };
+                let message = ServerMessage {
+                    msg: Some(n),
+                    ..ServerMessage::new(command, body.clone())
+                };
+                stream.next = stream.next.max(n);
+                stream.keep(message, number);
+                held += 1;
+            }
+            for (player, seq) in entry.applied {
+                if let Some(stream) = streams.get_mut(player.as_str()) {
+                    stream.applied = stream.applied.max(seq);
+                    stream.admitted = stream.applied;
+                }
+            }
+            match held {
+                0 => log.dropped.push(number),
+                _ => {
+                    log.live.insert(number, held);
+                }
+            }
+        }
+        log
+    }
+
+    /// Adds a numbered message for `player` to the current entry; the entry's number.
+    fn add(&mut self, player: &Arc<str>, message: &ServerMessage) -> u64 {
+        let n = message.msg.expect("a kept message is numbered");
+        // A broadcast is one message cloned for each seat: its body is kept once.
+        let same = |m: &ServerMessage| {
+            m.command == message.command
+                && m.body.as_ptr() == message.body.as_ptr()
+                && m.body.len() == message.body.len()
+        };
+        let index = match self.fresh.messages.iter().rposition(same) {
+            Some(index) => index,
+            None => {
+                self.fresh.messages.push(ServerMessage {
+                    msg: None,
+                    ..message.clone()
+                });
+                self.fresh.messages.len() - 1
+            }
+        };
+        self.fresh.deliveries.push((player.clone(), n, index));
+        self.next_entry
+    }
+
+    /// A kept message of entry `entry` is no longer needed (acknowledged, pushed out by the
+    /// bounds, or its seat ended).
+    fn release(&mut self, entry: u64) {
+        if entry == self.next_entry {
+            self.fresh_released += 1;
+            return;
+        }
+        if let Some(held) = self.live.get_mut(&entry) {
+            *held -= 1;
+            if *held == 0 {
+                self.live.remove(&entry);
+                self.dropped.push(entry);
+            }
+        }
+    }
+
+    /// Adds the current event's entry and the deletions to `txn`; then the counters of every
+    /// stream whose numbers an entry deleted now might have held (see the module docs).
+    pub fn stage<'a>(
+        &mut self,
+        table: &str,
+        txn: &mut Txn,
+        streams: impl Iterator<Item = (&'a str, &'a mut Stream)>,
+    ) {
+        let fresh = std::mem::take(&mut self.fresh);
+        if !fresh.deliveries.is_empty() || !fresh.applied.is_empty() {
+            let number = self.next_entry;
+            let entry = Entry {
+                messages: fresh
+                    .messages
+                    .iter()
+                    .map(|m| {
+                        let body = String::from_utf8_lossy(&m.body).into_owned();
+                        (m.command.to_string(), body)
+                    })
+                    .collect(),
+                deliveries: fresh
+                    .deliveries
+                    .iter()
+                    .map(|(p, n, i)| (p.to_string(), *n, *i))
+                    .collect(),
+                applied: fresh
+                    .applied
+                    .iter()
+                    .map(|(p, s)| (p.to_string(), *s))
+                    .collect(),
+            };
+            let json = serde_json::to_vec(&entry).expect("an entry serialises");
+            txn.log_entry(table, number, json);
+            let held = fresh.deliveries.len() - self.fresh_released.min(fresh.deliveries.len());
+            match held {
+                0 => self.dropped.push(number),
+                _ => {
+                    self.live.insert(number, held);
+                }
+            }
+            self.next_entry += 1;
+        }
+        self.fresh_released = 0;
+        let dropping = !self.dropped.is_empty();
+        for entry in self.dropped.drain(..) {
+            txn.drop_log_entry(table, entry);
+        }
+        for (player, stream) in streams {
+            if dropping || stream.unsaved {
+                stream.save(table, player, txn);
+            }
+        }
+    }
+}
+
+/// One message a stream keeps, and the log entry that holds it.
+#[derive(Debug, Clone)]
+struct Kept {
+    message: ServerMessage,
+    entry: u64,
 }
 
 /// One seat's stream.
@@ -58,85 +240,73 @@ pub struct Stream {
     applied: u64,
     /// The highest `Seq` let in to run (applied, or queued or in flight).
     admitted: u64,
-    /// Kept groups already staged for the store, oldest first.
-    kept: VecDeque<Group>,
-    /// Messages given numbers since the last stage: the current event's.
-    fresh: Option<Group>,
-    /// Messages and bytes in `kept` and `fresh`.
-    messages: usize,
+    /// Kept messages, oldest first.
+    kept: VecDeque<Kept>,
+    /// Bytes (commands and bodies) of `kept`.
     bytes: usize,
-    /// Groups to delete from the store (acknowledged, or pushed out by the bounds).
-    dropped: Vec<u64>,
-    /// The counters changed since the last stage.
-    dirty: bool,
+    /// The counters as the store last had them.
+    saved: (u64, u64),
+    /// The counters were never written (a new stream).
+    unsaved: bool,
 }
 
 impl Stream {
     /// A new stream: nothing sent, no command applied.
     pub fn new() -> Stream {
         Stream {
-            dirty: true,
+            unsaved: true,
             ..Stream::default()
         }
     }
 
-    /// A stream as committed.
+    /// A stream as its counters were committed (its kept messages come from the [`Log`]).
     pub fn loaded(stored: StoredStream) -> Stream {
-        let mut stream = Stream {
+        Stream {
             next: stored.next,
             applied: stored.seq,
             admitted: stored.seq,
+            saved: (stored.next, stored.seq),
             ..Stream::default()
-        };
-        for (first, messages) in stored.kept {
-            let messages: Vec<ServerMessage> = messages
-                .into_iter()
-                .enumerate()
-                .map(|(i, (command, body))| ServerMessage {
-                    msg: Some(first + i as u64),
-                    ..ServerMessage::new(&command, body)
-                })
-                .collect();
-            if messages.is_empty() {
-                continue;
-            }
-            let bytes = messages.iter().map(size).sum();
-            stream.messages += messages.len();
-            stream.bytes += bytes;
-            stream.kept.push_back(Group {
-                first,
-                messages,
-                bytes,
-            });
         }
-        stream
     }
 
-    /// Gives `message` the next number and keeps it (until acknowledged, or pushed out by
-    /// `bounds`: the oldest events' messages go first, the current event's stay).
-    pub fn number(&mut self, message: ServerMessage, bounds: Bounds) -> ServerMessage {
+    /// Gives `message` to `player` the next number and keeps it in `log` (until
+    /// acknowledged, or pushed out by `bounds`: the oldest go first, the current event's
+    /// stay).
+    pub fn number(
+        &mut self,
+        player: &Arc<str>,
+        message: ServerMessage,
+        bounds: Bounds,
+        log: &mut Log,
+    ) -> ServerMessage {
         self.next += 1;
         let message = ServerMessage {
             msg: Some(self.next),
             ..message
         };
-        let group = self.fresh.get_or_insert_with(|| Group {
-            first: self.next,
-            messages: Vec::new(),
-            bytes: 0,
-        });
-        let bytes = size(&message);
-        group.messages.push(message.clone());
-        group.bytes += bytes;
-        self.messages += 1;
-        self.bytes += bytes;
-        while self.messages > bounds.messages || self.bytes > bounds.bytes {
-            let Some(old) = self.kept.pop_front() else {
-                break;
-            };
-            self.forget(old);
+        let entry = log.add(player, &message);
+        self.keep(message.clone(), entry);
+        while self.kept.len() > bounds.messages || self.bytes > bounds.bytes {
+            match self.kept.front() {
+                Some(old) if old.entry != entry => {
+                    let old = self.kept.pop_front().expect("checked");
+                    self.forget(&old, log);
+                }
+                _ => break,
+            }
         }
         message
+    }
+
+    fn keep(&mut self, message: ServerMessage, entry: u64) {
+        self.bytes += size(&message);
+        self.kept.push_back(Kept { message, entry });
+    }
+
+    fn forget(&mut self, kept: &Kept, log: &mut Log) {
+        self.bytes -= size(&kept.message);
+        log.release(kept.entry);
     }
 
     /// Whether a command numbered `seq` may run: only if it is above every command let in so
@@ -149,11 +319,11 @@ impl Stream {
         true
     }
 
-    /// The command numbered `seq` has run: recorded with its event.
-    pub fn applied(&mut self, seq: u64) {
+    /// `player`'s command numbered `seq` has run: recorded in the current event's entry.
+    pub fn applied(&mut self, player: &Arc<str>, seq: u64, log: &mut Log) {
         if seq > self.applied {
             self.applied = seq;
-            self.dirty = true;
+            log.fresh.applied.push((player.clone(), seq));
         }
     }
 
@@ -162,92 +332,63 @@ impl Stream {
         self.applied
     }
 
-    /// The client has every message up to `n`: those kept are dropped.
-    pub fn ack(&mut self, n: u64) {
-        while self.kept.front().is_some_and(|g| g.last() <= n) {
-            let group = self.kept.pop_front().expect("checked");
-            self.forget(group);
+    /// The client has every message up to `n`: those kept are released.
+    pub fn ack(&mut self, n: u64, log: &mut Log) {
+        while self
+            .kept
+            .front()
+            .is_some_and(|k| k.message.msg.is_some_and(|m| m <= n))
+        {
+            let kept = self.kept.pop_front().expect("checked");
+            self.forget(&kept, log);
         }
     }
 
     /// A client resumes having received every message up to `ack`: what it is missing, or
     /// [`Resume::Resync`] when some of that is no longer kept (or it claims more than was
-    /// sent). Either way, what it has is dropped.
-    pub fn resume(&mut self, ack: u64) -> Resume {
-        self.ack(ack);
+    /// sent). Either way, what it has is released.
+    pub fn resume(&mut self, ack: u64, log: &mut Log) -> Resume {
+        self.ack(ack, log);
         let first_kept = self
             .kept
             .front()
-            .or(self.fresh.as_ref())
-            .map_or(self.next + 1, |g| g.first);
+            .and_then(|k| k.message.msg)
+            .unwrap_or(self.next + 1);
         if ack + 1 < first_kept || ack > self.next {
-            for group in std::mem::take(&mut self.kept) {
-                self.forget(group);
-            }
-            if let Some(fresh) = self.fresh.take() {
-                self.forget(fresh);
-            }
+            self.release_all(log);
             // The numbers go on above anything the client has seen.
-            if ack > self.next {
-                self.next = ack;
-                self.dirty = true;
-            }
+            self.next = self.next.max(ack);
             return Resume::Resync;
         }
-        let missing = self.kept.iter().chain(self.fresh.as_ref());
-        let missing = missing.flat_map(|g| g.messages.iter());
-        let missing = missing.filter(|m| m.msg.is_some_and(|n| n > ack));
-        Resume::Replay(missing.cloned().collect())
+        Resume::Replay(self.kept.iter().map(|k| k.message.clone()).collect())
     }
 
-    /// Adds what changed since the last stage to `txn`: the current event's messages as one
-    /// kept group, the deletions, and the counters if they changed.
-    pub fn stage(&mut self, table: &str, player: &str, txn: &mut Txn) {
-        if !self.dropped.is_empty() {
-            // The last number given may have been only in a dropped group's key.
-            self.dirty = true;
-        }
-        for first in self.dropped.drain(..) {
-            txn.unkeep(table, player, first);
-        }
-        if let Some(group) = self.fresh.take() {
-            let messages = group.messages.iter();
-            txn.keep(
-                table,
-                player,
-                group.first,
-                messages.map(|m| (&*m.command, &m.body[..])),
-            );
-            self.kept.push_back(group);
-            // The last number given is in the group's key; the counters need not be written.
-        }
-        if std::mem::take(&mut self.dirty) {
-            txn.stream(table, player, self.next, self.applied);
-        }
-    }
-
-    /// The seat is given up or speaks 1.0 again: everything of the stream is deleted.
-    pub fn end(mut self, table: &str, player: &str, txn: &mut Txn) {
-        self.fresh = None;
-        for group in std::mem::take(&mut self.kept) {
-            self.forget(group);
-        }
-        for first in self.dropped.drain(..) {
-            txn.unkeep(table, player, first);
-        }
+    /// The seat is given up: everything it kept is released; its counters go with `txn`.
+    pub fn end(mut self, table: &str, player: &str, log: &mut Log, txn: &mut Txn) {
+        self.release_all(log);
         txn.end_stream(table, player);
+    }
+
+    fn release_all(&mut self, log: &mut Log) {
+        for kept in std::mem::take(&mut self.kept) {
+            self.forget(&kept, log);
+        }
+    }
+
+    /// Writes the counters if they changed since they were last written.
+    fn save(&mut self, table: &str, player: &str, txn: &mut Txn) {
+        let now = (self.next, self.applied);
+        if self.unsaved || now != self.saved {
+            txn.stream(table, player, now.0, now.1);
+            self.saved = now;
+            self.unsaved = false;
+        }
     }
 
     /// Messages kept now (for tests and figures).
     #[cfg(test)]
     pub fn kept(&self) -> usize {
-        self.messages
-    }
-
-    fn forget(&mut self, group: Group) {
-        self.messages -= group.messages.len();
-        self.bytes -= group.bytes;
-        self.dropped.push(group.first);
+        self.kept.len()
     }
 }
 
@@ -262,6 +403,7 @@ mod tests {
 
     const T: &str = "7a1c2b1e-0000-4000-8000-000000000001";
     const P: &str = "aaaaaaaa-1111-4000-8000-000000000001";
+    const Q: &str = "bbbbbbbb-2222-4000-8000-000000000002";
     const WIDE: Bounds = Bounds {
         messages: 1000,
         bytes: 1 << 20,
@@ -277,126 +419,127 @@ mod tests {
             .collect()
     }
 
-    /// `n` events of one message each, staged into one transaction.
-    fn events(stream: &mut Stream, n: usize, txn: &mut Txn) {
-        for i in 0..n {
-            stream.number(ServerMessage::new("m", i.to_string()), WIDE);
-            stream.stage(T, P, txn);
+    fn replayed(resume: Resume) -> Vec<(u64, String)> {
+        match resume {
+            Resume::Replay(m) => text(&m),
+            Resume::Resync => panic!("resync"),
+        }
+    }
+
+    /// One seat's stream and the table's log, staged as the table would after each event.
+    struct Table {
+        log: Log,
+        p: Stream,
+        player: Arc<str>,
+        txn: Txn,
+    }
+
+    impl Table {
+        fn new() -> Table {
+            Table {
+                log: Log::default(),
+                p: Stream::new(),
+                player: Arc::from(P),
+                txn: Txn::default(),
+            }
+        }
+
+        /// `n` events of one message each.
+        fn events(&mut self, n: usize) {
+            for i in 0..n {
+                self.event(ServerMessage::new("m", i.to_string()), WIDE);
+            }
+        }
+
+        fn event(&mut self, message: ServerMessage, bounds: Bounds) -> ServerMessage {
+            let numbered = self.p.number(&self.player, message, bounds, &mut self.log);
+            self.stage();
+            numbered
+        }
+
+        fn stage(&mut self) {
+            let streams = std::iter::once((P, &mut self.p));
+            self.log.stage(T, &mut self.txn, streams);
         }
     }
 
     #[test]
     fn numbers_from_one_and_replays_what_was_not_acknowledged() {
-        let mut stream = Stream::new();
-        let mut txn = Txn::default();
-        events(&mut stream, 3, &mut txn);
-        assert!(!txn.is_empty());
+        let mut t = Table::new();
+        t.events(3);
+        assert!(!t.txn.is_empty());
         assert_eq!(
-            stream.resume(1),
-            Resume::Replay(vec![
-                ServerMessage {
-                    msg: Some(2),
-                    ..ServerMessage::new("m", "1")
-                },
-                ServerMessage {
-                    msg: Some(3),
-                    ..ServerMessage::new("m", "2")
-                },
-            ])
+            replayed(t.p.resume(1, &mut t.log)),
+            [(2, "m 1".to_string()), (3, "m 2".to_string())]
         );
-        // The first event's group is dropped (acknowledged by the resume).
-        assert_eq!(stream.kept(), 2);
-        assert_eq!(stream.resume(3), Resume::Replay(vec![]));
-        assert_eq!(stream.kept(), 0);
-        let next = stream.number(ServerMessage::new("m", "x"), WIDE);
-        assert_eq!(next.msg, Some(4));
+        assert_eq!(t.p.kept(), 2, "the first is released by the resume");
+        assert_eq!(replayed(t.p.resume(3, &mut t.log)), []);
+        assert_eq!(t.p.kept(), 0);
+        assert_eq!(t.event(ServerMessage::new("m", "x"), WIDE).msg, Some(4));
     }
 
     #[test]
     fn a_client_behind_what_is_kept_is_told_to_resync() {
-        let mut stream = Stream::new();
-        let mut txn = Txn::default();
+        let mut t = Table::new();
         let bounds = Bounds {
             messages: 3,
             bytes: 1 << 20,
         };
         for i in 0..5 {
-            stream.number(ServerMessage::new("m", i.to_string()), bounds);
-            stream.stage(T, P, &mut txn);
+            t.event(ServerMessage::new("m", i.to_string()), bounds);
         }
-        assert_eq!(stream.kept(), 3);
+        assert_eq!(t.p.kept(), 3);
         // It has 1; 2 is gone.
-        assert_eq!(stream.resume(1), Resume::Resync);
-        assert_eq!(stream.kept(), 0);
-        let mut stream = Stream::new();
-        events(&mut stream, 2, &mut txn);
+        assert_eq!(t.p.resume(1, &mut t.log), Resume::Resync);
+        assert_eq!(t.p.kept(), 0);
+        let mut t = Table::new();
+        t.events(2);
         // It claims more than was ever sent: resync, and numbers go on above its claim.
-        assert_eq!(stream.resume(9), Resume::Resync);
+        assert_eq!(t.p.resume(9, &mut t.log), Resume::Resync);
         assert_eq!(
-            stream.number(ServerMessage::new("resync", ""), WIDE).msg,
+            t.event(ServerMessage::new("resync", ""), WIDE).msg,
             Some(10)
         );
     }
 
     #[test]
     fn the_byte_bound_keeps_the_newest_event() {
-        let mut stream = Stream::new();
-        let mut txn = Txn::default();
+        let mut t = Table::new();
         let bounds = Bounds {
             messages: 100,
             bytes: 10,
         };
-        stream.number(ServerMessage::new("m", "12345"), bounds);
-        stream.stage(T, P, &mut txn);
+        t.event(ServerMessage::new("m", "12345"), bounds);
         // This one alone is over the bound: the older one goes, it stays.
-        stream.number(ServerMessage::new("m", "1234567890"), bounds);
-        assert_eq!(stream.kept(), 1);
+        t.event(ServerMessage::new("m", "1234567890"), bounds);
+        assert_eq!(t.p.kept(), 1);
         assert_eq!(
-            stream.resume(1),
-            Resume::Replay(text_msgs(&[(2, "1234567890")]))
+            replayed(t.p.resume(1, &mut t.log)),
+            [(2, "m 1234567890".to_string())]
         );
-    }
-
-    fn text_msgs(list: &[(u64, &str)]) -> Vec<ServerMessage> {
-        list.iter()
-            .map(|(n, body)| ServerMessage {
-                msg: Some(*n),
-                ..ServerMessage::new("m", body.to_string())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_last_number_survives_when_everything_is_acknowledged() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(dir.path()).unwrap();
-        let mut txn = Txn::default();
-        record_table(&mut txn);
-        let mut stream = Stream::new();
-        events(&mut stream, 3, &mut txn);
-        stream.ack(3);
-        stream.stage(T, P, &mut txn);
-        store.apply([&txn]).unwrap();
-        let loaded = store.load_table(T).unwrap().unwrap();
-        let mut back = Stream::loaded(loaded.seats[0].stream.clone().unwrap());
-        assert_eq!(back.number(ServerMessage::new("m", ""), WIDE).msg, Some(4));
     }
 
     #[test]
     fn a_command_runs_once_per_seq() {
-        let mut stream = Stream::new();
-        assert!(stream.admit(1));
-        assert!(stream.admit(2));
-        assert!(!stream.admit(2), "queued again before it ran");
-        stream.applied(2);
-        assert!(!stream.admit(1));
-        assert!(stream.admit(5), "numbers may skip");
-        assert_eq!(stream.seq(), 2, "5 is let in, not yet applied");
+        let mut t = Table::new();
+        assert!(t.p.admit(1));
+        assert!(t.p.admit(2));
+        assert!(!t.p.admit(2), "queued again before it ran");
+        t.p.applied(&t.player, 2, &mut t.log);
+        assert!(!t.p.admit(1));
+        assert!(t.p.admit(5), "numbers may skip");
+        assert_eq!(t.p.seq(), 2, "5 is let in, not yet applied");
     }
 
-    /// Adds a table `T` with a seat for `P` to `txn`, so the store loads the seat's stream.
-    fn record_table(txn: &mut Txn) {
-        txn.seat(T, P, Some(crate::protocol::token::Token::generate().hash()));
+    /// A store holding table `T` with seats for `P` and `Q`.
+    fn store() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let mut txn = Txn::default();
+        for player in [P, Q] {
+            let token = crate::protocol::token::Token::generate();
+            txn.seat(T, player, Some(token.hash()));
+        }
         let record = crate::store::TableRecord {
             created_ms: 1,
             tick_ms: 0,
@@ -405,42 +548,125 @@ mod tests {
             script: None,
         };
         txn.create_table(T, &record);
+        store.apply([&txn]).unwrap();
+        (dir, store)
+    }
+
+    /// The streams of `P` and `Q` and the log, as a table loaded from `store` has them.
+    fn load(store: &crate::store::Store) -> (Stream, Stream, Log) {
+        let loaded = store.load_table(T).unwrap().unwrap();
+        let stream = |player: &str| {
+            let seat = loaded.seats.iter().find(|s| s.player == player).unwrap();
+            Stream::loaded(seat.stream.clone().expect("a stream"))
+        };
+        let (mut p, mut q) = (stream(P), stream(Q));
+        let mut streams: HashMap<&str, &mut Stream> = HashMap::new();
+        streams.insert(P, &mut p);
+        streams.insert(Q, &mut q);
+        let log = Log::loaded(T, loaded.log, &mut streams);
+        (p, q, log)
     }
 
     #[test]
-    fn what_is_staged_loads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(dir.path()).unwrap();
-        let mut stream = Stream::new();
+    fn a_broadcast_is_one_entry_and_what_is_staged_loads_back() {
+        let (_dir, store) = store();
+        let (pa, qa): (Arc<str>, Arc<str>) = (Arc::from(P), Arc::from(Q));
+        let (mut p, mut q, mut log) = (Stream::new(), Stream::new(), Log::default());
         let mut txn = Txn::default();
-        stream.number(ServerMessage::new("a", "1"), WIDE);
-        stream.number(ServerMessage::new("b", "2"), WIDE);
-        stream.applied(7);
-        stream.stage(T, P, &mut txn);
-        events(&mut stream, 2, &mut txn);
-        stream.ack(2);
-        stream.stage(T, P, &mut txn);
-        record_table(&mut txn);
+        // Event 1: a broadcast to both, and P's command 7 applied.
+        let all = ServerMessage::new("all", "hello both");
+        p.number(&pa, all.clone(), WIDE, &mut log);
+        q.number(&qa, all.clone(), WIDE, &mut log);
+        p.applied(&pa, 7, &mut log);
+        assert_eq!(log.fresh.messages.len(), 1, "the body is kept once");
+        log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
+        // Event 2: to P alone.
+        p.number(&pa, ServerMessage::new("p", "only"), WIDE, &mut log);
+        log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
         store.apply([&txn]).unwrap();
-        let loaded = store.load_table(T).unwrap().unwrap();
-        let stored = loaded.seats[0].stream.clone().expect("a stream");
-        assert_eq!(stored.next, 4);
-        assert_eq!(stored.seq, 7);
-        let mut back = Stream::loaded(stored);
-        assert_eq!(back.seq(), 7);
+
+        let (mut p2, mut q2, mut log2) = load(&store);
+        assert_eq!(p2.seq(), 7);
         assert_eq!(
-            text(match &back.resume(2) {
-                Resume::Replay(m) => m,
-                other => panic!("{other:?}"),
-            }),
-            [(3, "m 0".to_string()), (4, "m 1".to_string())]
+            replayed(p2.resume(0, &mut log2)),
+            [(1, "all hello both".to_string()), (2, "p only".to_string())]
         );
-        assert_eq!(back.number(ServerMessage::new("m", ""), WIDE).msg, Some(5));
-        // Ended: nothing of it is left.
+        assert_eq!(
+            replayed(q2.resume(0, &mut log2)),
+            [(1, "all hello both".to_string())]
+        );
+
+        // Both acknowledge event 1: its entry is deleted, the counters are written, and
+        // nothing is lost on the next load.
         let mut txn = Txn::default();
-        back.end(T, P, &mut txn);
+        p2.ack(1, &mut log2);
+        q2.ack(1, &mut log2);
+        log2.stage(T, &mut txn, [(P, &mut p2), (Q, &mut q2)].into_iter());
+        store.apply([&txn]).unwrap();
+        let (mut p3, mut q3, mut log3) = load(&store);
+        assert_eq!(
+            p3.seq(),
+            7,
+            "the deleted entry's Seq survives in the counters"
+        );
+        assert_eq!(
+            replayed(p3.resume(1, &mut log3)),
+            [(2, "p only".to_string())]
+        );
+        assert_eq!(replayed(q3.resume(1, &mut log3)), []);
+        assert_eq!(
+            p3.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log3)
+                .msg,
+            Some(3)
+        );
+        assert_eq!(
+            q3.number(&qa, ServerMessage::new("m", ""), WIDE, &mut log3)
+                .msg,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn the_last_number_survives_when_everything_is_acknowledged() {
+        let (_dir, store) = store();
+        let (pa, qa): (Arc<str>, Arc<str>) = (Arc::from(P), Arc::from(Q));
+        let (mut p, mut q, mut log) = (Stream::new(), Stream::new(), Log::default());
+        let mut txn = Txn::default();
+        for _ in 0..3 {
+            p.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log);
+            log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
+        }
+        p.ack(3, &mut log);
+        log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
         store.apply([&txn]).unwrap();
         let loaded = store.load_table(T).unwrap().unwrap();
-        assert_eq!(loaded.seats[0].stream, None);
+        assert!(loaded.log.is_empty(), "every entry was deleted");
+        let (mut p2, _, mut log2) = load(&store);
+        assert_eq!(
+            p2.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log2)
+                .msg,
+            Some(4)
+        );
+        let _ = qa;
+    }
+
+    #[test]
+    fn an_ended_stream_releases_its_entries() {
+        let (_dir, store) = store();
+        let (pa, qa): (Arc<str>, Arc<str>) = (Arc::from(P), Arc::from(Q));
+        let (mut p, mut q, mut log) = (Stream::new(), Stream::new(), Log::default());
+        let mut txn = Txn::default();
+        let all = ServerMessage::new("all", "x");
+        p.number(&pa, all.clone(), WIDE, &mut log);
+        q.number(&qa, all, WIDE, &mut log);
+        log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
+        q.end(T, Q, &mut log, &mut txn);
+        p.ack(1, &mut log);
+        log.stage(T, &mut txn, [(P, &mut p)].into_iter());
+        store.apply([&txn]).unwrap();
+        let loaded = store.load_table(T).unwrap().unwrap();
+        assert!(loaded.log.is_empty());
+        let q_seat = loaded.seats.iter().find(|s| s.player == Q).unwrap();
+        assert_eq!(q_seat.stream, None);
     }
 }

@@ -168,6 +168,11 @@ impl Table {
                                 Ok(TableEvent::Command { player, command, args, seq }) => {
                                     batch.push((player, command, args, seq))
                                 }
+                                // An acknowledgement (a 1.1 client sends one with each
+                                // command) only releases kept messages the client has: it
+                                // need not wait for the commands before it, nor split the
+                                // batch.
+                                Ok(TableEvent::Ack { player, n }) => self.seats.ack(&player, n),
                                 Ok(other) => {
                                     self.next_event = Some(other);
                                     break;

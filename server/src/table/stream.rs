@@ -23,6 +23,16 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::message::ServerMessage;
 use crate::store::{StoredStream, Txn};
 
+/// Entries no longer needed that wait to be deleted together: deleting them one transaction
+/// at a time would cost a store write per event for nothing (a resuming client says what it
+/// has, so an entry that waits is never replayed).
+pub const DEAD_ENTRIES_BATCH: usize = 32;
+
+/// Deliveries (or applied commands) an entry gathers before the next event starts a new one.
+/// Until then each event rewrites the open entry with everything it holds so far, so the
+/// events of one table that one group commit carries cost the store one write, not one each.
+pub const ENTRY_CAP: usize = 64;
+
 /// How much a seat's stream keeps for a client that has not acknowledged it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
@@ -42,9 +52,9 @@ pub enum Resume {
     Resync,
 }
 
-/// A log entry as stored (JSON): one event's messages to 1.1 seats and the commands it
-/// applied.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// A log entry as stored (JSON, written by [`Fresh::to_json`]): the messages to 1.1 seats of
+/// the events it gathered, and the commands they applied.
+#[derive(Debug, Default, Deserialize)]
 struct Entry {
     /// The distinct messages, as (command, body).
     #[serde(rename = "m", default)]
@@ -57,27 +67,59 @@ struct Entry {
     applied: Vec<(String, u64)>,
 }
 
-/// The current event's part of the log, not yet staged.
+/// The open entry: what the events since it was started put in it.
 #[derive(Debug, Default)]
 struct Fresh {
     messages: Vec<ServerMessage>,
     deliveries: Vec<(Arc<str>, u64, usize)>,
     applied: Vec<(Arc<str>, u64)>,
+    /// The JSON of `messages`, `deliveries` and `applied`, each element serialised once as it
+    /// was added (comma separated): staging the entry again only joins them.
+    json: [Vec<u8>; 3],
+    /// Something was added since the entry was last staged.
+    changed: bool,
+}
+
+impl Fresh {
+    /// Appends `item`'s JSON to list `list` (0: messages, 1: deliveries, 2: applied).
+    fn append(&mut self, list: usize, item: &impl Serialize) {
+        let out = &mut self.json[list];
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, item).expect("an entry's item serialises");
+        self.changed = true;
+    }
+
+    /// The entry's JSON, as [`Entry`] reads it.
+    fn to_json(&self) -> Vec<u8> {
+        let [m, d, a] = &self.json;
+        let mut out = Vec::with_capacity(m.len() + d.len() + a.len() + 24);
+        for (key, list) in [(&b"{\"m\":["[..], m), (b"],\"d\":[", d), (b"],\"a\":[", a)] {
+            out.extend_from_slice(key);
+            out.extend_from_slice(list);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// The table's log of kept messages: which entries are still needed, and how many kept
 /// messages each still holds.
 #[derive(Debug, Default)]
 pub struct Log {
-    /// The number of the entry being made (the current event's).
+    /// The number of the open entry (the current event's, and those of the events before it
+    /// since it was started).
     next_entry: u64,
     /// Written entries that still hold kept messages, with how many.
     live: BTreeMap<u64, usize>,
-    /// Kept messages of the current entry released before it was written.
+    /// Kept messages of the open entry already released.
     fresh_released: usize,
     fresh: Fresh,
     /// Written entries to delete with the next transaction.
     dropped: Vec<u64>,
+    /// Events staged so far: the current event is this one.
+    event: u64,
 }
 
 impl Log {
@@ -110,13 +152,19 @@ impl Log {
                     msg: Some(n),
                     ..ServerMessage::new(command, body.clone())
                 };
-                stream.next = stream.next.max(n);
-                stream.keep(message, number);
+                if n > stream.next {
+                    stream.next = n;
+                    stream.last_entry = Some(number);
+                }
+                stream.keep(message, number, 0);
                 held += 1;
             }
             for (player, seq) in entry.applied {
                 if let Some(stream) = streams.get_mut(player.as_str()) {
-                    stream.applied = stream.applied.max(seq);
+                    if seq > stream.applied {
+                        stream.applied = seq;
+                        stream.applied_entry = Some(number);
+                    }
                     stream.admitted = stream.applied;
                 }
             }
@@ -142,6 +190,8 @@ impl Log {
         let index = match self.fresh.messages.iter().rposition(same) {
             Some(index) => index,
             None => {
+                let body = String::from_utf8_lossy(&message.body);
+                self.fresh.append(0, &(&*message.command, &*body));
                 self.fresh.messages.push(ServerMessage {
                     msg: None,
                     ..message.clone()
@@ -149,6 +199,7 @@ impl Log {
                 self.fresh.messages.len() - 1
             }
         };
+        self.fresh.append(1, &(&**player, n, index));
         self.fresh.deliveries.push((player.clone(), n, index));
         self.next_entry
     }
@@ -169,66 +220,62 @@ impl Log {
         }
     }
 
-    /// Adds the current event's entry and the deletions to `txn`; then the counters of every
-    /// stream whose numbers an entry deleted now might have held (see the module docs).
+    /// Adds the open entry (if the event added to it) and the deletions to `txn`; then the
+    /// counters of every stream whose numbers an entry deleted now might have held (see the
+    /// module docs). The open entry is closed once it holds [`ENTRY_CAP`] deliveries or
+    /// applied commands.
     pub fn stage<'a>(
         &mut self,
         table: &str,
         txn: &mut Txn,
         streams: impl Iterator<Item = (&'a str, &'a mut Stream)>,
     ) {
-        let fresh = std::mem::take(&mut self.fresh);
-        if !fresh.deliveries.is_empty() || !fresh.applied.is_empty() {
+        self.event += 1;
+        if std::mem::take(&mut self.fresh.changed) {
+            let fresh = &self.fresh;
             let number = self.next_entry;
-            let entry = Entry {
-                messages: fresh
-                    .messages
-                    .iter()
-                    .map(|m| {
-                        let body = String::from_utf8_lossy(&m.body).into_owned();
-                        (m.command.to_string(), body)
-                    })
-                    .collect(),
-                deliveries: fresh
-                    .deliveries
-                    .iter()
-                    .map(|(p, n, i)| (p.to_string(), *n, *i))
-                    .collect(),
-                applied: fresh
-                    .applied
-                    .iter()
-                    .map(|(p, s)| (p.to_string(), *s))
-                    .collect(),
-            };
-            let json = serde_json::to_vec(&entry).expect("an entry serialises");
-            txn.log_entry(table, number, json);
-            let held = fresh.deliveries.len() - self.fresh_released.min(fresh.deliveries.len());
-            match held {
-                0 => self.dropped.push(number),
-                _ => {
-                    self.live.insert(number, held);
+            txn.log_entry(table, number, fresh.to_json());
+            if fresh.deliveries.len().max(fresh.applied.len()) >= ENTRY_CAP {
+                let fresh = std::mem::take(&mut self.fresh);
+                let released = std::mem::take(&mut self.fresh_released);
+                match fresh.deliveries.len().saturating_sub(released) {
+                    0 => self.dropped.push(number),
+                    held => {
+                        self.live.insert(number, held);
+                    }
                 }
+                self.next_entry += 1;
             }
-            self.next_entry += 1;
         }
-        self.fresh_released = 0;
-        let dropping = !self.dropped.is_empty();
-        for entry in self.dropped.drain(..) {
-            txn.drop_log_entry(table, entry);
+        let deleting = self.dropped.len() >= DEAD_ENTRIES_BATCH;
+        if deleting {
+            self.dropped.sort_unstable();
+            for entry in &self.dropped {
+                txn.drop_log_entry(table, *entry);
+            }
         }
         for (player, stream) in streams {
-            if dropping || stream.unsaved {
+            let lost = |entry: Option<u64>| {
+                deleting && entry.is_some_and(|e| self.dropped.binary_search(&e).is_ok())
+            };
+            // The counters are written when they are new, or when an entry that alone held
+            // the stream's last number or last `Seq` goes.
+            if stream.unsaved || lost(stream.last_entry) || lost(stream.applied_entry) {
                 stream.save(table, player, txn);
             }
+        }
+        if deleting {
+            self.dropped.clear();
         }
     }
 }
 
-/// One message a stream keeps, and the log entry that holds it.
+/// One message a stream keeps, the log entry that holds it, and the event that sent it.
 #[derive(Debug, Clone)]
 struct Kept {
     message: ServerMessage,
     entry: u64,
+    event: u64,
 }
 
 /// One seat's stream.
@@ -246,6 +293,10 @@ pub struct Stream {
     bytes: usize,
     /// The counters as the store last had them.
     saved: (u64, u64),
+    /// The log entry holding the last number given, while it is above the saved one.
+    last_entry: Option<u64>,
+    /// The log entry holding the last `Seq` applied, while it is above the saved one.
+    applied_entry: Option<u64>,
     /// The counters were never written (a new stream).
     unsaved: bool,
 }
@@ -286,10 +337,11 @@ impl Stream {
             ..message
         };
         let entry = log.add(player, &message);
-        self.keep(message.clone(), entry);
+        self.last_entry = Some(entry);
+        self.keep(message.clone(), entry, log.event);
         while self.kept.len() > bounds.messages || self.bytes > bounds.bytes {
             match self.kept.front() {
-                Some(old) if old.entry != entry => {
+                Some(old) if old.event != log.event => {
                     let old = self.kept.pop_front().expect("checked");
                     self.forget(&old, log);
                 }
@@ -299,9 +351,13 @@ impl Stream {
         message
     }
 
-    fn keep(&mut self, message: ServerMessage, entry: u64) {
+    fn keep(&mut self, message: ServerMessage, entry: u64, event: u64) {
         self.bytes += size(&message);
-        self.kept.push_back(Kept { message, entry });
+        self.kept.push_back(Kept {
+            message,
+            entry,
+            event,
+        });
     }
 
     fn forget(&mut self, kept: &Kept, log: &mut Log) {
@@ -323,6 +379,8 @@ impl Stream {
     pub fn applied(&mut self, player: &Arc<str>, seq: u64, log: &mut Log) {
         if seq > self.applied {
             self.applied = seq;
+            self.applied_entry = Some(log.next_entry);
+            log.fresh.append(2, &(&**player, seq));
             log.fresh.applied.push((player.clone(), seq));
         }
     }
@@ -356,8 +414,11 @@ impl Stream {
             .unwrap_or(self.next + 1);
         if ack + 1 < first_kept || ack > self.next {
             self.release_all(log);
-            // The numbers go on above anything the client has seen.
-            self.next = self.next.max(ack);
+            // The numbers go on above anything the client has seen (written with this event).
+            if ack > self.next {
+                self.next = ack;
+                self.unsaved = true;
+            }
             return Resume::Resync;
         }
         Resume::Replay(self.kept.iter().map(|k| k.message.clone()).collect())
@@ -383,6 +444,8 @@ impl Stream {
             self.saved = now;
             self.unsaved = false;
         }
+        self.last_entry = None;
+        self.applied_entry = None;
     }
 
     /// Messages kept now (for tests and figures).
@@ -596,8 +659,8 @@ mod tests {
             [(1, "all hello both".to_string())]
         );
 
-        // Both acknowledge event 1: its entry is deleted, the counters are written, and
-        // nothing is lost on the next load.
+        // Both acknowledge event 1: its entry is no longer needed (deleted with a later
+        // batch), and nothing is lost on the next load.
         let mut txn = Txn::default();
         p2.ack(1, &mut log2);
         q2.ack(1, &mut log2);
@@ -627,27 +690,36 @@ mod tests {
     }
 
     #[test]
-    fn the_last_number_survives_when_everything_is_acknowledged() {
+    fn acknowledged_entries_are_deleted_in_batches_and_the_numbers_survive() {
         let (_dir, store) = store();
         let (pa, qa): (Arc<str>, Arc<str>) = (Arc::from(P), Arc::from(Q));
         let (mut p, mut q, mut log) = (Stream::new(), Stream::new(), Log::default());
         let mut txn = Txn::default();
-        for _ in 0..3 {
+        let events = DEAD_ENTRIES_BATCH as u64 + 8;
+        for n in 1..=events {
             p.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log);
+            p.applied(&pa, n, &mut log);
+            // Acknowledged as it goes, as a client that keeps up does.
+            p.ack(n, &mut log);
             log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
         }
-        p.ack(3, &mut log);
-        log.stage(T, &mut txn, [(P, &mut p), (Q, &mut q)].into_iter());
         store.apply([&txn]).unwrap();
         let loaded = store.load_table(T).unwrap().unwrap();
-        assert!(loaded.log.is_empty(), "every entry was deleted");
-        let (mut p2, _, mut log2) = load(&store);
-        assert_eq!(
-            p2.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log2)
-                .msg,
-            Some(4)
+        assert!(
+            loaded.log.len() < DEAD_ENTRIES_BATCH,
+            "{} entries are left of {events}",
+            loaded.log.len()
         );
-        let _ = qa;
+        let (mut p2, mut q2, mut log2) = load(&store);
+        assert_eq!(p2.seq(), events, "the last Seq survives its entry");
+        assert_eq!(replayed(p2.resume(events, &mut log2)), []);
+        let next = p2.number(&pa, ServerMessage::new("m", ""), WIDE, &mut log2);
+        assert_eq!(next.msg, Some(events + 1), "and so does the last number");
+        assert_eq!(
+            q2.number(&qa, ServerMessage::new("m", ""), WIDE, &mut log2)
+                .msg,
+            Some(1)
+        );
     }
 
     #[test]
@@ -663,9 +735,13 @@ mod tests {
         q.end(T, Q, &mut log, &mut txn);
         p.ack(1, &mut log);
         log.stage(T, &mut txn, [(P, &mut p)].into_iter());
+        assert_eq!(
+            log.fresh_released,
+            log.fresh.deliveries.len(),
+            "nobody needs the open entry's messages any more"
+        );
         store.apply([&txn]).unwrap();
         let loaded = store.load_table(T).unwrap().unwrap();
-        assert!(loaded.log.is_empty());
         let q_seat = loaded.seats.iter().find(|s| s.player == Q).unwrap();
         assert_eq!(q_seat.stream, None);
     }

@@ -204,11 +204,19 @@ impl Cluster {
             .with_prefix()
             .with_start_revision(games_from);
         let mut games = bounded(client.watch(games_prefix(), Some(games_watch))).await?;
+        // The owners of the tables, then their changes as they come.
+        let (owners, owners_from) = ownership::read_owners(&mut client).await?;
+        let owners_watch = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(owners_from + 1);
+        let mut tables = bounded(client.watch(ownership::tables_prefix(), Some(owners_watch))).await?;
         let (mut keeper, mut kept) = bounded(client.lease_keep_alive(lease)).await?;
         {
             let mut view = self.lock();
             view.members = members;
             view.lost = None;
+            view.owners = owners;
+            view.owners_loaded = true;
         }
         self.up.store(true, Ordering::Release);
         telemetry::cluster_up(true);
@@ -264,6 +272,13 @@ impl Cluster {
                         }
                     }
                     None => return Err(ClusterError::Unavailable("the catalogue's watch ended".into())),
+                },
+                event = tables.message() => match event.map_err(lost)? {
+                    Some(answer) if answer.canceled() => {
+                        return Err(ClusterError::Unavailable(format!("the owners' watch was canceled: {}", answer.cancel_reason())));
+                    }
+                    Some(answer) => self.owners_changed(answer.events()),
+                    None => return Err(ClusterError::Unavailable("the owners' watch ended".into())),
                 },
                 _ = report.tick() => {
                     let now = self.info(live_tables(), cpu.sample());

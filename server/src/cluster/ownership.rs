@@ -16,7 +16,7 @@ pub(super) fn table_key(id: &str) -> String {
 }
 
 /// The prefix of every table's owner key.
-fn tables_prefix() -> String {
+pub(super) fn tables_prefix() -> String {
     format!("{KEY_PREFIX}tables/")
 }
 
@@ -30,8 +30,6 @@ impl Cluster {
     }
 
     /// Who owns `table` in etcd, with the revision to move it by; `None`: nobody.
-    // The handoff's API (claim, read, move by the fencing token): its tests use it now.
-    #[allow(dead_code)]
     pub async fn owner(&self, table: &str) -> Result<Option<Ownership>, ClusterError> {
         self.ensure_available()?;
         let mut client = self.client.clone();
@@ -94,6 +92,50 @@ impl Cluster {
             table: table.to_string(),
             owner: first_kv(&done).map(|(owner, _)| owner),
         })
+    }
+}
+
+/// The owner of every table in etcd, by table id, and the revision of that read (to watch
+/// from).
+pub(super) async fn read_owners(
+    client: &mut Client,
+) -> Result<(HashMap<String, String>, i64), ClusterError> {
+    let prefix = tables_prefix();
+    let got = bounded(client.get(prefix.clone(), Some(GetOptions::new().with_prefix()))).await?;
+    let revision = got.header().map_or(0, |h| h.revision());
+    let owners = got
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let key = String::from_utf8_lossy(kv.key());
+            let id = key.strip_prefix(&prefix)?.to_string();
+            Some((id, String::from_utf8_lossy(kv.value()).into_owned()))
+        })
+        .collect();
+    Ok((owners, revision))
+}
+
+impl Cluster {
+    /// Applies watched changes of `tables/` to the owner cache.
+    pub(super) fn owners_changed(&self, events: &[etcd_client::Event]) {
+        let prefix = tables_prefix();
+        let mut view = self.lock();
+        for event in events {
+            let Some(kv) = event.kv() else { continue };
+            let key = String::from_utf8_lossy(kv.key());
+            let Some(id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            match event.event_type() {
+                etcd_client::EventType::Put => {
+                    let owner = String::from_utf8_lossy(kv.value()).into_owned();
+                    view.owners.insert(id.to_string(), owner);
+                }
+                etcd_client::EventType::Delete => {
+                    view.owners.remove(id);
+                }
+            }
+        }
     }
 }
 

@@ -432,6 +432,9 @@ pub fn encode_server(message: &ServerMessage, version: Version, out: &mut BytesM
     if let Some(k) = message.seq {
         let _ = writeln!(out, "Seq: {k}");
     }
+    if let Some(host) = &message.next {
+        let _ = writeln!(out, "Next-Host: {host}");
+    }
     out.extend_from_slice(b"\n");
     out.extend_from_slice(body);
 }

@@ -367,6 +367,14 @@ struct Outgoing<'a> {
     seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Next<'a>>,
+}
+
+/// Where a `next` reply sends the client: `{"url": "ws://HOST:PORT/ws"}`.
+#[derive(Serialize)]
+struct Next<'a> {
+    url: &'a str,
 }
 
 /// The JSON text of a reply: `{"command": .., "body": ..}` (and `"player"` on `hello`). A body that is not UTF-8 (never
@@ -386,6 +394,8 @@ fn encode(message: &ServerMessage, version: Version, announce: Option<Version>) 
         msg: message.msg.filter(|_| numbered),
         seq: message.seq.filter(|_| numbered),
         version: announce.map(Version::as_str),
+        // Whatever the version: a web client follows it or shows it.
+        next: message.next.as_deref().map(|url| Next { url }),
     };
     serde_json::to_string(&reply).expect("strings and numbers always serialize")
 }

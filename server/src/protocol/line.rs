@@ -375,6 +375,10 @@ pub fn encode_as(message: &ServerMessage, version: Version, out: &mut BytesMut) 
         // The `hello` reply: the 2011 body, then the player's public id as a fourth field.
         body = format!("{body},{player}").into();
     }
+    if let Some(next) = &message.next {
+        // `next HOST:PORT`, then why: where the person connects to go on.
+        body = format!("{next} {body}").into();
+    }
     let body = body.strip_suffix('\n').unwrap_or(&body);
     push_visible(&message.command, out);
     if body.contains('\n') {

@@ -209,7 +209,11 @@ impl Coordinator {
     /// nobody owns yet. Until the owners are first read (and while etcd is unreachable, from
     /// what was last read), it serves what it has.
     pub async fn find(&self, id: Uuid) -> Result<Option<TableHandle>, StoreError> {
-        if let Some(owner) = self.cluster.as_ref().and_then(|c| c.owned_elsewhere(&id.to_string())) {
+        if let Some(owner) = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.owned_elsewhere(&id.to_string()))
+        {
             tracing::debug!(table = %id, %owner, "the table is another node's; not served here");
             return Ok(None);
         }

@@ -209,7 +209,8 @@ impl Cluster {
         let owners_watch = WatchOptions::new()
             .with_prefix()
             .with_start_revision(owners_from + 1);
-        let mut tables = bounded(client.watch(ownership::tables_prefix(), Some(owners_watch))).await?;
+        let mut tables =
+            bounded(client.watch(ownership::tables_prefix(), Some(owners_watch))).await?;
         let (mut keeper, mut kept) = bounded(client.lease_keep_alive(lease)).await?;
         {
             let mut view = self.lock();

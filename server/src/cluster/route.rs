@@ -67,7 +67,10 @@ pub fn websocket_url(http: &str) -> String {
     let rest = http
         .strip_prefix("https://")
         .map(|rest| format!("wss://{rest}"))
-        .or_else(|| http.strip_prefix("http://").map(|rest| format!("ws://{rest}")))
+        .or_else(|| {
+            http.strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })
         .unwrap_or_else(|| format!("ws://{http}"));
     format!("{rest}/ws")
 }
@@ -78,7 +81,10 @@ mod tests {
 
     #[test]
     fn a_node_s_websocket_url_is_its_http_address_with_the_ws_scheme() {
-        assert_eq!(websocket_url("http://10.0.0.2:8080"), "ws://10.0.0.2:8080/ws");
+        assert_eq!(
+            websocket_url("http://10.0.0.2:8080"),
+            "ws://10.0.0.2:8080/ws"
+        );
         assert_eq!(websocket_url("https://a.example/"), "wss://a.example/ws");
         assert_eq!(websocket_url("127.0.0.1:80"), "ws://127.0.0.1:80/ws");
     }

@@ -615,7 +615,9 @@ async fn stop_table(
         .await
     {
         Json(serde_json::json!({ "stopped": uuid.to_string() })).into_response()
-    } else if let Some(elsewhere) = table_elsewhere(&hub, uuid, &format!("/api/tables/{uuid}/stop")).await {
+    } else if let Some(elsewhere) =
+        table_elsewhere(&hub, uuid, &format!("/api/tables/{uuid}/stop")).await
+    {
         elsewhere
     } else {
         no_table()

@@ -109,7 +109,9 @@ async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sende
         return;
     };
     // The client's hello as it came, then what it sent after it.
-    let TcpReader { stream, buf, last, .. } = relayed.reader;
+    let TcpReader {
+        stream, buf, last, ..
+    } = relayed.reader;
     let mut pending = last;
     pending.extend_from_slice(&buf);
     relay::pipe(stream, pending, relayed.writer.stream, relayed.relay, phase).await;

@@ -1,0 +1,395 @@
+//! "Next IP" on a cluster of two real `ggs` nodes on a real etcd: a table created on node A,
+//! asked for at node B. A GGS 1.1 client is told `next` with `Next-Host` (A's TCP address),
+//! reconnects there with its token and plays; a 2011 (GGS 1.0) client is relayed by B, byte
+//! for byte, and gets exactly what a direct connection gets; a WebSocket client is told
+//! `next` with A's `/ws` URL; line mode is told `next HOST:PORT`; `POST /api/tables/{id}/stop`
+//! at B answers `307` to A. A killed with SIGKILL: a hello at B for its table answers
+//! `table_unavailable` naming A; A restarted on its data directory serves it again. A node
+//! restarted on a data directory whose table etcd says is another node's does not serve it.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ggs_tests::client::{Conn, Framing, RecvError, TcpBytes};
+use ggs_tests::etcd::Etcd;
+use ggs_tests::wire::{encode_message, WireError};
+use ggs_tests::ws::WsJsonClient;
+use ggs_tests::{http, Client, LineClient, Reply, ServerOptions, ServerProcess};
+use serde_json::json;
+
+/// The lease of the nodes in these tests, in seconds (etcd's smallest).
+const LEASE_SECS: u64 = 2;
+/// How long a change may take to be seen: a lease, and a node's start.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// Starts node `name` of the cluster on `etcd`.
+fn node(etcd: &Etcd, name: &str) -> ServerProcess {
+    let lease = LEASE_SECS.to_string();
+    ServerProcess::start_with(ServerOptions::default().args(&[
+        "--etcd",
+        &etcd.url(),
+        "--node",
+        name,
+        "--node-lease-secs",
+        &lease,
+    ]))
+}
+
+/// Waits until `what` holds, panicking with `why()` after [`SETTLE`].
+#[track_caller]
+fn eventually(mut what: impl FnMut() -> bool, why: impl Fn() -> String) {
+    let deadline = Instant::now() + SETTLE;
+    while !what() {
+        assert!(
+            Instant::now() < deadline,
+            "not within {SETTLE:?}: {}",
+            why()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The members `server` lists in `GET /api/nodes`, with their TCP addresses.
+fn members(server: &ServerProcess) -> Vec<(String, String)> {
+    let answer = http::get(server.http_addr(), "/api/nodes");
+    let listed = answer.json_or_null();
+    listed
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|n| {
+                    let name = n["name"].as_str().unwrap_or_default().to_string();
+                    (name, n["tcp"].as_str().unwrap_or_default().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One GGS reply exactly as it arrived: its command, header lines and body.
+#[derive(Debug)]
+struct Raw {
+    command: String,
+    headers: Vec<String>,
+    body: String,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
+    }
+}
+
+/// GGS framing that hands over each reply with all its headers, whatever its version.
+struct RawReplies(TcpBytes);
+
+impl Framing for RawReplies {
+    type Message = Raw;
+    const WHAT: &'static str = "a reply";
+
+    fn socket(&self) -> &TcpStream {
+        self.0.socket()
+    }
+
+    fn take(&mut self) -> Result<Option<Raw>, RecvError> {
+        let buf = self.0.buffered();
+        let Some(end) = buf.windows(2).position(|w| w == b"\n\n") else {
+            return Ok(None);
+        };
+        let bad = |what: &str| RecvError::Wire(WireError(what.to_string()));
+        let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("headers not UTF-8"))?;
+        let headers: Vec<String> = head.split('\n').map(str::to_string).collect();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
+                .map(str::to_string)
+        };
+        let size: usize = find("Content-Size")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no Content-Size"))?;
+        let command = find("Client-Command").ok_or_else(|| bad("no Client-Command"))?;
+        let total = end + 2 + size;
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let body = String::from_utf8(buf[end + 2..total].to_vec()).map_err(|_| bad("body"))?;
+        self.0.consume(total);
+        Ok(Some(Raw {
+            command,
+            headers,
+            body,
+        }))
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        self.0.fill()
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.stream().write_all(bytes)
+    }
+
+    fn close(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A GGS 1.1 client (it offers `GGS-Versions: 1.0 1.1` on each message).
+struct V11(Conn<RawReplies>);
+
+impl V11 {
+    fn connect(addr: SocketAddr, name: &str) -> V11 {
+        V11(Conn::with_framing(
+            RawReplies(TcpBytes::connect(addr)),
+            name.into(),
+        ))
+    }
+
+    fn send(&mut self, headers: &[(&str, &str)], body: &str) {
+        let mut all = vec![("GGS-Versions", "1.0 1.1")];
+        all.extend_from_slice(headers);
+        self.0.send_raw(&encode_message(&all, body.as_bytes()));
+    }
+
+    /// Says hello to `table` (with `token`, if given).
+    fn hello(&mut self, table: &str, token: Option<&str>) {
+        let mut headers = vec![("Server-Command", "hello")];
+        headers.extend(token.map(|t| ("Token", t)));
+        self.send(&headers, table);
+    }
+
+    /// The next reply whose command is `command`, skipping what the table sent before it
+    /// (notices, messages; a resumed seat's stream is replayed) but not an error.
+    #[track_caller]
+    fn expect(&mut self, command: &str) -> Raw {
+        loop {
+            let reply = self.0.recv();
+            if reply.command == command {
+                return reply;
+            }
+            assert_ne!(reply.command, "error", "{}: {reply:?}", self.0.name());
+        }
+    }
+}
+
+/// A chat table with one line-mode player on `server`: the player and the table id.
+fn chat_table(server: &ServerProcess) -> (LineClient, String) {
+    let mut player = server.connect_line().named("host");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let table = player.expect_hello().0.table;
+    player.expect_prefix("notice ");
+    (player, table)
+}
+
+/// What a 2011 client gets for: hello to `table`, `ping`, a `message`, with the volatile
+/// parts (the token, the guest's name) made the same for any two connections.
+fn session_2011(client: &mut Client, table: &str) -> Vec<Reply> {
+    let hello = client.hello(Some(table));
+    assert_eq!(hello.table, table);
+    let mut replies = vec![Reply {
+        command: "hello".into(),
+        body: format!("TOKEN,{},{}", hello.defined, hello.table),
+    }];
+    client.command("ping", "");
+    client.command("message", "over the relay");
+    // The join notice, the pong, and the message as the chat shows it to everyone.
+    for _ in 0..3 {
+        let reply = client.recv();
+        let body = match reply.body.find("guest-") {
+            Some(at) => format!("{}GUEST{}", &reply.body[..at], &reply.body[at + 10..]),
+            None => reply.body,
+        };
+        replies.push(Reply {
+            command: reply.command,
+            body,
+        });
+    }
+    replies
+}
+
+#[test]
+fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() {
+    let started = Instant::now();
+    let etcd = Etcd::start();
+    let mut a = node(&etcd, "a");
+    let mut b = node(&etcd, "b");
+    eventually(
+        || members(&b).len() == 2,
+        || format!("b lists {:?}", members(&b)),
+    );
+    let (mut host, table) = chat_table(&a);
+    let key = format!("ggs/tables/{table}");
+    eventually(
+        || etcd.get(&key).as_deref() == Some("a"),
+        || format!("{key} is {:?}", etcd.get(&key)),
+    );
+
+    // GGS 1.1: a seat on A, then a hello at B with its token: `next` to A, five headers and
+    // Next-Host; nothing else changes (the seat stays on A, held for the grace period).
+    let mut first = V11::connect(a.tcp_addr(), "1.1 on a");
+    first.hello(&table, None);
+    let seated = first.expect("hello");
+    let token = seated.body.split(',').next().unwrap().to_string();
+    drop(first);
+    let mut v11 = V11::connect(b.tcp_addr(), "1.1 at b");
+    v11.hello(&table, Some(&token));
+    let next = v11.expect("next");
+    assert_eq!(next.headers[3], "GGS-Version: 1.1", "{next:?}");
+    assert_eq!(
+        next.header("Next-Host"),
+        Some(a.tcp_addr().to_string().as_str()),
+        "{next:?}"
+    );
+    assert!(
+        next.body.contains(&table) && next.body.contains("node a"),
+        "{next:?}"
+    );
+    // It follows: the same seat on A, and it plays.
+    let mut v11 = V11::connect(
+        next.header("Next-Host").unwrap().parse().unwrap(),
+        "1.1 on a",
+    );
+    v11.hello(&table, Some(&token));
+    let resumed = v11.expect("hello");
+    assert_eq!(
+        resumed.body.split(',').next(),
+        Some(token.as_str()),
+        "{resumed:?}"
+    );
+    v11.send(&[("Game-Command", "ping"), ("Seq", "1")], "");
+    v11.expect("pong");
+
+    // GGS 1.0 through B's relay: exactly the replies of a direct connection to A.
+    let relay_started = Instant::now();
+    let mut relayed = Client::connect(b.tcp_addr()).named("2011 at b");
+    let through_b = session_2011(&mut relayed, &table);
+    let relay_time = relay_started.elapsed();
+    let mut direct = Client::connect(a.tcp_addr()).named("2011 on a");
+    let direct_started = Instant::now();
+    let straight = session_2011(&mut direct, &table);
+    let direct_time = direct_started.elapsed();
+    assert_eq!(through_b, straight);
+    println!("a 2011 session (hello, ping, message): {relay_time:?} relayed by b, {direct_time:?} direct");
+    // Both sit at A's table: the relayed client sees the direct one come and speak, and
+    // both see the host.
+    assert_eq!(
+        relayed.expect_cmd("notice").split_once(' ').unwrap().1,
+        "joined"
+    );
+    assert!(relayed.expect_cmd("message").ends_with("> over the relay"));
+    host.send("message hello both");
+    for client in [&mut relayed, &mut direct] {
+        let said = client.expect_cmd("message");
+        assert!(said.ends_with("> hello both"), "{said}");
+    }
+
+    // Line mode: the person is told where to connect.
+    let mut person = b.connect_line().named("person at b");
+    person.send(&format!("/hello {table}"));
+    person.expect_prefix("welcome GGS ");
+    let line = person.expect_prefix("next ");
+    assert!(
+        line.starts_with(&format!("next {} ", a.tcp_addr())),
+        "{line}"
+    );
+
+    // A WebSocket client is told `next` with A's /ws.
+    let mut ws = WsJsonClient::connect(b.http_addr());
+    ws.send(json!({"type": "hello", "table": table, "versions": ["1.0", "1.1"]}));
+    let next = ws.expect_json("next");
+    assert_eq!(
+        next["next"]["url"],
+        format!("ws://{}/ws", a.http_addr()),
+        "{next}"
+    );
+
+    // The HTTP API: B redirects a stop to A.
+    let stop = format!("/api/tables/{table}/stop");
+    let answer = b.admin("POST", &stop, "");
+    assert_eq!(answer.status, 307, "{}", answer.body);
+    assert_eq!(
+        answer.header("location"),
+        Some(format!("http://{}{stop}", a.http_addr()).as_str())
+    );
+
+    // A dies: its lease goes, and its table is unavailable, naming it. The hello changes
+    // nothing: the connection says hello elsewhere after it.
+    a.kill9();
+    eventually(
+        || members(&b).len() == 1,
+        || format!("b lists {:?}", members(&b)),
+    );
+    let mut late = V11::connect(b.tcp_addr(), "1.1 at b, a gone");
+    late.hello(&table, Some(&token));
+    let refused = late.expect("error");
+    assert!(
+        refused.body.starts_with("table_unavailable ") && refused.body.contains("node a"),
+        "{refused:?}"
+    );
+    let mut late_2011 = Client::connect(b.tcp_addr()).named("2011 at b, a gone");
+    late_2011.send_hello(Some(&table));
+    let why = late_2011.expect_error("table_unavailable");
+    assert!(why.contains("node a"), "{why}");
+    late.hello("", None);
+    late.expect("hello");
+
+    // A restarts on its data directory: served again, through B too (at its new address).
+    a.restart();
+    eventually(
+        || {
+            members(&b)
+                .iter()
+                .any(|(name, tcp)| name == "a" && *tcp == a.tcp_addr().to_string())
+        },
+        || format!("b lists {:?}", members(&b)),
+    );
+    let mut back = V11::connect(b.tcp_addr(), "1.1 at b, a back");
+    back.hello(&table, Some(&token));
+    let next = back.expect("next");
+    assert_eq!(
+        next.header("Next-Host"),
+        Some(a.tcp_addr().to_string().as_str())
+    );
+    let mut back = V11::connect(a.tcp_addr(), "1.1 on a again");
+    back.hello(&table, Some(&token));
+    back.expect("hello");
+    back.send(&[("Game-Command", "ping"), ("Seq", "2")], "");
+    back.expect("pong");
+    let mut relayed = Client::connect(b.tcp_addr()).named("2011 at b, a back");
+    relayed.hello(Some(&table));
+
+    // A table on B's disk that etcd says is A's (moved while B was away): B restarts and
+    // does not serve it; it sends the client to A.
+    let (_, b_table) = chat_table(&b);
+    let b_key = format!("ggs/tables/{b_table}");
+    eventually(
+        || etcd.get(&b_key).as_deref() == Some("b"),
+        || format!("{b_key} is {:?}", etcd.get(&b_key)),
+    );
+    b.kill9();
+    let put = etcd.etcdctl(&["put", &b_key, "a"]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    b.restart();
+    eventually(
+        || members(&b).len() == 2,
+        || format!("b lists {:?}", members(&b)),
+    );
+    let mut moved = V11::connect(b.tcp_addr(), "1.1 at b, its table moved");
+    moved.hello(&b_table, None);
+    let next = moved.expect("next");
+    assert_eq!(
+        next.header("Next-Host"),
+        Some(a.tcp_addr().to_string().as_str())
+    );
+    println!("next_host: the whole test took {:?}", started.elapsed());
+}

@@ -6,6 +6,7 @@
 //! at B answers `307` to A. A killed with SIGKILL: a hello at B for its table answers
 //! `table_unavailable` naming A; A restarted on its data directory serves it again. A node
 //! restarted on a data directory whose table etcd says is another node's does not serve it.
+//! etcd lost: a node serves the tables it has and answers `cluster_unavailable` for others.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +23,8 @@ use serde_json::json;
 const LEASE_SECS: u64 = 2;
 /// How long a change may take to be seen: a lease, and a node's start.
 const SETTLE: Duration = Duration::from_secs(15);
+/// Pings timed through the relay and directly.
+const PINGS: usize = 300;
 
 /// Starts node `name` of the cluster on `etcd`.
 fn node(etcd: &Etcd, name: &str) -> ServerProcess {
@@ -289,6 +292,41 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
         assert!(said.ends_with("> hello both"), "{said}");
     }
 
+    // What the relay costs: the round trip of a ping, relayed and direct.
+    let mut rtt = |client: &mut Client| {
+        let mut times: Vec<Duration> = (0..PINGS)
+            .map(|_| {
+                let sent = Instant::now();
+                client.command("ping", "");
+                client.expect("pong", "");
+                sent.elapsed()
+            })
+            .collect();
+        times.sort();
+        (times[PINGS / 2], times[PINGS * 99 / 100])
+    };
+    let (relayed_p50, relayed_p99) = rtt(&mut relayed);
+    let (direct_p50, direct_p99) = rtt(&mut direct);
+    println!(
+        "ping round trip over {PINGS}: relayed p50 {relayed_p50:?} p99 {relayed_p99:?}, direct \
+         p50 {direct_p50:?} p99 {direct_p99:?}"
+    );
+
+    // A 2011 client that sends its commands right after its hello, in one write: all of it
+    // reaches the owner, in order.
+    let mut pipelined = Client::connect(b.tcp_addr()).named("2011 pipelined at b");
+    let mut bytes = encode_message(&[("Server-Command", "hello")], table.as_bytes());
+    bytes.extend(encode_message(&[("Game-Command", "ping")], b""));
+    bytes.extend(encode_message(&[("Game-Command", "ping")], b""));
+    pipelined.send_raw(&bytes);
+    assert_eq!(
+        pipelined.expect_cmd("hello").split(',').nth(2),
+        Some(table.as_str())
+    );
+    pipelined.expect_cmd("notice");
+    pipelined.expect("pong", "");
+    pipelined.expect("pong", "");
+
     // Line mode: the person is told where to connect.
     let mut person = b.connect_line().named("person at b");
     person.send(&format!("/hello {table}"));
@@ -390,6 +428,30 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
     assert_eq!(
         next.header("Next-Host"),
         Some(a.tcp_addr().to_string().as_str())
+    );
+
+    // etcd lost: B goes on serving the tables it has; a table it does not know cannot be
+    // placed: `cluster_unavailable`.
+    let (_, kept) = chat_table(&b);
+    let kept_key = format!("ggs/tables/{kept}");
+    eventually(
+        || etcd.get(&kept_key).as_deref() == Some("b"),
+        || format!("{kept_key} is {:?}", etcd.get(&kept_key)),
+    );
+    let mut etcd = etcd;
+    etcd.kill9();
+    eventually(
+        || http::get(b.http_addr(), "/api/nodes").status == 503,
+        || "b still lists the nodes".to_string(),
+    );
+    let mut alone = Client::connect(b.tcp_addr()).named("2011 at b without etcd");
+    assert_eq!(alone.hello(Some(&kept)).table, kept);
+    let mut lost = V11::connect(b.tcp_addr(), "1.1 at b without etcd");
+    lost.hello("6f1c2b1e-0000-4000-8000-0000000000ff", None);
+    let refused = lost.expect("error");
+    assert!(
+        refused.body.starts_with("cluster_unavailable "),
+        "{refused:?}"
     );
     println!("next_host: the whole test took {:?}", started.elapsed());
 }

@@ -874,4 +874,15 @@ mod tests {
             r#"{"command":"hello","body":"6f1c2b1e-0000-4000-8000-00000000000a,true,t-1","player":"p-1"}"#
         );
     }
+
+    #[test]
+    fn a_next_reply_carries_the_url_in_any_version() {
+        let next = ServerMessage::next("t-1", "a", "ws://10.0.0.2:8080/ws");
+        let value: Value = serde_json::from_str(&encode_server(&next)).unwrap();
+        assert_eq!(value["command"], "next");
+        assert_eq!(value["next"]["url"], "ws://10.0.0.2:8080/ws");
+        let plain: Value =
+            serde_json::from_str(&encode_server(&ServerMessage::new("pong", ""))).unwrap();
+        assert!(plain.get("next").is_none(), "{plain}");
+    }
 }

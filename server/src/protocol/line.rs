@@ -709,4 +709,14 @@ mod tests {
         assert!(help.starts_with("help\r\n  /hello <game>"), "{help}");
         assert!(help.ends_with("\r\n") && !help.replace("\r\n", "").contains('\n'));
     }
+
+    #[test]
+    fn a_next_reply_tells_the_person_where_to_connect() {
+        let next = rendered(ServerMessage::next("t-1", "a", "10.0.0.2:9000"));
+        assert!(
+            next.starts_with("next 10.0.0.2:9000 table t-1 is served by node a"),
+            "{next}"
+        );
+        assert!(next.ends_with("\r\n"));
+    }
 }

@@ -293,7 +293,7 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
     }
 
     // What the relay costs: the round trip of a ping, relayed and direct.
-    let mut rtt = |client: &mut Client| {
+    let rtt = |client: &mut Client| {
         let mut times: Vec<Duration> = (0..PINGS)
             .map(|_| {
                 let sent = Instant::now();

@@ -188,6 +188,9 @@ pub async fn run<R: Reader, W: Writer>(
                 if let Some(away) = session.take_elsewhere() {
                     relay = relay::send_away(&session, away, transport, reader.relays()).await;
                     if relay.is_some() {
+                        // What the player's earlier messages caused is written before the
+                        // owner's first byte.
+                        session.flushed().await;
                         break Ending::Relay;
                     }
                 }

@@ -346,6 +346,16 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
         format!("ws://{}/ws", a.http_addr()),
         "{next}"
     );
+    // One that never offered versions too: a WebSocket is never relayed.
+    let mut ws_10 = WsJsonClient::connect(b.http_addr());
+    ws_10.send(json!({"type": "hello", "table": table}));
+    let next = ws_10.expect_json("next");
+    assert_eq!(
+        next["next"]["url"],
+        format!("ws://{}/ws", a.http_addr()),
+        "{next}"
+    );
+    assert!(next.get("version").is_none(), "{next}");
 
     // The HTTP API: B redirects a stop to A.
     let stop = format!("/api/tables/{table}/stop");

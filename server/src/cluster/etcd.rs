@@ -113,6 +113,7 @@ impl Cluster {
             wake: tokio::sync::Notify::new(),
             leaving: std::sync::atomic::AtomicBool::new(false),
             games: std::sync::OnceLock::new(),
+            lookups: tokio::sync::Semaphore::new(super::route::MAX_OWNER_LOOKUPS),
         }))
     }
 

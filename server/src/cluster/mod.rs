@@ -148,6 +148,8 @@ pub struct Cluster {
     leaving: AtomicBool,
     /// Where published game versions go (the catalogue), once set.
     games: std::sync::OnceLock<catalogue::GameHandler>,
+    /// Direct reads of a table's owner in flight ([`route::MAX_OWNER_LOOKUPS`]).
+    lookups: tokio::sync::Semaphore,
 }
 
 impl Cluster {

@@ -6,6 +6,12 @@
 
 use super::{Cluster, ClusterError, NodeInfo};
 
+/// Most direct reads of a table's owner from etcd in flight at once (for tables the owner
+/// cache does not know: a `hello` naming a table created elsewhere an instant ago, or none);
+/// past that, a `hello` is answered from the cache alone (`no_such_table`), so clients naming
+/// made-up tables cannot load etcd.
+pub const MAX_OWNER_LOOKUPS: usize = 64;
+
 /// Where a table is served, for a node that does not serve it.
 #[derive(Debug)]
 pub enum Route {
@@ -46,11 +52,14 @@ impl Cluster {
         }
         let owner = match self.owned_elsewhere(table) {
             Some(owner) => owner,
-            None => match self.owner(table).await {
-                Ok(Some(found)) if found.owner != self.node() => found.owner,
-                Ok(_) => return None,
-                Err(e) => return Some(Route::Unknown(e)),
-            },
+            None => {
+                let _lookup = self.lookups.try_acquire().ok()?;
+                match self.owner(table).await {
+                    Ok(Some(found)) if found.owner != self.node() => found.owner,
+                    Ok(_) => return None,
+                    Err(e) => return Some(Route::Unknown(e)),
+                }
+            }
         };
         let member = self.lock().members.get(&owner).cloned();
         Some(match member {

@@ -488,6 +488,21 @@ mod tests {
         );
         let owners = a.owners().await.unwrap();
         assert_eq!(owners.get(table).map(String::as_str), Some("b"));
+        // Read in pages, every page at one revision, the owners are the same.
+        let (paged, _) = ownership::read_owners_paged(&mut a.client.clone(), 7)
+            .await
+            .unwrap();
+        assert_eq!(paged, owners);
+        assert!(paged.len() > CLAIMS, "{}", paged.len());
+        // The owner cache follows: `a` knows the table is b's, `b` that it is not elsewhere.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while a.owned_elsewhere(table).as_deref() != Some("b") {
+            assert!(Instant::now() < deadline, "{:?}", a.owned_elsewhere(table));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(b.owned_elsewhere(table), None);
+        assert_eq!(a.owned_elsewhere("timed-0"), None);
+        assert_eq!(b.owned_elsewhere("timed-0").as_deref(), Some("a"));
         // Each sees both members.
         let names = |c: &Cluster| -> Vec<String> {
             c.members().unwrap().into_iter().map(|m| m.name).collect()

@@ -36,6 +36,19 @@ impl Cluster {
             .cloned()
     }
 
+    /// Whether `ip` is the address of a member's TCP listener as it advertises it (a node
+    /// that relays its GGS 1.0 clients here).
+    pub fn is_member_address(&self, ip: std::net::IpAddr) -> bool {
+        let view = self.lock();
+        view.members.values().any(|m| {
+            m.name != self.node()
+                && m.tcp
+                    .as_deref()
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .is_some_and(|a| a.ip() == ip)
+        })
+    }
+
     /// Whether the owner cache has been read from etcd once (until then, a node serves what
     /// its disk has, as while etcd is unreachable).
     pub fn owners_loaded(&self) -> bool {

@@ -6,7 +6,8 @@
 //!
 //! The client's connection stays counted here (the per-address and total limits, held by
 //! the accept loop until the relay ends); the owner sees the relay as a connection from this
-//! node's address.
+//! node's address, which it exempts from its per-address limit (a member's advertised TCP
+//! address).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

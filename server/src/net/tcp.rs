@@ -35,7 +35,12 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let admission = match hub.limiter.admit(peer.ip()) {
+                // Another node relaying its clients: they are counted there.
+                let member = hub
+                    .coordinator
+                    .cluster()
+                    .is_some_and(|c| c.is_member_address(peer.ip()));
+                let admission = match hub.limiter.admit_from(peer.ip(), member) {
                     Ok(admission) => admission,
                     Err(e) => {
                         tracing::info!(%peer, "connection refused: {e}");

@@ -16,6 +16,28 @@
 // or a server restart the client reconnects on its own, says hello with the token and gets its
 // seat back. If the seat is gone (its hold expired: `bad_token`), it forgets the token and
 // joins anew. Commands sent while reconnecting are queued and sent once seated.
+//
+// GGS 1.1, when the server speaks it: every hello offers `"versions": ["1.0", "1.1"]`, and a
+// hello reply with `"version": "1.1"` makes the connection 1.1 (none: the server speaks 1.0
+// only, and everything above is all there is, exactly as in 1.0). In 1.1 the client gets
+// every message once, in order, and every game command runs once, across dropped connections
+// and server restarts:
+// - Messages the table sends to the seat carry `msg` (1, 2, 3, ... per seat). The client keeps
+//   the highest it has received and drops any message whose `msg` is not above it (a
+//   duplicate). A message without `msg` (the hello reply, a reply before the seat) is outside
+//   that stream and always taken. After `resync` (the server no longer kept what the client
+//   missed) the stream goes on from there and the game's playerReconnected output redraws the
+//   page, as after a 1.0 reconnection.
+// - It acknowledges what it received: `"ack"` (the highest `msg`) on every message it sends,
+//   and `{"type":"ack","ack":n}` alone when messages arrived and it sent nothing for
+//   `ACK_DELAY_MS`, or at once every `ACK_EVERY` messages.
+// - Every game command carries `"seq"`, increasing per seat. A command stays kept until the
+//   client knows the table applied it; on reconnecting the hello carries the token, the
+//   versions and `ack`, the reply's `seq` is the highest command the table applied, and the
+//   kept commands above it are sent again, in order, before the commands queued meanwhile.
+// - The highest `msg` and the last `seq` are kept in sessionStorage next to the token, so a
+//   reloaded page resumes the same streams (the kept commands live only as long as the page).
+// A seat taken anew (its token refused) starts both streams again from 0.
 
 /** Delays between reconnection attempts, in ms; the last one repeats. */
 const RECONNECT_DELAYS = [100, 250, 500, 1000, 2000, 3000];
@@ -24,6 +46,18 @@ const MAX_QUEUED = 100;
 /** Key prefix of the resume tokens in sessionStorage (named when the token was the player id;
  * a tab of that time still resumes with what it kept). */
 const TOKEN_KEY = "ggs:player:";
+/** Key prefix of a seat's GGS 1.1 stream state in sessionStorage: `{"msg": n, "seq": n}`. */
+const STREAM_KEY = "ggs:stream:";
+/** The protocol versions this client speaks, offered on every hello. */
+const VERSIONS = ["1.0", "1.1"];
+/** GGS 1.1: how long received messages wait for an acknowledgement riding on a message the
+ * client sends before one is sent alone, in ms. */
+const ACK_DELAY_MS = 100;
+/** GGS 1.1: received messages after which an acknowledgement is sent at once. */
+const ACK_EVERY = 100;
+/** GGS 1.1: commands sent but not yet known to be applied that are kept for a resend; older
+ * ones (long applied, in practice) are dropped past this. */
+const MAX_UNCONFIRMED = 1000;
 
 /** The WebSocket URL of the server that served this page. */
 export function defaultUrl() {
@@ -66,9 +100,36 @@ function saveToken(table, token) {
 function forgetToken(table) {
   try {
     if (table) sessionStorage.removeItem(TOKEN_KEY + table);
+    if (table) sessionStorage.removeItem(STREAM_KEY + table);
   } catch {
     // Nothing kept, nothing to forget.
   }
+}
+
+/** The GGS 1.1 stream state kept for `table`: the highest `msg` received, the last `seq` sent. */
+function streamFor(table) {
+  const fresh = { msg: 0, seq: 0 };
+  try {
+    const kept = table ? JSON.parse(sessionStorage.getItem(STREAM_KEY + table) || "null") : null;
+    if (!kept) return fresh;
+    const count = (n) => (Number.isSafeInteger(n) && n > 0 ? n : 0);
+    return { msg: count(kept.msg), seq: count(kept.seq) };
+  } catch {
+    return fresh;
+  }
+}
+
+function saveStream(table, msg, seq) {
+  try {
+    if (table) sessionStorage.setItem(STREAM_KEY + table, JSON.stringify({ msg, seq }));
+  } catch {
+    // As for the token: kept for this page's life only.
+  }
+}
+
+/** A non-negative integer field of a server message, or null. */
+function count(value) {
+  return Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
 /** A connection to one table that survives drops. */
@@ -90,7 +151,18 @@ export class Connection {
     // The last seat was lost (its token refused): the next hello sits down anew.
     this.seatLost = false;
     this.closedByUser = false;
+    // Messages waiting for a seat, in order (game commands not numbered yet).
     this.queue = [];
+    // The protocol version of the current connection: null until its hello reply.
+    this.version = null;
+    // GGS 1.1: the highest `msg` received, the last `seq` given, the highest `ack` sent, and
+    // the numbered commands sent but not yet known to be applied (in order).
+    const stream = this.token ? streamFor(this.table) : { msg: 0, seq: 0 };
+    this.lastMsg = stream.msg;
+    this.lastSeq = stream.seq;
+    this.ackSent = 0;
+    this.ackTimer = null;
+    this.unconfirmed = [];
     this.handlers = new Map();
     this.anyHandlers = [];
     this.statusHandlers = [];
@@ -126,7 +198,7 @@ export class Connection {
     return this;
   }
 
-  /** Sends a game command (queued while reconnecting). */
+  /** Sends a game command (queued while reconnecting; numbered and kept in GGS 1.1). */
   send(command, args = "") {
     this.transmit({ type: "command", command, args: String(args) });
   }
@@ -140,19 +212,51 @@ export class Connection {
   close() {
     this.closedByUser = true;
     clearTimeout(this.timer);
+    clearTimeout(this.ackTimer);
     if (this.socket) this.socket.close(1000, "bye");
     this.setStatus("closed");
   }
 
   // ---- internals ----
 
+  /** Whether the current connection is seated and open. */
+  ready() {
+    return this.seated && this.socket && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Whether the current connection speaks GGS 1.1. */
+  numbered() {
+    return this.version === "1.1";
+  }
+
   transmit(message) {
-    if (this.seated && this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(message));
+    if (this.ready()) {
+      this.put(message);
       return;
     }
     this.queue.push(message);
     if (this.queue.length > MAX_QUEUED) this.queue.shift();
+  }
+
+  /** Sends `message` on the seated connection; in 1.1 numbers a game command and keeps it. */
+  put(message) {
+    if (this.numbered() && message.type === "command") {
+      this.lastSeq += 1;
+      message = { ...message, seq: this.lastSeq };
+      this.unconfirmed.push(message);
+      if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed.shift();
+      saveStream(this.table, this.lastMsg, this.lastSeq);
+    }
+    this.write(message);
+  }
+
+  /** Writes one message; in 1.1 it carries the acknowledgement. */
+  write(message) {
+    if (this.numbered()) {
+      message = { ...message, ack: this.lastMsg };
+      this.ackSent = this.lastMsg;
+    }
+    this.socket.send(JSON.stringify(message));
   }
 
   setStatus(status) {
@@ -165,20 +269,33 @@ export class Connection {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     this.seated = false;
+    this.version = null;
     socket.onopen = () => this.sayHello();
     socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
       let message;
       try {
         message = JSON.parse(event.data);
       } catch {
         return;
       }
+      if (!message || typeof message !== "object") return;
+      const msg = count(message.msg);
+      if (msg !== null && this.seated && this.numbered()) {
+        // A numbered message: one already received is a duplicate.
+        if (msg <= this.lastMsg) return;
+        this.lastMsg = msg;
+        saveStream(this.table, this.lastMsg, this.lastSeq);
+        this.scheduleAck();
+      }
       const player = message.player == null ? null : String(message.player);
-      this.receive(String(message.command), String(message.body ?? ""), player);
+      this.receive(String(message.command), String(message.body ?? ""), player, message);
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.seated = false;
+      clearTimeout(this.ackTimer);
+      this.ackTimer = null;
       if (this.closedByUser || !this.reconnect || this.status === "closed") {
         this.setStatus("closed");
         return;
@@ -191,30 +308,82 @@ export class Connection {
   }
 
   sayHello() {
-    const hello = { type: "hello" };
+    const hello = { type: "hello", versions: VERSIONS };
     if (this.table) hello.table = this.table;
     else if (this.game) hello.game = this.game;
-    if (this.token) hello.token = this.token;
+    if (this.token) {
+      hello.token = this.token;
+      // Resuming: the server replays what the seat was sent after this.
+      hello.ack = this.lastMsg;
+      this.ackSent = this.lastMsg;
+    }
     this.socket.send(JSON.stringify(hello));
   }
 
-  receive(command, body, player) {
+  /** GGS 1.1: acknowledges received messages alone unless a message sent soon carries it. */
+  scheduleAck() {
+    if (this.lastMsg - this.ackSent >= ACK_EVERY) {
+      this.sendAck();
+      return;
+    }
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.sendAck();
+    }, ACK_DELAY_MS);
+  }
+
+  sendAck() {
+    if (this.ready() && this.numbered() && this.lastMsg > this.ackSent) {
+      this.write({ type: "ack" });
+    }
+  }
+
+  /** The hello reply seated this connection: settle the version and what to send again. */
+  seat(token, table, player, message) {
+    // The same seat keeps its public id (its token too, unless it is a seat of a data
+    // directory from before tokens, which gets a new one); a reloaded page knows only the token.
+    const samePlayer = this.player ? player === this.player : token === this.token;
+    const newSeat = !samePlayer || table !== this.table;
+    this.version = message.version === "1.1" ? "1.1" : "1.0";
+    if (newSeat) {
+      // Another seat than the streams kept were for: both start again.
+      this.lastMsg = 0;
+      this.lastSeq = 0;
+      this.ackSent = 0;
+      this.unconfirmed = [];
+    }
+    this.token = token;
+    this.table = table;
+    saveToken(table, token);
+    if (this.numbered()) {
+      const applied = count(message.seq) ?? 0;
+      this.unconfirmed = this.unconfirmed.filter((c) => c.seq > applied);
+      this.lastSeq = Math.max(this.lastSeq, applied);
+      saveStream(table, this.lastMsg, this.lastSeq);
+    } else {
+      // 1.0: nothing is replayed or told applied; what was sent is not sent again.
+      this.unconfirmed = [];
+    }
+  }
+
+  receive(command, body, player, message = {}) {
     if (command === "hello" && !this.seated) {
       const [token, defined, table] = body.split(",");
       const resumed = this.everSeated && !this.seatLost;
       this.seatLost = false;
-      this.token = token;
+      this.seat(token, table, player, message);
       this.player = player;
-      this.table = table;
       this.defined = defined === "true";
       this.seated = true;
       this.everSeated = true;
       this.attempt = 0;
-      saveToken(table, token);
       this.setStatus("connected");
       for (const fn of this.helloHandlers) fn({ player, table, defined: this.defined, resumed });
+      // 1.1: the kept commands the table has not applied, in order, then the queued ones.
+      for (const kept of this.unconfirmed) this.write(kept);
       const queued = this.queue.splice(0);
-      for (const message of queued) this.socket.send(JSON.stringify(message));
+      for (const queuedMessage of queued) this.put(queuedMessage);
     } else if (command === "error" && !this.seated && parseError(body).code === "bad_token") {
       // The seat is gone (its hold expired): forget its token and sit down anew.
       forgetToken(this.table);

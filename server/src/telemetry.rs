@@ -44,6 +44,9 @@ pub const SCRIPT_TIMEOUTS: &str = "ggs_script_timeouts_total";
 /// Time from an event's submission to the committer until its messages are released. Histogram.
 pub const COMMIT_LATENCY: &str = "ggs_commit_latency_seconds";
 
+/// The server process's resident memory (RSS), in bytes, read from `/proc/self/status` at
+/// scrape time; absent where the system has no `/proc`. Gauge.
+pub const RESIDENT_MEMORY: &str = "ggs_resident_memory_bytes";
 /// 1 while this node of a cluster is registered in etcd, 0 while etcd is lost. Gauge (only
 /// with cluster settings).
 pub const CLUSTER_UP: &str = "ggs_cluster_up";
@@ -114,6 +117,11 @@ fn describe() {
     describe_gauge!(EVENTS_PER_SECOND, "Events per second, last interval");
     describe_counter!(SCRIPT_ERRORS, "Events whose script failed, by code");
     describe_counter!(SCRIPT_TIMEOUTS, "Events aborted at their CPU deadline");
+    describe_gauge!(
+        RESIDENT_MEMORY,
+        Unit::Bytes,
+        "Resident memory of the server process"
+    );
     describe_gauge!(CLUSTER_UP, "1 while this node is registered in etcd");
     describe_counter!(CLUSTER_LOST, "Times this node lost etcd");
     describe_gauge!(CLUSTER_MEMBERS, "Members of the cluster this node sees");
@@ -197,12 +205,25 @@ pub fn woken() {
 }
 
 /// Sets the gauges counted at scrape time: tables awake, tables on disk (those of them not
-/// awake are hibernated) and players.
+/// awake are hibernated), players, and the process's resident memory.
 pub fn set_scrape_gauges(tables_live: usize, tables_on_disk: usize, players: u64) {
     gauge!(TABLES_LIVE).set(tables_live as f64);
     gauge!(TABLES_HIBERNATED).set(tables_on_disk.saturating_sub(tables_live) as f64);
     gauge!(TABLES_ON_DISK).set(tables_on_disk as f64);
     gauge!(PLAYERS).set(players as f64);
+    if let Some(bytes) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| resident_bytes(&status))
+    {
+        gauge!(RESIDENT_MEMORY).set(bytes as f64);
+    }
+}
+
+/// The resident set size in a `/proc/<pid>/status` text (its `VmRSS:  N kB` line), in bytes.
+fn resident_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    Some(kib * 1024)
 }
 
 /// Whether this node of a cluster is registered in etcd.
@@ -229,5 +250,18 @@ pub fn set_cluster_gauges<'a>(members: impl ExactSizeIterator<Item = (&'a str, u
         gauge!(CLUSTER_NODE_TABLES, "node" => node.clone()).set(tables as f64);
         gauge!(CLUSTER_NODE_CPU, "node" => node.clone()).set(cpu);
         gauge!(CLUSTER_NODE_DRAINING, "node" => node).set(if draining { 1.0 } else { 0.0 });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resident_bytes;
+
+    #[test]
+    fn resident_memory_is_read_from_the_vmrss_line() {
+        let status = "Name:\tggs\nVmPeak:\t  99 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(resident_bytes(status), Some(12345 * 1024));
+        assert_eq!(resident_bytes("Name:\tggs\n"), None);
+        assert_eq!(resident_bytes("VmRSS:\t12 MB\n"), None);
     }
 }

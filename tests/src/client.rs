@@ -2,20 +2,26 @@
 //! ([`Client`](crate::Client)), line mode ([`LineClient`](crate::LineClient)) and the WebSocket JSON mapping
 //! ([`WsClient`](crate::WsClient)). A [`Framing`] turns bytes into messages; everything else —
 //! the timed read, the names in assertion messages, the `expect*` vocabulary — is written once
-//! here, and it explains what arrived instead of what was expected.
+//! here, and it explains what arrived instead of what was expected. A client speaks GGS 1.0
+//! unless it offers versions ([`RequestMeta`]); GGS 1.1's resumable session is
+//! [`Resumable`](crate::Resumable).
 
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::wire::{Hello, Reply, WireError};
+use crate::wire::{Hello, Reply, ReplyMeta, WireError};
 
 /// How long [`Conn::recv`] and the `expect` helpers wait for a message.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shortest read timeout set on a socket (a zero timeout means "block forever" to the OS).
 const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// How a wire error about a connection closed in the middle of a message begins (a server that
+/// died while it wrote, not a malformed reply).
+pub const CLOSED_MID_REPLY: &str = "the connection closed in the middle of a reply";
 
 /// Bytes read from a TCP socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -74,8 +80,13 @@ pub trait Framing {
 /// A framing whose messages are replies (`command` + `body`): GGS 1.0 and WebSocket JSON, both
 /// carrying the same client messages.
 pub trait ReplyFraming: Framing<Message = Reply> {
-    /// Appends the bytes of one client message to `out`.
-    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>);
+    /// Appends the bytes of one client message with GGS 1.1's fields beside it to `out`.
+    fn encode_meta_into(message: &Request<'_>, meta: &RequestMeta<'_>, out: &mut Vec<u8>);
+
+    /// Appends the bytes of one client message (GGS 1.0: nothing beside it) to `out`.
+    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
+        Self::encode_meta_into(message, &RequestMeta::default(), out)
+    }
 
     /// The bytes of one client message.
     fn encode(message: &Request<'_>) -> Vec<u8> {
@@ -83,6 +94,30 @@ pub trait ReplyFraming: Framing<Message = Reply> {
         Self::encode_into(message, &mut out);
         out
     }
+
+    /// The bytes of one client message with GGS 1.1's fields beside it.
+    fn encode_meta(message: &Request<'_>, meta: &RequestMeta<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        Self::encode_meta_into(message, meta, &mut out);
+        out
+    }
+
+    /// What the last reply taken carried beside its command and body.
+    fn meta(&self) -> &ReplyMeta;
+}
+
+/// The versions a GGS 1.1 client offers (`GGS-Versions: 1.0 1.1`, JSON `"versions"`).
+pub const VERSIONS_1_1: &[&str] = &["1.0", "1.1"];
+
+/// GGS 1.1's fields beside a client message; the default (all absent) is a GGS 1.0 message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestMeta<'a> {
+    /// `GGS-Versions`: the versions the client speaks (none sent when empty).
+    pub versions: &'a [&'a str],
+    /// `Ack: n`: the highest `Msg` received.
+    pub ack: Option<u64>,
+    /// `Seq: n` (on a game command): the client's number for the command.
+    pub seq: Option<u64>,
 }
 
 /// A message from a player, in the terms both reply framings share.
@@ -101,6 +136,8 @@ pub enum Request<'a> {
     Define(&'a str),
     /// A game command and its arguments.
     Command(&'a str, &'a str),
+    /// GGS 1.1 `Server-Command: ack` with `Ack: n`: an acknowledgement alone.
+    Ack(u64),
 }
 
 /// One connection to the server. The `expect*` and `recv` methods panic with a message naming
@@ -248,6 +285,50 @@ impl<F: ReplyFraming> Conn<F> {
         self.send_raw(&bytes);
     }
 
+    /// Sends a client message with GGS 1.1's fields beside it, returning a write error instead
+    /// of panicking.
+    pub fn try_request_meta(
+        &mut self,
+        message: Request<'_>,
+        meta: &RequestMeta<'_>,
+    ) -> io::Result<()> {
+        let bytes = F::encode_meta(&message, meta);
+        self.try_send_raw(&bytes)
+    }
+
+    /// Sends a client message with GGS 1.1's fields beside it.
+    pub fn request_meta(&mut self, message: Request<'_>, meta: &RequestMeta<'_>) {
+        self.try_request_meta(message, meta)
+            .unwrap_or_else(|e| panic!("{}: write failed: {e}", self.name));
+    }
+
+    /// What the last reply received carried beside its command and body (its version, and
+    /// GGS 1.1's `Msg` and `Seq`).
+    pub fn last_meta(&self) -> &ReplyMeta {
+        self.framing.meta()
+    }
+
+    /// Reads the next reply and what it carried beside its command and body, waiting at most
+    /// `timeout`.
+    pub fn try_recv_meta(&mut self, timeout: Duration) -> Result<(Reply, ReplyMeta), RecvError> {
+        let reply = self.try_recv(timeout)?;
+        Ok((reply, self.framing.meta().clone()))
+    }
+
+    /// Says hello offering `versions` and returns the parsed `hello` reply (which must be the
+    /// next reply) and what it carried beside its body (the version chosen, `Seq`).
+    #[track_caller]
+    pub fn hello_offering(&mut self, table: Option<&str>, versions: &[&str]) -> (Hello, ReplyMeta) {
+        let meta = RequestMeta {
+            versions,
+            ..RequestMeta::default()
+        };
+        self.request_meta(Request::Hello { table, token: None }, &meta);
+        let body = self.expect_cmd("hello");
+        let hello = Hello::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        (hello, self.last_meta().clone())
+    }
+
     /// Sends `hello` (create a table with `None`, join one with `Some(id)`) without waiting.
     pub fn send_hello(&mut self, table: Option<&str>) {
         self.request(Request::Hello { table, token: None });
@@ -366,12 +447,17 @@ impl TcpBytes {
     /// Connects (with `TCP_NODELAY`, as a game client would).
     #[track_caller]
     pub fn connect(addr: SocketAddr) -> TcpBytes {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_nodelay(true).expect("set_nodelay");
-        TcpBytes {
+        Self::try_connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+    }
+
+    /// Connects (with `TCP_NODELAY`), returning the error if the connection fails.
+    pub fn try_connect(addr: SocketAddr) -> io::Result<TcpBytes> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(TcpBytes {
             stream,
             buf: Vec::with_capacity(READ_CHUNK),
-        }
+        })
     }
 
     /// The socket.

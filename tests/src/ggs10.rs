@@ -1,30 +1,60 @@
 //! GGS 1.0 framing (client messages with headers and `Content-Length`, replies parsed strictly
-//! by [`parse_reply`]) for the shared test [`Conn`], and the GGS 1.0-specific sends.
+//! by [`parse_reply_meta`]) for the shared test [`Conn`], and the GGS 1.0-specific sends. The
+//! framing also carries GGS 1.1 (`GGS-Versions`, `Ack`, `Seq`; `Msg` and `Seq` in replies), and
+//! holds a client that never offered a version to GGS 1.0 byte for byte.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use crate::client::{Conn, Framing, RecvError, ReplyFraming, Request, TcpBytes};
-use crate::wire::{encode_message, encode_message_into, parse_reply, Reply, WireError};
+use crate::client::{
+    Conn, Framing, RecvError, ReplyFraming, Request, RequestMeta, TcpBytes, CLOSED_MID_REPLY,
+};
+use crate::wire::{
+    encode_message, encode_message_into, parse_reply_meta, Reply, ReplyMeta, WireError,
+};
 
 /// A GGS 1.0 connection.
 pub type Client = Conn<Ggs10>;
 
+/// The header naming the versions a client speaks, lower-cased (names are case-insensitive).
+const VERSIONS_HEADER: &[u8] = b"ggs-versions";
+
 /// GGS 1.0 framing.
-pub struct Ggs10(TcpBytes);
+pub struct Ggs10 {
+    bytes: TcpBytes,
+    /// Whether the client has sent `GGS-Versions` (until then every reply must be GGS 1.0).
+    offered: bool,
+    /// What the last reply taken carried beside its command and body.
+    meta: ReplyMeta,
+}
+
+/// Whether `bytes` contain `needle`, ignoring ASCII case.
+fn contains_ignoring_case(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
 
 impl Framing for Ggs10 {
     type Message = Reply;
     const WHAT: &'static str = "a reply";
 
     fn socket(&self) -> &TcpStream {
-        self.0.socket()
+        self.bytes.socket()
     }
 
     fn take(&mut self) -> Result<Option<Reply>, RecvError> {
-        match parse_reply(self.0.buffered()).map_err(RecvError::Wire)? {
-            Some((reply, used)) => {
-                self.0.consume(used);
+        match parse_reply_meta(self.bytes.buffered()).map_err(RecvError::Wire)? {
+            Some((reply, meta, used)) => {
+                if !self.offered && meta.version.as_deref() != Some("1.0") {
+                    return Err(RecvError::Wire(WireError(format!(
+                        "a GGS {} reply ({reply}) to a client that never sent GGS-Versions: {:?}",
+                        meta.version.as_deref().unwrap_or("?"),
+                        String::from_utf8_lossy(&self.bytes.buffered()[..used])
+                    ))));
+                }
+                self.bytes.consume(used);
+                self.meta = meta;
                 Ok(Some(reply))
             }
             None => Ok(None),
@@ -32,45 +62,73 @@ impl Framing for Ggs10 {
     }
 
     fn fill(&mut self) -> io::Result<bool> {
-        self.0.fill()
+        self.bytes.fill()
     }
 
     fn ended(&self) -> RecvError {
-        if self.0.buffered().is_empty() {
+        if self.bytes.buffered().is_empty() {
             RecvError::Closed
         } else {
             RecvError::Wire(WireError(format!(
-                "the connection closed in the middle of a reply: {:?}",
-                String::from_utf8_lossy(self.0.buffered())
+                "{CLOSED_MID_REPLY}: {:?}",
+                String::from_utf8_lossy(self.bytes.buffered())
             )))
         }
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.stream().write_all(bytes)
+        self.offered = self.offered || contains_ignoring_case(bytes, VERSIONS_HEADER);
+        self.bytes.stream().write_all(bytes)
     }
 
     fn close(&mut self) {
-        self.0.close();
+        self.bytes.close();
     }
 }
 
 impl ReplyFraming for Ggs10 {
-    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
-        match *message {
+    fn encode_meta_into(message: &Request<'_>, meta: &RequestMeta<'_>, out: &mut Vec<u8>) {
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5);
+        let body = match *message {
             Request::Hello { table, token } => {
-                let mut headers = vec![("Server-Command", "hello")];
+                headers.push(("Server-Command", "hello"));
                 headers.extend(token.map(|t| ("Token", t)));
-                encode_message_into(&headers, table.unwrap_or("").as_bytes(), out)
+                table.unwrap_or("")
             }
             Request::Define(source) => {
-                encode_message_into(&[("Server-Command", "define")], source.as_bytes(), out)
+                headers.push(("Server-Command", "define"));
+                source
             }
-            Request::Whoami => encode_message_into(&[("Server-Command", "whoami")], b"", out),
+            Request::Whoami => {
+                headers.push(("Server-Command", "whoami"));
+                ""
+            }
             Request::Command(command, args) => {
-                encode_message_into(&[("Game-Command", command)], args.as_bytes(), out)
+                headers.push(("Game-Command", command));
+                args
             }
+            Request::Ack(_) => {
+                headers.push(("Server-Command", "ack"));
+                ""
+            }
+        };
+        let versions = meta.versions.join(" ");
+        if !meta.versions.is_empty() {
+            headers.push(("GGS-Versions", &versions));
         }
+        let ack = match *message {
+            Request::Ack(n) => Some(n),
+            _ => meta.ack,
+        }
+        .map(|n| n.to_string());
+        headers.extend(ack.as_deref().map(|n| ("Ack", n)));
+        let seq = meta.seq.map(|n| n.to_string());
+        headers.extend(seq.as_deref().map(|n| ("Seq", n)));
+        encode_message_into(&headers, body.as_bytes(), out)
+    }
+
+    fn meta(&self) -> &ReplyMeta {
+        &self.meta
     }
 }
 
@@ -78,7 +136,25 @@ impl Client {
     /// Connects to a GGS 1.0 port.
     #[track_caller]
     pub fn connect(addr: SocketAddr) -> Client {
-        Conn::with_framing(Ggs10(TcpBytes::connect(addr)), format!("client {addr}"))
+        Self::from_bytes(TcpBytes::connect(addr), format!("client {addr}"))
+    }
+
+    /// Connects to a GGS 1.0 port, returning the error if the connection is refused (a server
+    /// being restarted).
+    pub fn try_connect(addr: SocketAddr) -> io::Result<Client> {
+        Ok(Self::from_bytes(
+            TcpBytes::try_connect(addr)?,
+            format!("client {addr}"),
+        ))
+    }
+
+    fn from_bytes(bytes: TcpBytes, name: String) -> Client {
+        let framing = Ggs10 {
+            bytes,
+            offered: false,
+            meta: ReplyMeta::default(),
+        };
+        Conn::with_framing(framing, name)
     }
 
     /// Sends a message: the headers, then `Content-Length` of `body` in bytes, then the body.
@@ -90,6 +166,6 @@ impl Client {
     /// The plain socket, for a test that goes on writing raw bytes and never reads (whatever
     /// was received and not yet taken is dropped).
     pub fn into_stream(self) -> TcpStream {
-        self.into_framing().0.into_stream()
+        self.into_framing().bytes.into_stream()
     }
 }

@@ -2,8 +2,9 @@
 //! to it as players do through one client ([`client::Conn`]) in three framings — GGS 1.0
 //! ([`Client`], through an independent implementation of the wire format in [`wire`]), line
 //! mode as a person would ([`LineClient`]) and WebSocket JSON ([`WsClient`]) — and call its
-//! HTTP API ([`http`]), beside a real etcd for the cluster tests ([`etcd`]). The tests and the measuring tools share one latency histogram
-//! ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
+//! HTTP API ([`http`]), beside a real etcd for the cluster tests ([`etcd`]). A GGS 1.1 player
+//! that resumes across restarts is [`Resumable`]. The tests and the measuring tools share one
+//! latency histogram ([`Latencies`]) and one reader of what a process uses ([`procstat`]).
 
 #![warn(missing_docs)]
 
@@ -15,15 +16,17 @@ pub mod http;
 pub mod latency;
 pub mod line;
 pub mod procstat;
+pub mod resumable;
 pub mod server;
 pub mod wire;
 pub mod ws;
 
-pub use client::{RecvError, Request};
+pub use client::{RecvError, Request, RequestMeta};
 pub use ggs10::Client;
 pub use healthy::{HealthyTable, RttStats};
 pub use latency::Latencies;
 pub use line::LineClient;
+pub use resumable::{Resumable, SessionError, StreamLog};
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
 pub use wire::{Hello, Reply};
 pub use ws::WsClient;

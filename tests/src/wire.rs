@@ -1,5 +1,6 @@
 //! The GGS 1.0 wire format as a client sees it, written independently of the server's code:
-//! an encoder for client messages and a strict, incremental parser of server replies.
+//! an encoder for client messages and a strict, incremental parser of server replies, which
+//! also reads GGS 1.1's replies (`GGS-Version: 1.1` and the extra headers after the five).
 
 use std::fmt;
 
@@ -7,11 +8,30 @@ use std::fmt;
 const CLIENT_COMMAND: &str = "Client-Command: ";
 const CLIENT_ENCODING: &str = "Client-Encoding: text";
 const CONTENT_SIZE: &str = "Content-Size: ";
-const GGS_VERSION: &str = "GGS-Version: 1.0";
+const GGS_VERSION: &str = "GGS-Version: ";
 const ACCEPT: &str = "Accept: text";
 
 /// Largest reply header block accepted before the parser gives up on the stream.
 pub const MAX_REPLY_HEADER: usize = 16 * 1024;
+
+/// The protocol versions a reply may name in `GGS-Version`, oldest first.
+pub const VERSIONS: [&str; 2] = ["1.0", "1.1"];
+
+/// What a reply carries beside its command and body: the version it names and GGS 1.1's
+/// extra headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyMeta {
+    /// The protocol version the reply names (`GGS-Version`; on a WebSocket, the `version`
+    /// field, which only some replies carry).
+    pub version: Option<String>,
+    /// GGS 1.1 `Msg: n`: the message's number in its seat's stream.
+    pub msg: Option<u64>,
+    /// GGS 1.1 `Seq: k` (on a `hello` reply): the highest command number the table applied
+    /// for the seat.
+    pub seq: Option<u64>,
+    /// Any other extra header of a 1.1 reply, in order (e.g. `Next-Host`).
+    pub other: Vec<(String, String)>,
+}
 
 /// One server reply: its `Client-Command` and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +93,34 @@ fn check_reply_start(bytes: &[u8]) -> Result<(), WireError> {
 /// Returns `Ok(None)` if more bytes are needed, `Ok(Some((reply, consumed)))` for a complete
 /// reply, or an error if the bytes are not exactly
 /// `Client-Command: C\nClient-Encoding: text\nContent-Size: N\nGGS-Version: 1.0\nAccept: text\n\n`
-/// followed by N bytes of UTF-8 body. Whatever follows the body must be the start of the
-/// next reply, which catches a `Content-Size` smaller than the body that was sent.
+/// followed by N bytes of UTF-8 body, or the same naming `GGS-Version: 1.1` with extra
+/// `Name: value` headers after the five (see [`parse_reply_meta`]). Whatever follows the body
+/// must be the start of the next reply, which catches a `Content-Size` smaller than the body
+/// that was sent.
 pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
+    Ok(parse_reply_meta(buf)?.map(|(reply, _, used)| (reply, used)))
+}
+
+/// Parses a decimal number as GGS writes them: digits only, no leading zero.
+fn decimal(s: &str) -> Option<u64> {
+    let canonical = !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s.len() == 1 || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+/// Like [`parse_reply`], with what the reply carries beside its command and body.
+///
+/// A `GGS-Version: 1.0` reply has exactly the five headers. A `GGS-Version: 1.1` reply may
+/// have more after them, each `Name: value` and each name at most once; `Msg` and `Seq` must
+/// be decimal numbers.
+pub fn parse_reply_meta(buf: &[u8]) -> Result<Option<(Reply, ReplyMeta, usize)>, WireError> {
     check_reply_start(buf)?;
     // Check every complete header line as soon as it is there, so a bad reply fails at once
     // instead of leaving the reader waiting for a blank line that never comes.
     let mut command = "";
     let mut size = None;
+    let mut meta = ReplyMeta::default();
     let mut pos = 0;
     for index in 0.. {
         let Some(len) = buf[pos..].iter().position(|&b| b == b'\n') else {
@@ -109,6 +149,7 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
                 show(&buf[..pos])
             ))
         };
+        let v11 = meta.version.as_deref() == Some("1.1");
         match index {
             0 => match line.strip_prefix(CLIENT_COMMAND) {
                 Some(c) if !c.is_empty() && !c.contains('\r') => command = c,
@@ -116,23 +157,48 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
             },
             1 if line == CLIENT_ENCODING => {}
             1 => return bad(&format!("{CLIENT_ENCODING:?}")),
-            2 => {
-                let value = line.strip_prefix(CONTENT_SIZE).filter(|s| {
-                    !s.is_empty()
-                        && s.bytes().all(|b| b.is_ascii_digit())
-                        && (s.len() == 1 || !s.starts_with('0'))
-                });
-                match value.and_then(|s| s.parse::<usize>().ok()) {
-                    Some(n) => size = Some(n),
-                    None => return bad("`Content-Size: <decimal bytes>`"),
-                }
-            }
-            3 if line == GGS_VERSION => {}
-            3 => return bad(&format!("{GGS_VERSION:?}")),
+            2 => match line
+                .strip_prefix(CONTENT_SIZE)
+                .and_then(|s| decimal(s).and_then(|n| usize::try_from(n).ok()))
+            {
+                Some(n) => size = Some(n),
+                None => return bad("`Content-Size: <decimal bytes>`"),
+            },
+            3 => match line.strip_prefix(GGS_VERSION) {
+                Some(v) if VERSIONS.contains(&v) => meta.version = Some(v.to_string()),
+                _ => return bad(&format!("`GGS-Version: <one of {VERSIONS:?}>`")),
+            },
             4 if line == ACCEPT => {}
             4 => return bad(&format!("{ACCEPT:?}")),
-            5 if line.is_empty() => break,
-            _ => return bad("empty: a reply has exactly five headers"),
+            _ if line.is_empty() => break,
+            _ if !v11 => return bad("empty: a GGS 1.0 reply has exactly five headers"),
+            _ => {
+                let Some((name, value)) = line.split_once(": ") else {
+                    return bad("`Name: value` (an extra header of a 1.1 reply) or empty");
+                };
+                let known = |n: &str| name == n;
+                let seen = meta.other.iter().any(|(n, _)| n == name)
+                    || (known("Msg") && meta.msg.is_some())
+                    || (known("Seq") && meta.seq.is_some());
+                if name.is_empty()
+                    || name.contains([' ', ':', '\r'])
+                    || value.contains('\r')
+                    || seen
+                {
+                    return bad("a new extra header `Name: value` (each name once)");
+                }
+                match name {
+                    "Msg" => match decimal(value) {
+                        Some(n) if n > 0 => meta.msg = Some(n),
+                        _ => return bad("`Msg: <decimal number from 1>`"),
+                    },
+                    "Seq" => match decimal(value) {
+                        Some(n) => meta.seq = Some(n),
+                        None => return bad("`Seq: <decimal number>`"),
+                    },
+                    _ => meta.other.push((name.to_string(), value.to_string())),
+                }
+            }
         }
     }
     let size = size.expect("the loop only ends after the Content-Size line");
@@ -160,6 +226,7 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
             command: command.to_string(),
             body: body.to_string(),
         },
+        meta,
         body_end,
     )))
 }
@@ -292,6 +359,67 @@ mod tests {
             .unwrap()
             .replace("Content-Size: 2", "Content-Size: 1");
         assert!(parse_reply(short.as_bytes()).is_err());
+    }
+
+    fn reply11(cmd: &str, extra: &str, body: &str) -> Vec<u8> {
+        format!(
+            "Client-Command: {cmd}\nClient-Encoding: text\nContent-Size: {}\nGGS-Version: 1.1\nAccept: text\n{extra}\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn reads_the_extra_headers_of_a_1_1_reply() {
+        let mut data = reply11("n", "Msg: 7\nNext-Host: b:1\n", "1 2");
+        let first = data.len();
+        data.extend(reply11("hello", "Seq: 0\n", "x"));
+        for cut in 0..first {
+            assert_eq!(parse_reply_meta(&data[..cut]), Ok(None), "cut {cut}");
+        }
+        let (r, meta, n) = parse_reply_meta(&data).unwrap().unwrap();
+        assert_eq!(
+            (r.command.as_str(), r.body.as_str(), n),
+            ("n", "1 2", first)
+        );
+        assert_eq!(
+            meta,
+            ReplyMeta {
+                version: Some("1.1".into()),
+                msg: Some(7),
+                seq: None,
+                other: vec![("Next-Host".into(), "b:1".into())],
+            }
+        );
+        let (_, meta, _) = parse_reply_meta(&data[first..]).unwrap().unwrap();
+        assert_eq!((meta.msg, meta.seq), (None, Some(0)));
+        // Five headers and nothing more is a 1.1 reply too.
+        let (_, meta, _) = parse_reply_meta(&reply11("a", "", "")).unwrap().unwrap();
+        assert_eq!(meta.version.as_deref(), Some("1.1"));
+        let (_, meta, _) = parse_reply_meta(&reply("a", "")).unwrap().unwrap();
+        assert_eq!(meta.version.as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn rejects_bad_extra_headers() {
+        for extra in [
+            "Msg: 0\n",
+            "Msg: 01\n",
+            "Msg: x\n",
+            "Seq: -1\n",
+            "Msg: 1\nMsg: 2\n",
+            "X: 1\nX: 2\n",
+            "Novalue\n",
+            ": empty name\n",
+            "Msg: 1\r\n",
+        ] {
+            let data = reply11("a", extra, "");
+            assert!(parse_reply_meta(&data).is_err(), "accepted {extra:?}");
+        }
+        let v12 = String::from_utf8(reply11("a", "", ""))
+            .unwrap()
+            .replace("1.1", "1.2");
+        assert!(parse_reply(v12.as_bytes()).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! WebSocket framing (`/ws` on the HTTP port: JSON client messages, one JSON reply per text
-//! message) for the shared test [`Conn`].
+//! message) for the shared test [`Conn`], with GGS 1.1's fields (`versions`, `ack`, `seq`;
+//! `version`, `msg` and `seq` in replies). A client that never sent `versions` must get only
+//! GGS 1.0 replies.
 
 use std::collections::VecDeque;
 use std::io;
@@ -9,17 +11,27 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
-use crate::client::{Conn, Framing, RecvError, ReplyFraming, Request};
-use crate::wire::{Reply, WireError};
+use crate::client::{Conn, Framing, RecvError, ReplyFraming, Request, RequestMeta};
+use crate::wire::{Reply, ReplyMeta, WireError};
+
+/// The field of a client message naming the versions it speaks, as it appears in the JSON.
+const VERSIONS_FIELD: &str = "\"versions\"";
+
+/// A reply read but not yet taken: the reply, the `player` field of a `hello` reply and the
+/// GGS 1.1 fields, or why a text message was not one.
+type PendingReply = Result<(Reply, Option<String>, ReplyMeta), WireError>;
 
 /// WebSocket framing: tungstenite does the frames; each text message is one JSON reply.
 pub struct Ws {
     socket: WebSocket<TcpStream>,
-    /// Replies read but not yet taken, each with the `player` field a `hello` reply carries
-    /// (or why a text message was not one).
-    pending: VecDeque<Result<(Reply, Option<String>), WireError>>,
+    /// Replies read but not yet taken.
+    pending: VecDeque<PendingReply>,
     /// The `player` field of the last `hello` reply taken.
     hello_player: Option<String>,
+    /// Whether the client has sent `versions` (until then no reply may carry 1.1's fields).
+    offered: bool,
+    /// What the last reply taken carried beside its command and body.
+    meta: ReplyMeta,
 }
 
 /// One WebSocket connection.
@@ -32,22 +44,40 @@ struct JsonReply {
     body: String,
     /// On a `hello` reply: the player's public id.
     player: Option<String>,
+    /// GGS 1.1: on the `hello` reply (and a reply to a message that changed the version).
+    version: Option<String>,
+    /// GGS 1.1: the message's number in its seat's stream.
+    msg: Option<u64>,
+    /// GGS 1.1, on a `hello` reply: the highest command number applied for the seat.
+    seq: Option<u64>,
 }
 
 /// Parses one WebSocket reply (`{"command": ..., "body": ...}`).
 pub fn parse_reply(text: &str) -> Result<Reply, WireError> {
-    parse_reply_with_player(text).map(|(reply, _)| reply)
+    parse_reply_meta(text).map(|(reply, _, _)| reply)
 }
 
 /// Parses one WebSocket reply and the `player` field a `hello` reply carries.
 pub fn parse_reply_with_player(text: &str) -> Result<(Reply, Option<String>), WireError> {
+    parse_reply_meta(text).map(|(reply, player, _)| (reply, player))
+}
+
+/// Parses one WebSocket reply, the `player` field a `hello` reply carries and GGS 1.1's
+/// fields (`version`, `msg`, `seq`).
+pub fn parse_reply_meta(text: &str) -> PendingReply {
     serde_json::from_str::<JsonReply>(text)
         .map(|r| {
             let reply = Reply {
                 command: r.command,
                 body: r.body,
             };
-            (reply, r.player)
+            let meta = ReplyMeta {
+                version: r.version,
+                msg: r.msg,
+                seq: r.seq,
+                other: Vec::new(),
+            };
+            (reply, r.player, meta)
         })
         .map_err(|e| {
             WireError(format!(
@@ -73,10 +103,19 @@ impl Framing for Ws {
 
     fn take(&mut self) -> Result<Option<Reply>, RecvError> {
         match self.pending.pop_front() {
-            Some(Ok((reply, player))) => {
+            Some(Ok((reply, player, meta))) => {
+                let v11 = meta.msg.is_some()
+                    || meta.seq.is_some()
+                    || meta.version.as_deref().is_some_and(|v| v != "1.0");
+                if !self.offered && v11 {
+                    return Err(RecvError::Wire(WireError(format!(
+                        "a GGS 1.1 reply ({reply}, {meta:?}) to a client that never sent versions"
+                    ))));
+                }
                 if reply.command == "hello" {
                     self.hello_player = player;
                 }
+                self.meta = meta;
                 Ok(Some(reply))
             }
             Some(Err(e)) => Err(RecvError::Wire(e)),
@@ -87,8 +126,7 @@ impl Framing for Ws {
     fn fill(&mut self) -> io::Result<bool> {
         match self.socket.read() {
             Ok(Message::Text(text)) => {
-                self.pending
-                    .push_back(parse_reply_with_player(text.as_str()));
+                self.pending.push_back(parse_reply_meta(text.as_str()));
                 Ok(true)
             }
             Ok(Message::Close(_)) => Ok(false),
@@ -107,6 +145,7 @@ impl Framing for Ws {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.offered = self.offered || text.contains(VERSIONS_FIELD);
         self.socket.send(Message::text(text)).map_err(|e| match e {
             tungstenite::Error::Io(e) => e,
             e => io::Error::other(e),
@@ -120,8 +159,8 @@ impl Framing for Ws {
 }
 
 impl ReplyFraming for Ws {
-    fn encode_into(message: &Request<'_>, out: &mut Vec<u8>) {
-        let value = match *message {
+    fn encode_meta_into(message: &Request<'_>, meta: &RequestMeta<'_>, out: &mut Vec<u8>) {
+        let mut value = match *message {
             Request::Hello { table, token } => {
                 let mut hello = json!({ "type": "hello" });
                 if let Some(table) = table {
@@ -137,8 +176,22 @@ impl ReplyFraming for Ws {
             Request::Command(command, args) => {
                 json!({ "type": "command", "command": command, "args": args })
             }
+            Request::Ack(n) => json!({ "type": "ack", "ack": n }),
         };
+        if !meta.versions.is_empty() {
+            value["versions"] = json!(meta.versions);
+        }
+        if let (Some(n), false) = (meta.ack, matches!(message, Request::Ack(_))) {
+            value["ack"] = json!(n);
+        }
+        if let Some(n) = meta.seq {
+            value["seq"] = json!(n);
+        }
         serde_json::to_writer(out, &value).expect("a JSON value always serializes");
+    }
+
+    fn meta(&self) -> &ReplyMeta {
+        &self.meta
     }
 }
 
@@ -194,14 +247,7 @@ impl WsClient {
         let stream = TcpStream::connect(http).unwrap_or_else(|e| panic!("connect {http}: {e}"));
         stream.set_nodelay(true).expect("set_nodelay");
         match tungstenite::client(request, stream) {
-            Ok((socket, _)) => {
-                let framing = Ws {
-                    socket,
-                    pending: VecDeque::new(),
-                    hello_player: None,
-                };
-                Ok(Conn::with_framing(framing, format!("ws client {http}")))
-            }
+            Ok((socket, _)) => Ok(Self::from_socket(socket, http)),
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
                 let body = response.body().as_deref().unwrap_or_default();
                 let body = String::from_utf8_lossy(body).into_owned();
@@ -209,6 +255,34 @@ impl WsClient {
             }
             Err(e) => panic!("websocket handshake with {url}: {e}"),
         }
+    }
+
+    /// Connects to `/ws` on the HTTP port, returning the error if the connection or the
+    /// handshake fails (a server being restarted or killed).
+    pub fn try_connect(http: SocketAddr) -> io::Result<WsClient> {
+        let stream = TcpStream::connect(http)?;
+        stream.set_nodelay(true)?;
+        // A handshake with a server that stopped answering fails instead of hanging.
+        stream.set_read_timeout(Some(crate::client::RECV_TIMEOUT))?;
+        let url = format!("ws://{http}/ws");
+        match tungstenite::client(url.as_str(), stream) {
+            Ok((socket, _)) => Ok(Self::from_socket(socket, http)),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e))) => Err(e),
+            Err(e) => Err(io::Error::other(format!(
+                "websocket handshake with {url}: {e}"
+            ))),
+        }
+    }
+
+    fn from_socket(socket: WebSocket<TcpStream>, http: SocketAddr) -> WsClient {
+        let framing = Ws {
+            socket,
+            pending: VecDeque::new(),
+            hello_player: None,
+            offered: false,
+            meta: ReplyMeta::default(),
+        };
+        Conn::with_framing(framing, format!("ws client {http}"))
     }
 
     /// Sends a JSON value as one text message.

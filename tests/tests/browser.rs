@@ -1,7 +1,8 @@
 //! The web client in real headless Chromium, driven by Playwright (`tests/browser/*.mjs`).
 //!
-//! Each test starts the `ggs` binary, runs one Node scenario against its HTTP port and answers
-//! the scenario's requests (kill and restart the server, join over TCP). Screenshots go to
+//! Each test starts the `ggs` binary (two nodes on a real etcd for the console of a cluster),
+//! runs one Node scenario against its HTTP port and answers the scenario's requests (kill and
+//! restart the server, join over TCP). Screenshots go to
 //! `target/browser-screenshots/`. Needs `/usr/bin/chromium` (or `$CHROMIUM`) and
 //! `tests/browser/node_modules`: `.ci/run` installs both.
 //!
@@ -270,6 +271,36 @@ fn pages_reconnect_and_finish_after_the_server_is_killed() {
     });
 }
 
+/// Two chat pages keep sending lines while the server is SIGKILLed and restarted on the same
+/// data directory several times; each page ends up showing every line exactly once, in order.
+#[test]
+fn chat_pages_show_every_line_once_across_server_kills() {
+    check_prerequisites();
+    let _one = lock();
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let mut server = ServerProcess::start_with(ServerOptions::default().args(&["--http", &http]));
+    let mut kills = 0;
+    Scenario::start("exactly_once", &server).run(|event, _, scenario| match event {
+        "kill" => {
+            server.kill9();
+            kills += 1;
+            scenario.answer("killed");
+        }
+        "restart" => {
+            server.restart();
+            assert_eq!(
+                server.http_addr().port(),
+                port,
+                "the restarted server keeps its HTTP port"
+            );
+            scenario.answer("restarted");
+        }
+        other => panic!("unexpected request {other}"),
+    });
+    assert!(kills >= 3, "the server was killed only {kills} times");
+}
+
 #[test]
 fn two_pages_play_pong() {
     check_prerequisites();
@@ -324,6 +355,54 @@ fn a_page_of_another_origin_cannot_stop_a_table_or_play() {
             scenario.answer("ok");
         }
         "played" => {}
+        other => panic!("unexpected request {other}"),
+    });
+}
+
+#[test]
+fn the_console_upgrades_and_rolls_back_the_table_two_pages_play_at() {
+    check_prerequisites();
+    let _one = lock();
+    let server = ServerProcess::start();
+    Scenario::start("admin", &server).run(|event, table, scenario| {
+        let want = match event {
+            "upgraded" => 2,
+            "rolled-back" => 1,
+            other => panic!("unexpected request {other}"),
+        };
+        let tables = ggs_tests::http::get(server.http_addr(), "/api/tables").json();
+        let row = tables
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["id"] == table))
+            .unwrap_or_else(|| panic!("table {table} is not open: {tables}"));
+        assert_eq!(row["version"], want, "the table's version: {row}");
+        assert_eq!(row["players"], 2, "both pages stay at the table: {row}");
+        scenario.answer("ok");
+    });
+}
+
+#[test]
+fn the_console_of_a_cluster_node_lists_the_nodes_and_each_tables_owner() {
+    check_prerequisites();
+    let _one = lock();
+    let etcd = ggs_tests::etcd::Etcd::start();
+    let node = |name: &str| {
+        ServerProcess::start_with(ServerOptions::default().args(&[
+            "--etcd",
+            &etcd.url(),
+            "--node",
+            name,
+        ]))
+    };
+    let a = node("a");
+    let _b = node("b");
+    let mut player = a.connect_line().named("player");
+    player.send("/hello chat");
+    player.expect_prefix("welcome GGS ");
+    let table = player.expect_hello().0.table;
+    player.expect_prefix("notice ");
+    Scenario::start("admin-cluster", &a).run(|event, _, scenario| match event {
+        "table" => scenario.answer(&table),
         other => panic!("unexpected request {other}"),
     });
 }

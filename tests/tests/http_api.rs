@@ -138,6 +138,17 @@ fn metrics_are_in_prometheus_text_format() {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .expect("an event count");
     assert!(events >= 3.0, "define, ok and bad are events: {events}");
+    if cfg!(target_os = "linux") {
+        let resident = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ggs_resident_memory_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("/metrics lacks the resident memory:\n{text}"));
+        assert!(
+            resident > 1_000_000.0,
+            "a running server has more than 1 MB resident: {resident}"
+        );
+    }
 }
 
 #[test]
@@ -152,6 +163,8 @@ fn the_web_client_is_served_from_the_binary() {
         ("/tictactoe.html", "text/html"),
         ("/pong.html", "text/html"),
         ("/chat.html", "text/html"),
+        ("/admin", "text/html"),
+        ("/admin.js", "text/javascript"),
         ("/ggs.js", "text/javascript"),
         ("/style.css", "text/css"),
     ] {
@@ -163,6 +176,8 @@ fn the_web_client_is_served_from_the_binary() {
             r.content_type()
         );
     }
+    let admin = get(http, "/admin");
+    assert!(admin.body.contains("Operator's console"), "{}", admin.body);
     assert_eq!(get(http, "/nope.html").status, 404);
     assert_eq!(get(http, "/../Cargo.toml").status, 404);
 }

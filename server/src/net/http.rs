@@ -8,7 +8,8 @@
 //! `into_make_service_with_connect_info::<SocketAddr>()`, or they answer `500`
 //! `no_peer_address`.
 //!
-//! - `/`, `/*.html`, `/*.js`, `/*.css`: the web client (`web-client/`, embedded in the binary)
+//! - `/`, `/*.html`, `/*.js`, `/*.css`: the web client (`web-client/`, embedded in the binary);
+//!   `/admin` is the operator's console (`admin.html`), whose API calls need the admin token
 //! - `GET /ws`: the WebSocket endpoint ([`super::ws`])
 //! - `GET /api/health`, `GET /api/tables` (tables in use, hibernated ones marked)
 //! - the catalogue: `GET /api/games`, `GET /api/games/{name}` (source and versions, JSON),
@@ -85,6 +86,7 @@ const ASSETS: &[Asset] = &[
     asset!("tictactoe.html", HTML),
     asset!("pong.html", HTML),
     asset!("console.html", HTML),
+    asset!("admin.html", HTML),
     asset!("style.css", CSS),
     asset!("ggs.js", JS),
     asset!("page.js", JS),
@@ -93,6 +95,7 @@ const ASSETS: &[Asset] = &[
     asset!("tictactoe.js", JS),
     asset!("pong.js", JS),
     asset!("console.js", JS),
+    asset!("admin.js", JS),
 ];
 
 /// The routes over `gate`. Bodies of uploads may be `max_body` bytes; without `web_client`,
@@ -722,7 +725,11 @@ async fn not_found() -> Response {
 
 async fn asset(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
-    let path = if path.is_empty() { "index.html" } else { path };
+    let path = match path {
+        "" => "index.html",
+        "admin" => "admin.html",
+        path => path,
+    };
     match ASSETS.iter().find(|a| a.path == path) {
         Some(a) => (
             [

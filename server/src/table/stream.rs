@@ -371,15 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path()).unwrap();
         let mut txn = Txn::default();
-        txn.seat(T, P, Some(crate::protocol::token::Token::generate().hash()));
-        let record = crate::store::TableRecord {
-            created_ms: 1,
-            tick_ms: 0,
-            host: None,
-            game: None,
-            script: None,
-        };
-        txn.create_table(T, &record);
+        record_table(&mut txn);
         let mut stream = Stream::new();
         events(&mut stream, 3, &mut txn);
         stream.ack(3);
@@ -402,20 +394,9 @@ mod tests {
         assert_eq!(stream.seq(), 2, "5 is let in, not yet applied");
     }
 
-    #[test]
-    fn what_is_staged_loads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(dir.path()).unwrap();
-        let mut stream = Stream::new();
-        let mut txn = Txn::default();
+    /// Adds a table `T` with a seat for `P` to `txn`, so the store loads the seat's stream.
+    fn record_table(txn: &mut Txn) {
         txn.seat(T, P, Some(crate::protocol::token::Token::generate().hash()));
-        stream.number(ServerMessage::new("a", "1"), WIDE);
-        stream.number(ServerMessage::new("b", "2"), WIDE);
-        stream.applied(7);
-        stream.stage(T, P, &mut txn);
-        events(&mut stream, 2, &mut txn);
-        stream.ack(2);
-        stream.stage(T, P, &mut txn);
         let record = crate::store::TableRecord {
             created_ms: 1,
             tick_ms: 0,
@@ -424,6 +405,22 @@ mod tests {
             script: None,
         };
         txn.create_table(T, &record);
+    }
+
+    #[test]
+    fn what_is_staged_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let mut stream = Stream::new();
+        let mut txn = Txn::default();
+        stream.number(ServerMessage::new("a", "1"), WIDE);
+        stream.number(ServerMessage::new("b", "2"), WIDE);
+        stream.applied(7);
+        stream.stage(T, P, &mut txn);
+        events(&mut stream, 2, &mut txn);
+        stream.ack(2);
+        stream.stage(T, P, &mut txn);
+        record_table(&mut txn);
         store.apply([&txn]).unwrap();
         let loaded = store.load_table(T).unwrap().unwrap();
         let stored = loaded.seats[0].stream.clone().expect("a stream");

@@ -146,19 +146,8 @@ fn join_and_queue_game(
 
 /// The next `n` messages, as `command body`.
 async fn next(rx: &mut mpsc::Receiver<ServerMessage>, n: usize) -> Vec<String> {
-    let mut got = Vec::new();
-    for _ in 0..n {
-        let m = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        got.push(format!(
-            "{} {}",
-            m.command,
-            String::from_utf8_lossy(&m.body)
-        ));
-    }
-    got
+    let got = numbered(rx, n).await;
+    got.into_iter().map(|(_, text)| text).collect()
 }
 
 #[tokio::test]

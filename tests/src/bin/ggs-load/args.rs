@@ -23,6 +23,33 @@ pub enum Transport {
     Ws,
 }
 
+/// The protocol version the players speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// GGS 1.0 (no version offered).
+    #[value(name = "1.0")]
+    V1_0,
+    /// GGS 1.1: versions offered on `hello`, every command numbered (`Seq`), acknowledgements
+    /// (`Ack`) with each write of commands and alone every `--ack-every` messages.
+    #[value(name = "1.1")]
+    V1_1,
+    /// Both, one after the other, each on a freshly started server (or the same `--addr`):
+    /// 1.0, then 1.1, and the ratio of 1.1 to 1.0 in messages/s and p99.
+    #[value(name = "compare")]
+    Compare,
+}
+
+impl Protocol {
+    /// Its name in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::V1_0 => "1.0",
+            Protocol::V1_1 => "1.1",
+            Protocol::Compare => "compare",
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ggs-load",
@@ -54,6 +81,16 @@ pub struct Args {
     /// when this tool starts the server.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// The protocol version the players speak: 1.0, 1.1, or compare (both, and their ratio).
+    #[arg(long, value_enum, default_value_t = Protocol::V1_0)]
+    pub protocol: Protocol,
+    /// With --protocol compare: rounds of (1.0, 1.1), interleaved; the medians are compared.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// GGS 1.1: a player acknowledges alone after this many messages received without a write
+    /// of commands carrying the acknowledgement.
+    #[arg(long, default_value_t = 100)]
+    pub ack_every: u64,
     /// What the players do.
     #[arg(long, value_enum, default_value_t = Workload::Chat)]
     pub workload: Workload,

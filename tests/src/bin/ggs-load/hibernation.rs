@@ -10,7 +10,7 @@ use ggs_tests::procstat::memory_kib;
 use ggs_tests::{Latencies, Request};
 use serde_json::{json, Value};
 
-use crate::args::Args;
+use crate::args::{Args, Protocol};
 use crate::measure::round;
 use crate::memory::{create_tables, settle_rss};
 use crate::transport::{connect, hello, Reader, Target, Writer};
@@ -120,7 +120,7 @@ pub async fn run_hibernation(
     let seated_n = args.players.min(tables.len());
     let mut players = Vec::with_capacity(seated_n);
     for _ in 0..seated_n {
-        players.push(connect(target).await?);
+        players.push(connect(target, Protocol::V1_0).await?);
     }
     let connected = settle_rss(pid).await?;
     // One hello at a time, each on a table that hibernated with nobody seated.

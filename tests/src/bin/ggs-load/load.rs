@@ -12,10 +12,10 @@ use ggs_tests::procstat::{clock_ticks, machine_busy, rss_kib, sample_cpu};
 use serde_json::{json, Value};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::args::Args;
+use crate::args::{Args, Protocol};
 use crate::clock::{at_us, now_us, Plan};
 use crate::measure::{cpu_between, own_cpu, round, Counters, PlayerShared};
-use crate::player::{read_loop, write_loop, Mode};
+use crate::player::{read_loop, write_loop, Mode, V11};
 use crate::setup::set_up;
 use crate::transport::Target;
 
@@ -24,8 +24,18 @@ const START_DELAY_US: u64 = 50_000;
 /// Time between two lines of live progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs the load on `target` as `args` say and returns the JSON report.
-pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> Result<Value> {
+/// Runs the load on `target` as `args` say, the players speaking `protocol` (1.0 or 1.1), and
+/// returns the JSON report.
+pub async fn run_load(
+    args: &Args,
+    target: &Target,
+    server_pid: Option<u32>,
+    protocol: Protocol,
+) -> Result<Value> {
+    let v11 = V11 {
+        on: protocol == Protocol::V1_1,
+        ack_every: args.ack_every.max(1),
+    };
     let mode = match (args.window, args.rate, args.interval_ms) {
         (Some(w), _, _) => Mode::Closed { window: w.max(1) },
         (None, Some(rate), _) => Mode::Open {
@@ -37,7 +47,7 @@ pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> 
         (None, None, None) => Mode::Closed { window: 1 },
     };
     let set_up_began = Instant::now();
-    let players = set_up(args, target).await?;
+    let players = set_up(args, target, protocol).await?;
     let setup_seconds = set_up_began.elapsed().as_secs_f64();
     let tables = args.players.div_ceil(args.table_size);
     if !args.quiet {
@@ -72,6 +82,9 @@ pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> 
             window: Semaphore::new(window),
             restart: Notify::new(),
             writer_done: AtomicBool::new(false),
+            highest_msg: AtomicU64::new(0),
+            acked_msg: AtomicU64::new(0),
+            ack_due: Notify::new(),
         });
         let phase = match mode {
             Mode::Open { interval_us } => interval_us * p.index as f64 / n as f64,
@@ -84,6 +97,7 @@ pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> 
             args.workload,
             mode,
             plan,
+            v11,
             shared.clone(),
             counters.clone(),
         )));
@@ -96,6 +110,7 @@ pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> 
             phase,
             plan,
             args.payload,
+            v11,
             shared,
             counters.clone(),
         )));
@@ -222,6 +237,9 @@ pub async fn run_load(args: &Args, target: &Target, server_pid: Option<u32>) -> 
         "target": target.describe(),
         "transport": target.transport(),
         "workload": format!("{:?}", args.workload).to_lowercase(),
+        "protocol": protocol.as_str(),
+        "ack_every": v11.on.then_some(v11.ack_every),
+        "acks_alone": counters.acks_alone.load(Ordering::Relaxed),
         "players": n,
         "table_size": args.table_size,
         "tables": tables,

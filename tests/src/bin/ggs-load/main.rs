@@ -16,7 +16,13 @@
 //! Messages are counted as the 2011 thesis did: every message a client sent (parsed by the
 //! server) plus every message each client received, within the measured interval.
 //!
-//! Without `--addr` or `--ws` it starts its own `ggs` (with the per-connection limits raised).
+//! `--protocol 1.1` has the players speak GGS 1.1 (versions negotiated, every command numbered,
+//! acknowledgements with each write and alone every `--ack-every` messages); `--protocol
+//! compare` runs the same load with 1.0 and then 1.1 and prints the ratio of 1.1 to 1.0 in
+//! messages/s and p99.
+//!
+//! Without `--addr` or `--ws` it starts its own `ggs` (with the per-connection limits raised;
+//! with `--protocol compare`, one per protocol).
 //! `--memory` measures resident memory per connection and per idle table instead of load;
 //! with `--hibernate-after-ms`, per hibernated table, and the wake latency.
 
@@ -36,8 +42,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ggs_tests::{ServerOptions, ServerProcess};
+use serde_json::Value;
 
-use crate::args::{Args, Transport, Workload};
+use crate::args::{Args, Protocol, Transport, Workload};
 use crate::clock::now_us;
 use crate::transport::Target;
 
@@ -53,6 +60,48 @@ fn main() -> Result<()> {
     if args.workload == Workload::Pong && args.table_size < 2 && !args.memory {
         bail!("pong needs --table-size 2 or more");
     }
+    if args.protocol == Protocol::Compare && args.memory {
+        bail!("--protocol compare measures load, not --memory");
+    }
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    let protocols = match args.protocol {
+        Protocol::Compare => [Protocol::V1_0, Protocol::V1_1].repeat(args.rounds.max(1)),
+        p => vec![p],
+    };
+    let mut reports = Vec::new();
+    for protocol in protocols {
+        reports.push(run_once(&args, &runtime, protocol)?);
+    }
+    runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    let report = match args.protocol {
+        Protocol::Compare => report::comparison(&reports),
+        _ => reports[0].clone(),
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    for r in &reports {
+        report::print_summary(r);
+    }
+    if args.protocol == Protocol::Compare {
+        report::print_comparison(&report);
+    }
+    Ok(())
+}
+
+/// One measurement with the players speaking `protocol`, on a server of its own unless
+/// `--addr` or `--ws` names one.
+fn run_once(args: &Args, runtime: &tokio::runtime::Runtime, protocol: Protocol) -> Result<Value> {
     let server = match (&args.addr, &args.ws) {
         (None, None) => {
             let mut extra: Vec<String> = [
@@ -104,34 +153,17 @@ fn main() -> Result<()> {
         (None, None, None) => unreachable!("a server is started without --addr or --ws"),
     };
     let pid = args.server_pid.or(server.as_ref().and_then(|s| s.pid()));
-    let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()?
-    };
     let http = args.http.or(server.as_ref().map(|s| s.http_addr()));
     let result = if args.memory && args.hibernate_after_ms.is_some() {
         let pid = pid.context("--memory needs --server-pid")?;
         let http = http.context("--hibernate-after-ms needs --http (or a started server)")?;
-        runtime.block_on(hibernation::run_hibernation(&args, &target, pid, http))
+        runtime.block_on(hibernation::run_hibernation(args, &target, pid, http))
     } else if args.memory {
         let pid = pid.context("--memory needs --server-pid")?;
-        runtime.block_on(memory::run_memory(&args, &target, pid))
+        runtime.block_on(memory::run_memory(args, &target, pid))
     } else {
-        runtime.block_on(load::run_load(&args, &target, pid))
+        runtime.block_on(load::run_load(args, &target, pid, protocol))
     };
-    runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
     drop(server);
-    let report = result?;
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    report::print_summary(&report);
-    Ok(())
+    result
 }

@@ -34,6 +34,8 @@ pub struct Counters {
     pub first_errors: Mutex<Vec<String>>,
     /// Connections closed by the server or failed during the run.
     pub disconnected: AtomicU64,
+    /// GGS 1.1: acknowledgements sent alone, in all (not counted as messages sent).
+    pub acks_alone: AtomicU64,
     /// Round trips of the commands acknowledged inside the measured interval.
     pub rtt: Mutex<Latencies>,
 }
@@ -75,6 +77,12 @@ pub struct PlayerShared {
     pub restart: Notify,
     /// The writer has stopped sending.
     pub writer_done: AtomicBool,
+    /// GGS 1.1: the highest `Msg` the reader has received.
+    pub highest_msg: AtomicU64,
+    /// GGS 1.1: the highest `Msg` the writer has acknowledged.
+    pub acked_msg: AtomicU64,
+    /// GGS 1.1: the reader has received `--ack-every` messages not yet acknowledged.
+    pub ack_due: Notify,
 }
 
 /// The server's CPU over an interval, in % of one core, total and per thread name (threads

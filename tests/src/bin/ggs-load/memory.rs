@@ -10,7 +10,7 @@ use ggs_tests::{Hello, Request};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::args::Args;
+use crate::args::{Args, Protocol};
 use crate::measure::round;
 use crate::setup::CHAT_JS;
 use crate::transport::{connect, hello, Target};
@@ -36,7 +36,7 @@ pub async fn create_tables(args: &Args, target: &Target, count: usize) -> Result
         let (target, parallel) = (target.clone(), parallel.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = parallel.acquire_owned().await?;
-            let (mut r, mut w) = connect(&target).await?;
+            let (mut r, mut w) = connect(&target, Protocol::V1_0).await?;
             let mut ids = Vec::with_capacity(count);
             for _ in 0..count {
                 w.send(&[hello(None), Request::Define(CHAT_JS)]).await?;
@@ -75,7 +75,7 @@ pub async fn run_memory(args: &Args, target: &Target, pid: u32) -> Result<Value>
     // Connections: first only connected, then each seated at a table.
     let mut conns = Vec::with_capacity(args.players);
     for _ in 0..args.players {
-        conns.push(connect(target).await?);
+        conns.push(connect(target, Protocol::V1_0).await?);
     }
     let connected = settle_rss(pid).await?;
     if !args.quiet {

@@ -36,6 +36,26 @@ pub fn chat_args(player: usize, seq: u64, payload: usize) -> String {
     s
 }
 
+/// What a player does beyond GGS 1.0.
+#[derive(Clone, Copy, Debug)]
+pub struct V11 {
+    /// Whether the player speaks GGS 1.1 (numbers its commands and acknowledges).
+    pub on: bool,
+    /// Messages received without an acknowledgement after which one goes alone.
+    pub ack_every: u64,
+}
+
+/// GGS 1.1: what the writer acknowledges with its next write (the highest `Msg` received),
+/// noted as acknowledged.
+fn take_ack(v11: V11, shared: &PlayerShared) -> Option<u64> {
+    if !v11.on {
+        return None;
+    }
+    let n = shared.highest_msg.load(Ordering::Acquire);
+    shared.acked_msg.fetch_max(n, Ordering::AcqRel);
+    Some(n)
+}
+
 /// The writer half of a player: sends commands as the mode says until the plan's end.
 #[allow(clippy::too_many_arguments)]
 pub async fn write_loop(
@@ -47,6 +67,7 @@ pub async fn write_loop(
     phase: f64,
     plan: Plan,
     payload: usize,
+    v11: V11,
     shared: Arc<PlayerShared>,
     counters: Arc<Counters>,
 ) -> Result<Writer> {
@@ -59,7 +80,10 @@ pub async fn write_loop(
     loop {
         if restart_game {
             restart_game = false;
-            writer.send(&[Request::Command("start", "")]).await?;
+            let ack = take_ack(v11, &shared);
+            writer
+                .send_acked(&[Request::Command("start", "")], ack)
+                .await?;
             let t = now_us();
             counters.sent_total.fetch_add(1, Ordering::Relaxed);
             if plan.measured(t) {
@@ -82,6 +106,10 @@ pub async fn write_loop(
                         times.resize(n, t);
                     }
                     _ = shared.restart.notified() => { restart_game = true; continue; }
+                    _ = shared.ack_due.notified(), if v11.on => {
+                        send_ack(&mut writer, &shared, &counters).await?;
+                        continue;
+                    }
                     _ = tokio::time::sleep_until(end) => {}
                 }
             }
@@ -97,6 +125,10 @@ pub async fn write_loop(
                         }
                     }
                     _ = shared.restart.notified() => { restart_game = true; continue; }
+                    _ = shared.ack_due.notified(), if v11.on => {
+                        send_ack(&mut writer, &shared, &counters).await?;
+                        continue;
+                    }
                     _ = tokio::time::sleep_until(end) => {}
                 }
             }
@@ -150,10 +182,21 @@ pub async fn write_loop(
         if plan.measured(now) {
             counters.sent.fetch_add(n, Ordering::Relaxed);
         }
-        writer.send(&msgs).await?;
+        let ack = take_ack(v11, &shared);
+        writer.send_acked(&msgs, ack).await?;
     }
     shared.writer_done.store(true, Ordering::Release);
     Ok(writer)
+}
+
+/// GGS 1.1: acknowledges alone what the reader has received.
+async fn send_ack(writer: &mut Writer, shared: &PlayerShared, counters: &Counters) -> Result<()> {
+    let n = shared.highest_msg.load(Ordering::Acquire);
+    if n > shared.acked_msg.fetch_max(n, Ordering::AcqRel) {
+        writer.ack(n).await?;
+        counters.acks_alone.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// What one player's reader measured.
@@ -178,6 +221,7 @@ pub async fn read_loop(
     workload: Workload,
     mode: Mode,
     plan: Plan,
+    v11: V11,
     shared: Arc<PlayerShared>,
     counters: Arc<Counters>,
 ) -> ReadStats {
@@ -186,6 +230,10 @@ pub async fn read_loop(
     let my_paddle = format!("player{seat}_y");
     let (mut acked, mut failed) = (0u64, 0u64);
     let drain_until = at_us(plan.drain_until);
+    // What setup read is acknowledged with the first command.
+    shared
+        .highest_msg
+        .fetch_max(reader.highest_msg(), Ordering::AcqRel);
     loop {
         if shared.writer_done.load(Ordering::Acquire)
             && acked + failed >= shared.sent.load(Ordering::Acquire)
@@ -202,11 +250,12 @@ pub async fn read_loop(
         } else {
             std::cmp::min(drain_until, now + DRAIN_POLL)
         };
+        let highest = reader.highest_msg();
         let reply = match tokio::time::timeout_at(wait, reader.next()).await {
             Ok(r) => r,
             Err(_) => continue,
         };
-        let reply = match reply {
+        let (reply, meta) = match reply {
             Ok(Some(r)) => r,
             Ok(None) => {
                 counters.disconnected.fetch_add(1, Ordering::Relaxed);
@@ -222,6 +271,20 @@ pub async fn read_loop(
                 break;
             }
         };
+        if v11.on {
+            if let Some(msg) = meta.msg {
+                if msg != highest + 1 {
+                    counters.error(
+                        "msg_order",
+                        format!("player {index}: Msg {msg} after {highest}"),
+                    );
+                }
+                shared.highest_msg.fetch_max(msg, Ordering::AcqRel);
+                if msg >= shared.acked_msg.load(Ordering::Acquire) + v11.ack_every {
+                    shared.ack_due.notify_one();
+                }
+            }
+        }
         let now = now_us();
         counters.received_total.fetch_add(1, Ordering::Relaxed);
         if plan.measured(now) {

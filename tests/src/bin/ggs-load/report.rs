@@ -1,6 +1,71 @@
 //! The summary ggs-load prints from its JSON report.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::measure::round;
+
+/// The median of some figures (`None` if there are none).
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    (!xs.is_empty()).then(|| {
+        let n = xs.len();
+        if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        }
+    })
+}
+
+/// The report of `--protocol compare`: every run, each protocol's medians of messages/s and
+/// p99, and the ratios of 1.1 to 1.0.
+pub fn comparison(runs: &[Value]) -> Value {
+    let of = |protocol: &str, figure: &dyn Fn(&Value) -> Option<f64>| {
+        median(
+            runs.iter()
+                .filter(|r| r["protocol"] == protocol)
+                .filter_map(figure)
+                .collect(),
+        )
+    };
+    let msgs = |r: &Value| r["msgs_per_s"].as_f64();
+    let p99 = |r: &Value| r["rtt_ms"]["p99"].as_f64();
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if a > 0.0 => Some(round(b / a, 3)),
+        _ => None,
+    };
+    let (m10, m11) = (of("1.0", &msgs), of("1.1", &msgs));
+    let (p10, p11) = (of("1.0", &p99), of("1.1", &p99));
+    json!({
+        "tool": "ggs-load",
+        "comparison": "protocol",
+        "rounds": runs.len() / 2,
+        "runs": runs,
+        "msgs_per_s": { "1.0": m10, "1.1": m11 },
+        "p99_ms": { "1.0": p10, "1.1": p11 },
+        "acks_alone": of("1.1", &|r: &Value| r["acks_alone"].as_f64()),
+        "msgs_per_s_ratio": ratio(m10, m11),
+        // 1.0's p99 over 1.1's: like the throughput ratio, 1.0 or more means 1.1 costs nothing.
+        "p99_ratio": ratio(p11, p10),
+    })
+}
+
+/// Prints the ratio line of `--protocol compare`.
+pub fn print_comparison(r: &Value) {
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    println!(
+        "ggs-load protocol 1.1 vs 1.0 (medians of {} rounds): messages/s {} vs {} = {}x; \
+         p99 {} ms vs {} ms = {}x (1.0's p99 / 1.1's); 1.1 acknowledgements alone {}",
+        r["rounds"],
+        f(&r["msgs_per_s"]["1.1"]),
+        f(&r["msgs_per_s"]["1.0"]),
+        f(&r["msgs_per_s_ratio"]),
+        f(&r["p99_ms"]["1.1"]),
+        f(&r["p99_ms"]["1.0"]),
+        f(&r["p99_ratio"]),
+        f(&r["acks_alone"])
+    );
+}
 
 /// Prints the summary of a load or memory report.
 pub fn print_summary(r: &Value) {
@@ -53,10 +118,11 @@ pub fn print_summary(r: &Value) {
             .map_or("-".to_string(), |v| format!("{v:.2}"))
     };
     println!(
-        "ggs-load {} {} on {}: {} players, tables of {}, {} {}",
+        "ggs-load {} {} on {} (GGS {}): {} players, tables of {}, {} {}",
         r["label"].as_str().unwrap_or(""),
         r["workload"].as_str().unwrap_or(""),
         r["target"].as_str().unwrap_or(""),
+        r["protocol"].as_str().unwrap_or("1.0"),
         r["players"],
         r["table_size"],
         r["mode"].as_str().unwrap_or(""),

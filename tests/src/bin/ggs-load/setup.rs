@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use ggs_tests::{Hello, Request};
 use tokio::sync::Semaphore;
 
-use crate::args::{Args, Workload};
+use crate::args::{Args, Protocol, Workload};
 use crate::transport::{connect, hello, Reader, Target, Writer, SETUP_TIMEOUT};
 
 /// The chat workload's script.
@@ -25,10 +25,23 @@ pub struct Player {
     pub writer: Writer,
 }
 
+/// Reads the `hello` reply; a GGS 1.1 player fails unless the server chose 1.1.
+async fn expect_hello(reader: &mut Reader, protocol: Protocol) -> Result<String> {
+    let (body, meta) = reader.expect_meta("hello").await?;
+    if protocol == Protocol::V1_1 && meta.version.as_deref() != Some("1.1") {
+        bail!(
+            "offered GGS 1.0 and 1.1, but the hello reply names version {:?}",
+            meta.version
+        );
+    }
+    Ok(body)
+}
+
 /// Creates one table with `size` players; returns them in joining order.
 async fn set_up_table(
     target: Target,
     workload: Workload,
+    protocol: Protocol,
     size: usize,
     first_index: usize,
 ) -> Result<Vec<Player>> {
@@ -36,9 +49,9 @@ async fn set_up_table(
         Workload::Chat => CHAT_JS,
         Workload::Pong => PONG_JS,
     };
-    let (mut r0, mut w0) = connect(&target).await?;
+    let (mut r0, mut w0) = connect(&target, protocol).await?;
     w0.send(&[hello(None)]).await?;
-    let created = Hello::parse(&r0.expect("hello").await?)?;
+    let created = Hello::parse(&expect_hello(&mut r0, protocol).await?)?;
     w0.send(&[Request::Define(script)]).await?;
     let defined = r0.expect("defined").await?;
     if defined != "ok" {
@@ -46,9 +59,9 @@ async fn set_up_table(
     }
     let mut conns = vec![(r0, w0)];
     for _ in 1..size {
-        let (mut r, mut w) = connect(&target).await?;
+        let (mut r, mut w) = connect(&target, protocol).await?;
         w.send(&[hello(Some(&created.table))]).await?;
-        let joined = Hello::parse(&r.expect("hello").await?)?;
+        let joined = Hello::parse(&expect_hello(&mut r, protocol).await?)?;
         if joined.table != created.table {
             bail!("joined {joined:?}, expected table {}", created.table);
         }
@@ -77,8 +90,8 @@ async fn set_up_table(
                 loop {
                     match p.reader.next().await? {
                         None => bail!("the server closed the connection during setup"),
-                        Some(r) if r.command == "welcome" => p.seat = r.body.parse()?,
-                        Some(r) if r.command == "warning" && r.body.ends_with("sync") => {
+                        Some((r, _)) if r.command == "welcome" => p.seat = r.body.parse()?,
+                        Some((r, _)) if r.command == "warning" && r.body.ends_with("sync") => {
                             return Ok(())
                         }
                         Some(_) => {}
@@ -96,8 +109,8 @@ async fn set_up_table(
     Ok(players)
 }
 
-/// Sets up all tables, `parallel` connections at a time.
-pub async fn set_up(args: &Args, target: &Target) -> Result<Vec<Player>> {
+/// Sets up all tables, `parallel` connections at a time, the players speaking `protocol`.
+pub async fn set_up(args: &Args, target: &Target, protocol: Protocol) -> Result<Vec<Player>> {
     let sizes: Vec<usize> = (0..args.players)
         .step_by(args.table_size)
         .map(|first| args.table_size.min(args.players - first))
@@ -111,7 +124,7 @@ pub async fn set_up(args: &Args, target: &Target) -> Result<Vec<Player>> {
         let (target, parallel, workload) = (target.clone(), parallel.clone(), args.workload);
         tasks.push(tokio::spawn(async move {
             let _permit = parallel.acquire_owned().await?;
-            set_up_table(target, workload, size, first).await
+            set_up_table(target, workload, protocol, size, first).await
         }));
         first += size;
     }

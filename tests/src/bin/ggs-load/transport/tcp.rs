@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use ggs_tests::client::ReplyFraming;
 use ggs_tests::ggs10::Ggs10;
-use ggs_tests::wire::parse_reply;
-use ggs_tests::{Reply, Request};
+use ggs_tests::wire::{parse_reply_meta, ReplyMeta};
+use ggs_tests::{Reply, Request, RequestMeta};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -53,11 +53,11 @@ pub async fn connect(addr: SocketAddr) -> Result<(TcpReader, TcpWriter)> {
 }
 
 impl TcpWriter {
-    /// Sends messages in one write.
-    pub async fn send(&mut self, messages: &[Request<'_>]) -> Result<()> {
+    /// Sends messages, each with its GGS 1.1 fields, in one write.
+    pub async fn send(&mut self, messages: &[(Request<'_>, RequestMeta<'_>)]) -> Result<()> {
         self.buf.clear();
-        for m in messages {
-            Ggs10::encode_into(m, &mut self.buf);
+        for (m, meta) in messages {
+            Ggs10::encode_meta_into(m, meta, &mut self.buf);
         }
         self.half.write_all(&self.buf).await.context("writing")?;
         Ok(())
@@ -65,16 +65,17 @@ impl TcpWriter {
 }
 
 impl TcpReader {
-    /// The next reply; `None` when the server closed the connection.
-    pub async fn next(&mut self) -> Result<Option<Reply>> {
+    /// The next reply and its version and GGS 1.1 fields; `None` when the server closed the
+    /// connection.
+    pub async fn next(&mut self) -> Result<Option<(Reply, ReplyMeta)>> {
         loop {
-            if let Some((reply, used)) = parse_reply(&self.buf[self.start..])? {
+            if let Some((reply, meta, used)) = parse_reply_meta(&self.buf[self.start..])? {
                 self.start += used;
                 if self.start == self.buf.len() {
                     self.buf.clear();
                     self.start = 0;
                 }
-                return Ok(Some(reply));
+                return Ok(Some((reply, meta)));
             }
             if self.start > 0 {
                 self.buf.drain(..self.start);

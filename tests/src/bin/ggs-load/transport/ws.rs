@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use ggs_tests::client::ReplyFraming;
-use ggs_tests::ws::{parse_reply, Ws};
-use ggs_tests::{Reply, Request};
+use ggs_tests::wire::ReplyMeta;
+use ggs_tests::ws::{parse_reply_meta, Ws};
+use ggs_tests::{Reply, Request, RequestMeta};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,10 +41,10 @@ pub async fn connect(url: &str) -> Result<(WsReader, WsWriter)> {
 }
 
 impl WsWriter {
-    /// Sends messages with one flush.
-    pub async fn send(&mut self, messages: &[Request<'_>]) -> Result<()> {
-        for m in messages {
-            let text = String::from_utf8(Ws::encode(m)).expect("JSON is UTF-8");
+    /// Sends messages, each with its GGS 1.1 fields, with one flush.
+    pub async fn send(&mut self, messages: &[(Request<'_>, RequestMeta<'_>)]) -> Result<()> {
+        for (m, meta) in messages {
+            let text = String::from_utf8(Ws::encode_meta(m, meta)).expect("JSON is UTF-8");
             self.0.feed(Message::text(text)).await.context("writing")?;
         }
         self.0.flush().await.context("writing")?;
@@ -52,8 +53,9 @@ impl WsWriter {
 }
 
 impl WsReader {
-    /// The next reply; `None` when the server closed the connection.
-    pub async fn next(&mut self) -> Result<Option<Reply>> {
+    /// The next reply and its version and GGS 1.1 fields; `None` when the server closed the
+    /// connection.
+    pub async fn next(&mut self) -> Result<Option<(Reply, ReplyMeta)>> {
         loop {
             let Some(msg) = self.0.next().await else {
                 return Ok(None);
@@ -64,7 +66,8 @@ impl WsReader {
                 Message::Close(_) => return Ok(None),
                 _ => continue,
             };
-            return Ok(Some(parse_reply(&text)?));
+            let (reply, _, meta) = parse_reply_meta(&text)?;
+            return Ok(Some((reply, meta)));
         }
     }
 }

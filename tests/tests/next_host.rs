@@ -8,15 +8,14 @@
 //! restarted on a data directory whose table etcd says is another node's does not serve it.
 //! etcd lost: a node serves the tables it has and answers `cluster_unavailable` for others.
 
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ggs_tests::client::{Conn, Framing, RecvError, TcpBytes};
+use ggs_tests::client::{RequestMeta, RECV_TIMEOUT, VERSIONS_1_1};
 use ggs_tests::etcd::Etcd;
-use ggs_tests::wire::{encode_message, WireError};
+use ggs_tests::wire::{encode_message, ReplyMeta};
 use ggs_tests::ws::WsJsonClient;
-use ggs_tests::{http, Client, LineClient, Reply, ServerOptions, ServerProcess};
+use ggs_tests::{http, Client, LineClient, Reply, Request, ServerOptions, ServerProcess};
 use serde_json::json;
 
 /// The lease of the nodes in these tests, in seconds (etcd's smallest).
@@ -71,113 +70,58 @@ fn members(server: &ServerProcess) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// One GGS reply exactly as it arrived: its command, header lines and body.
-#[derive(Debug)]
-struct Raw {
-    command: String,
-    headers: Vec<String>,
-    body: String,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
-    }
-}
-
-/// GGS framing that hands over each reply with all its headers, whatever its version.
-struct RawReplies(TcpBytes);
-
-impl Framing for RawReplies {
-    type Message = Raw;
-    const WHAT: &'static str = "a reply";
-
-    fn socket(&self) -> &TcpStream {
-        self.0.socket()
-    }
-
-    fn take(&mut self) -> Result<Option<Raw>, RecvError> {
-        let buf = self.0.buffered();
-        let Some(end) = buf.windows(2).position(|w| w == b"\n\n") else {
-            return Ok(None);
-        };
-        let bad = |what: &str| RecvError::Wire(WireError(what.to_string()));
-        let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("headers not UTF-8"))?;
-        let headers: Vec<String> = head.split('\n').map(str::to_string).collect();
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
-                .map(str::to_string)
-        };
-        let size: usize = find("Content-Size")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("no Content-Size"))?;
-        let command = find("Client-Command").ok_or_else(|| bad("no Client-Command"))?;
-        let total = end + 2 + size;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let body = String::from_utf8(buf[end + 2..total].to_vec()).map_err(|_| bad("body"))?;
-        self.0.consume(total);
-        Ok(Some(Raw {
-            command,
-            headers,
-            body,
-        }))
-    }
-
-    fn fill(&mut self) -> io::Result<bool> {
-        self.0.fill()
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.stream().write_all(bytes)
-    }
-
-    fn close(&mut self) {
-        self.0.close();
-    }
-}
-
-/// A GGS 1.1 client (it offers `GGS-Versions: 1.0 1.1` on each message).
-struct V11(Conn<RawReplies>);
+/// A GGS 1.1 client over TCP (it offers `GGS-Versions: 1.0 1.1` on each message).
+struct V11(Client);
 
 impl V11 {
     fn connect(addr: SocketAddr, name: &str) -> V11 {
-        V11(Conn::with_framing(
-            RawReplies(TcpBytes::connect(addr)),
-            name.into(),
-        ))
+        V11(Client::connect(addr).named(name))
     }
 
-    fn send(&mut self, headers: &[(&str, &str)], body: &str) {
-        let mut all = vec![("GGS-Versions", "1.0 1.1")];
-        all.extend_from_slice(headers);
-        self.0.send_raw(&encode_message(&all, body.as_bytes()));
-    }
-
-    /// Says hello to `table` (with `token`, if given).
-    fn hello(&mut self, table: &str, token: Option<&str>) {
-        let mut headers = vec![("Server-Command", "hello")];
-        headers.extend(token.map(|t| ("Token", t)));
-        self.send(&headers, table);
-    }
-
-    /// The next reply whose command is `command`, skipping what the table sent before it
-    /// (notices, messages; a resumed seat's stream is replayed) but not an error.
-    #[track_caller]
-    fn expect(&mut self, command: &str) -> Raw {
-        loop {
-            let reply = self.0.recv();
-            if reply.command == command {
-                return reply;
-            }
-            assert_ne!(reply.command, "error", "{}: {reply:?}", self.0.name());
+    fn meta(seq: Option<u64>) -> RequestMeta<'static> {
+        RequestMeta {
+            versions: VERSIONS_1_1,
+            seq,
+            ..RequestMeta::default()
         }
     }
+
+    /// Says hello to `table` (a new one if `None`), with `token` if given.
+    fn hello(&mut self, table: Option<&str>, token: Option<&str>) {
+        self.0
+            .request_meta(Request::Hello { table, token }, &V11::meta(None));
+    }
+
+    /// Sends game command `command` numbered `seq`.
+    fn command(&mut self, command: &str, seq: u64) {
+        self.0
+            .request_meta(Request::Command(command, ""), &V11::meta(Some(seq)));
+    }
+
+    /// The next reply whose command is `command` and what it carried beside its body,
+    /// skipping what the table sent before it (notices, messages: a resumed seat's stream is
+    /// replayed) but not an error.
+    #[track_caller]
+    fn expect(&mut self, command: &str) -> (Reply, ReplyMeta) {
+        loop {
+            let (reply, meta) = self
+                .0
+                .try_recv_meta(RECV_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{}: {e}", self.0.name()));
+            if reply.command == command {
+                return (reply, meta);
+            }
+            assert_ne!(reply.command, "error", "{}: {reply}", self.0.name());
+        }
+    }
+}
+
+/// The `Next-Host` a reply carried.
+fn next_host(meta: &ReplyMeta) -> Option<&str> {
+    meta.other
+        .iter()
+        .find(|(name, _)| name == "Next-Host")
+        .map(|(_, value)| value.as_str())
 }
 
 /// A chat table with one line-mode player on `server`: the player and the table id.
@@ -236,36 +180,38 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
     // GGS 1.1: a seat on A, then a hello at B with its token: `next` to A, five headers and
     // Next-Host; nothing else changes (the seat stays on A, held for the grace period).
     let mut first = V11::connect(a.tcp_addr(), "1.1 on a");
-    first.hello(&table, None);
-    let seated = first.expect("hello");
+    first.hello(Some(&table), None);
+    let (seated, _) = first.expect("hello");
     let token = seated.body.split(',').next().unwrap().to_string();
     drop(first);
     let mut v11 = V11::connect(b.tcp_addr(), "1.1 at b");
-    v11.hello(&table, Some(&token));
-    let next = v11.expect("next");
-    assert_eq!(next.headers[3], "GGS-Version: 1.1", "{next:?}");
+    v11.hello(Some(&table), Some(&token));
+    let (next, meta) = v11.expect("next");
+    assert_eq!(meta.version.as_deref(), Some("1.1"), "{meta:?}");
     assert_eq!(
-        next.header("Next-Host"),
+        meta.other.len(),
+        1,
+        "only Next-Host after the five: {meta:?}"
+    );
+    assert_eq!(
+        next_host(&meta),
         Some(a.tcp_addr().to_string().as_str()),
-        "{next:?}"
+        "{meta:?}"
     );
     assert!(
         next.body.contains(&table) && next.body.contains("node a"),
-        "{next:?}"
+        "{next}"
     );
     // It follows: the same seat on A, and it plays.
-    let mut v11 = V11::connect(
-        next.header("Next-Host").unwrap().parse().unwrap(),
-        "1.1 on a",
-    );
-    v11.hello(&table, Some(&token));
-    let resumed = v11.expect("hello");
+    let mut v11 = V11::connect(next_host(&meta).unwrap().parse().unwrap(), "1.1 on a");
+    v11.hello(Some(&table), Some(&token));
+    let (resumed, _) = v11.expect("hello");
     assert_eq!(
         resumed.body.split(',').next(),
         Some(token.as_str()),
-        "{resumed:?}"
+        "{resumed}"
     );
-    v11.send(&[("Game-Command", "ping"), ("Seq", "1")], "");
+    v11.command("ping", 1);
     v11.expect("pong");
 
     // GGS 1.0 through B's relay: exactly the replies of a direct connection to A.
@@ -374,8 +320,8 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
         || format!("b lists {:?}", members(&b)),
     );
     let mut late = V11::connect(b.tcp_addr(), "1.1 at b, a gone");
-    late.hello(&table, Some(&token));
-    let refused = late.expect("error");
+    late.hello(Some(&table), Some(&token));
+    let (refused, _) = late.expect("error");
     assert!(
         refused.body.starts_with("table_unavailable ") && refused.body.contains("node a"),
         "{refused:?}"
@@ -384,7 +330,7 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
     late_2011.send_hello(Some(&table));
     let why = late_2011.expect_error("table_unavailable");
     assert!(why.contains("node a"), "{why}");
-    late.hello("", None);
+    late.hello(None, None);
     late.expect("hello");
 
     // A restarts on its data directory: served again, through B too (at its new address).
@@ -398,16 +344,13 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
         || format!("b lists {:?}", members(&b)),
     );
     let mut back = V11::connect(b.tcp_addr(), "1.1 at b, a back");
-    back.hello(&table, Some(&token));
-    let next = back.expect("next");
-    assert_eq!(
-        next.header("Next-Host"),
-        Some(a.tcp_addr().to_string().as_str())
-    );
+    back.hello(Some(&table), Some(&token));
+    let (_, meta) = back.expect("next");
+    assert_eq!(next_host(&meta), Some(a.tcp_addr().to_string().as_str()));
     let mut back = V11::connect(a.tcp_addr(), "1.1 on a again");
-    back.hello(&table, Some(&token));
+    back.hello(Some(&table), Some(&token));
     back.expect("hello");
-    back.send(&[("Game-Command", "ping"), ("Seq", "2")], "");
+    back.command("ping", 2);
     back.expect("pong");
     let mut relayed = Client::connect(b.tcp_addr()).named("2011 at b, a back");
     relayed.hello(Some(&table));
@@ -433,12 +376,9 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
         || format!("b lists {:?}", members(&b)),
     );
     let mut moved = V11::connect(b.tcp_addr(), "1.1 at b, its table moved");
-    moved.hello(&b_table, None);
-    let next = moved.expect("next");
-    assert_eq!(
-        next.header("Next-Host"),
-        Some(a.tcp_addr().to_string().as_str())
-    );
+    moved.hello(Some(&b_table), None);
+    let (_, meta) = moved.expect("next");
+    assert_eq!(next_host(&meta), Some(a.tcp_addr().to_string().as_str()));
 
     // etcd lost: B goes on serving the tables it has; a table it does not know cannot be
     // placed: `cluster_unavailable`.
@@ -457,8 +397,8 @@ fn a_table_of_another_node_is_reached_through_next_host_a_relay_or_a_redirect() 
     let mut alone = Client::connect(b.tcp_addr()).named("2011 at b without etcd");
     assert_eq!(alone.hello(Some(&kept)).table, kept);
     let mut lost = V11::connect(b.tcp_addr(), "1.1 at b without etcd");
-    lost.hello("6f1c2b1e-0000-4000-8000-0000000000ff", None);
-    let refused = lost.expect("error");
+    lost.hello(Some("6f1c2b1e-0000-4000-8000-0000000000ff"), None);
+    let (refused, _) = lost.expect("error");
     assert!(
         refused.body.starts_with("cluster_unavailable "),
         "{refused:?}"

@@ -36,6 +36,9 @@ pub struct Coordinator {
 
 /// How long an administrator's stop waits for the table to wind down.
 pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a restarted node of a cluster waits for the owners of the tables (from etcd)
+/// before it wakes its ticking tables anyway (etcd unreachable: it serves what it has).
+pub const OWNERS_WAIT: std::time::Duration = crate::cluster::etcd::START_TIMEOUT;
 
 impl Coordinator {
     /// A coordinator over the store, the shared table dependencies and the catalogue.
@@ -168,10 +171,18 @@ impl Coordinator {
     }
 
     /// Loads, in the background, every table whose tick was running, so games go on after a
-    /// restart before any player comes back. Serving does not wait for it.
+    /// restart before any player comes back. Serving does not wait for it. On a node of a
+    /// cluster, it first waits (at most [`OWNERS_WAIT`]) for the owners to be read from etcd,
+    /// so it wakes only the tables that are still this node's.
     pub fn resume_ticking(self: &Arc<Self>) {
         let coordinator = self.clone();
         tokio::spawn(async move {
+            if let Some(cluster) = coordinator.cluster.clone() {
+                let deadline = tokio::time::Instant::now() + OWNERS_WAIT;
+                while !cluster.owners_loaded() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
             let store = coordinator.store.clone();
             let ids = match tokio::task::spawn_blocking(move || store.ticking_tables()).await {
                 Ok(Ok(ids)) => ids,
@@ -191,7 +202,21 @@ impl Coordinator {
     }
 
     /// The live table `id`, loading it from the store if needed; `None` if it never existed.
+    ///
+    /// On a node of a cluster, `None` too for a table etcd says another node owns, even if it
+    /// is on this node's disk (it was moved, or this node restarted on a data directory whose
+    /// tables went elsewhere): a node serves only the tables etcd says are its own, or that
+    /// nobody owns yet. Until the owners are first read (and while etcd is unreachable, from
+    /// what was last read), it serves what it has.
     pub async fn find(&self, id: Uuid) -> Result<Option<TableHandle>, StoreError> {
+        if let Some(owner) = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.owned_elsewhere(&id.to_string()))
+        {
+            tracing::debug!(table = %id, %owner, "the table is another node's; not served here");
+            return Ok(None);
+        }
         if let Some(handle) = self.lock().get(&id) {
             return Ok(Some(handle.clone()));
         }

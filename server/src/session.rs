@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use crate::auth::{self, AuthRequest, AuthStage, Connection, Identity};
 use crate::catalogue::CatalogueError;
+use crate::cluster::route::Route;
+use crate::cluster::NodeInfo;
 use crate::coordinator::Coordinator;
 use crate::outbox::Outbox;
 use crate::protocol::message::{
@@ -52,6 +54,18 @@ pub struct Session {
     connection: Connection,
     /// Line mode's `/auth`: the credential the next `hello`s carry.
     credential: Option<String>,
+    /// A `hello` asked for a table another node of the cluster serves: where it is, for the
+    /// connection to send the client there (or relay it); taken by [`Session::take_elsewhere`].
+    elsewhere: Option<Elsewhere>,
+}
+
+/// A table another node of the cluster serves, that a `hello` asked for.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    /// The table.
+    pub table: String,
+    /// Its owner, as it publishes itself (its addresses).
+    pub node: NodeInfo,
 }
 
 impl Session {
@@ -72,6 +86,7 @@ impl Session {
             connected,
             connection: Connection::default(),
             credential: None,
+            elsewhere: None,
         }
     }
 
@@ -79,6 +94,12 @@ impl Session {
     /// headers and the identity the auth hook gave there), for the auth hook at each `hello`.
     pub(crate) fn connected_by(&mut self, connection: Connection) {
         self.connection = connection;
+    }
+
+    /// Where the table the last `hello` asked for is served, if another node serves it (the
+    /// `hello` was not answered: the connection sends the client there, or relays it).
+    pub(crate) fn take_elsewhere(&mut self) -> Option<Elsewhere> {
+        self.elsewhere.take()
     }
 
     /// The public player id.
@@ -344,7 +365,7 @@ impl Session {
             Some(TableRef::Unknown(_)) => return self.no_such_table().await,
             Some(TableRef::Id(id)) => match self.coordinator.find(id).await {
                 Ok(Some(handle)) => handle,
-                Ok(None) => return self.no_such_table().await,
+                Ok(None) => return self.not_here(id).await,
                 Err(e) => {
                     tracing::error!("loading table {id}: {e}");
                     let why = "the table could not be loaded";
@@ -437,6 +458,36 @@ impl Session {
     async fn bad_token(&self, refused: JoinRefused) {
         tracing::debug!(player = %self.player, "a hello was refused a seat: {refused}");
         self.error(refused.code(), &refused.to_string()).await;
+    }
+
+    /// A `hello` for a table this node does not serve: on a node of a cluster, where etcd
+    /// says it is (another member: noted for the connection, see [`Session::take_elsewhere`];
+    /// a node that is gone: `table_unavailable` naming it; etcd unreachable:
+    /// `cluster_unavailable`); otherwise, and when no node owns it, `no_such_table`. Nothing
+    /// changes here.
+    async fn not_here(&mut self, id: Uuid) {
+        let route = match self.coordinator.cluster() {
+            Some(cluster) => cluster.route(&id.to_string()).await,
+            None => None,
+        };
+        match route {
+            None => self.no_such_table().await,
+            Some(Route::Elsewhere(node)) => {
+                tracing::debug!(player = %self.player, table = %id, node = %node.name, "a hello for a table of another node");
+                self.elsewhere = Some(Elsewhere {
+                    table: id.to_string(),
+                    node,
+                });
+            }
+            Some(Route::Gone(node)) => {
+                let why = format!(
+                    "table {id} is served by node {node}, which is not in the cluster now (it \
+                     stopped, or lost etcd); it is served again when {node} is back"
+                );
+                self.error("table_unavailable", &why).await
+            }
+            Some(Route::Unknown(e)) => self.error(e.code(), &e.to_string()).await,
+        }
     }
 
     /// The 2011 reply to a hello naming no table we have: exactly `no_such_table` (through the

@@ -80,6 +80,10 @@ pub fn send(
 ) -> Response {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // A redirect is an answer to check (a node of a cluster sends a request about a
+        // table it does not serve to the owner), not one to follow.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .timeout_global(Some(HTTP_TIMEOUT))
         .build()
         .into();

@@ -113,6 +113,7 @@ impl Cluster {
             wake: tokio::sync::Notify::new(),
             leaving: std::sync::atomic::AtomicBool::new(false),
             games: std::sync::OnceLock::new(),
+            lookups: tokio::sync::Semaphore::new(super::route::MAX_OWNER_LOOKUPS),
         }))
     }
 
@@ -204,11 +205,20 @@ impl Cluster {
             .with_prefix()
             .with_start_revision(games_from);
         let mut games = bounded(client.watch(games_prefix(), Some(games_watch))).await?;
+        // The owners of the tables, then their changes as they come.
+        let (owners, owners_from) = ownership::read_owners(&mut client).await?;
+        let owners_watch = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(owners_from + 1);
+        let mut tables =
+            bounded(client.watch(ownership::tables_prefix(), Some(owners_watch))).await?;
         let (mut keeper, mut kept) = bounded(client.lease_keep_alive(lease)).await?;
         {
             let mut view = self.lock();
             view.members = members;
             view.lost = None;
+            view.owners = owners;
+            view.owners_loaded = true;
         }
         self.up.store(true, Ordering::Release);
         telemetry::cluster_up(true);
@@ -264,6 +274,13 @@ impl Cluster {
                         }
                     }
                     None => return Err(ClusterError::Unavailable("the catalogue's watch ended".into())),
+                },
+                event = tables.message() => match event.map_err(lost)? {
+                    Some(answer) if answer.canceled() => {
+                        return Err(ClusterError::Unavailable(format!("the owners' watch was canceled: {}", answer.cancel_reason())));
+                    }
+                    Some(answer) => self.owners_changed(answer.events()),
+                    None => return Err(ClusterError::Unavailable("the owners' watch ended".into())),
                 },
                 _ = report.tick() => {
                     let now = self.info(live_tables(), cpu.sample());
@@ -471,6 +488,21 @@ mod tests {
         );
         let owners = a.owners().await.unwrap();
         assert_eq!(owners.get(table).map(String::as_str), Some("b"));
+        // Read in pages, every page at one revision, the owners are the same.
+        let (paged, _) = ownership::read_owners_paged(&mut a.client.clone(), 7)
+            .await
+            .unwrap();
+        assert_eq!(paged, owners);
+        assert!(paged.len() > CLAIMS, "{}", paged.len());
+        // The owner cache follows: `a` knows the table is b's, `b` that it is not elsewhere.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while a.owned_elsewhere(table).as_deref() != Some("b") {
+            assert!(Instant::now() < deadline, "{:?}", a.owned_elsewhere(table));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(b.owned_elsewhere(table), None);
+        assert_eq!(a.owned_elsewhere("timed-0"), None);
+        assert_eq!(b.owned_elsewhere("timed-0").as_deref(), Some("a"));
         // Each sees both members.
         let names = |c: &Cluster| -> Vec<String> {
             c.members().unwrap().into_iter().map(|m| m.name).collect()

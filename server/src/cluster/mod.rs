@@ -24,6 +24,7 @@ pub mod catalogue;
 pub mod etcd;
 pub mod ownership;
 pub mod placement;
+pub mod route;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,6 +123,12 @@ struct View {
     pending: VecDeque<String>,
     /// Why etcd was last lost, while it is.
     lost: Option<String>,
+    /// The owner of every table as etcd last said (`tables/`, read at each session's start
+    /// and kept current by its watch), by table id: where a `hello` for a table this node
+    /// does not have is sent, without a round trip to etcd.
+    owners: std::collections::HashMap<String, String>,
+    /// Whether `owners` was read from etcd at least once.
+    owners_loaded: bool,
 }
 
 /// This node's handle on the cluster: its settings, its etcd client, its view of the
@@ -141,6 +148,8 @@ pub struct Cluster {
     leaving: AtomicBool,
     /// Where published game versions go (the catalogue), once set.
     games: std::sync::OnceLock<catalogue::GameHandler>,
+    /// Direct reads of a table's owner in flight ([`route::MAX_OWNER_LOOKUPS`]).
+    lookups: tokio::sync::Semaphore,
 }
 
 impl Cluster {

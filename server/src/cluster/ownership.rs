@@ -16,7 +16,7 @@ pub(super) fn table_key(id: &str) -> String {
 }
 
 /// The prefix of every table's owner key.
-fn tables_prefix() -> String {
+pub(super) fn tables_prefix() -> String {
     format!("{KEY_PREFIX}tables/")
 }
 
@@ -30,8 +30,6 @@ impl Cluster {
     }
 
     /// Who owns `table` in etcd, with the revision to move it by; `None`: nobody.
-    // The handoff's API (claim, read, move by the fencing token): its tests use it now.
-    #[allow(dead_code)]
     pub async fn owner(&self, table: &str) -> Result<Option<Ownership>, ClusterError> {
         self.ensure_available()?;
         let mut client = self.client.clone();
@@ -42,22 +40,10 @@ impl Cluster {
         }))
     }
 
-    /// The owner of every table in etcd, by table id.
+    /// The owner of every table in etcd, by table id (read in pages).
     pub async fn owners(&self) -> Result<HashMap<String, String>, ClusterError> {
         self.ensure_available()?;
-        let mut client = self.client.clone();
-        let prefix = tables_prefix();
-        let got =
-            bounded(client.get(prefix.clone(), Some(GetOptions::new().with_prefix()))).await?;
-        Ok(got
-            .kvs()
-            .iter()
-            .filter_map(|kv| {
-                let key = String::from_utf8_lossy(kv.key());
-                let id = key.strip_prefix(&prefix)?.to_string();
-                Some((id, String::from_utf8_lossy(kv.value()).into_owned()))
-            })
-            .collect())
+        Ok(read_owners(&mut self.client.clone()).await?.0)
     }
 
     /// Moves `table` to node `to`, if its owner key is still at `revision` (the fencing
@@ -94,6 +80,85 @@ impl Cluster {
             table: table.to_string(),
             owner: first_kv(&done).map(|(owner, _)| owner),
         })
+    }
+}
+
+/// Owner keys read from etcd per request when a node reads them all (about 100 bytes each,
+/// so a page stays well under the gRPC client's 4 MiB message limit).
+pub const OWNERS_PAGE: i64 = 10_000;
+
+/// The owner of every table in etcd, by table id, and the revision of that read (to watch
+/// from): read in pages of [`OWNERS_PAGE`] keys, every page at the first page's revision.
+pub(super) async fn read_owners(
+    client: &mut Client,
+) -> Result<(HashMap<String, String>, i64), ClusterError> {
+    read_owners_paged(client, OWNERS_PAGE).await
+}
+
+/// [`read_owners`], `page` keys per request.
+pub(super) async fn read_owners_paged(
+    client: &mut Client,
+    page: i64,
+) -> Result<(HashMap<String, String>, i64), ClusterError> {
+    let prefix = tables_prefix();
+    // The end of the prefix's range: its last byte ('/') plus one.
+    let mut end = prefix.clone().into_bytes();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    let mut owners = HashMap::new();
+    let mut from = prefix.clone().into_bytes();
+    let mut revision = 0;
+    loop {
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(page);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let got = bounded(client.get(from.clone(), Some(options))).await?;
+        if revision == 0 {
+            revision = got.header().map_or(0, |h| h.revision());
+        }
+        for kv in got.kvs() {
+            let key = String::from_utf8_lossy(kv.key());
+            if let Some(id) = key.strip_prefix(&prefix) {
+                owners.insert(
+                    id.to_string(),
+                    String::from_utf8_lossy(kv.value()).into_owned(),
+                );
+            }
+        }
+        match got.kvs().last() {
+            Some(last) if got.more() => {
+                // The next page starts just after the last key read.
+                from = last.key().to_vec();
+                from.push(0);
+            }
+            _ => return Ok((owners, revision)),
+        }
+    }
+}
+
+impl Cluster {
+    /// Applies watched changes of `tables/` to the owner cache.
+    pub(super) fn owners_changed(&self, events: &[etcd_client::Event]) {
+        let prefix = tables_prefix();
+        let mut view = self.lock();
+        for event in events {
+            let Some(kv) = event.kv() else { continue };
+            let key = String::from_utf8_lossy(kv.key());
+            let Some(id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            match event.event_type() {
+                etcd_client::EventType::Put => {
+                    let owner = String::from_utf8_lossy(kv.value()).into_owned();
+                    view.owners.insert(id.to_string(), owner);
+                }
+                etcd_client::EventType::Delete => {
+                    view.owners.remove(id);
+                }
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::limits::RateLimiter;
+use super::relay::{self, Relay, Relayed};
 use super::{Hub, Phase};
 use crate::auth::Connection;
 use crate::outbox::{Outbox, OUTBOUND_QUEUE};
@@ -65,6 +66,9 @@ pub enum Ending {
     Idle,
     /// The server is shutting down.
     Shutdown,
+    /// The connection is handed over to a relay to the node that serves its table (see
+    /// [`super::relay`]): the writer writes what is queued and hands its socket back.
+    Relay,
 }
 
 /// The reading half of a transport: how what arrives becomes [`Input`]s.
@@ -76,6 +80,12 @@ pub trait Reader: Send {
     /// a timeout, the end), `None` means more bytes are buffered for [`Reader::buffered`].
     /// Cancel-safe: the connection waits on its outbox and the server's phase meanwhile.
     fn receive(&mut self) -> impl Future<Output = Option<Input>> + Send;
+
+    /// Whether this connection can be relayed byte for byte to another node (GGS 1.0
+    /// framing over TCP, with the last message's bytes kept): see [`super::relay`].
+    fn relays(&self) -> bool {
+        false
+    }
 }
 
 /// The writing half of a transport: how replies become bytes or frames.
@@ -124,6 +134,10 @@ pub fn shutdown() -> ServerMessage {
 /// it, holding `alive` until then so a shutdown waits for its last words. `reader` builds the
 /// transport's reader from the session's outbox (for a greeting) and the inbound byte counter.
 /// `connection` is what the auth hook is told at each `hello` (peer, upgrade headers, identity).
+///
+/// A `hello` for a table another node of the cluster serves sends the client there
+/// ([`relay::send_away`]); when the connection is to be relayed, the loop ends and the
+/// reader and writer are handed back (`Some`) for the transport to pipe.
 pub async fn run<R: Reader, W: Writer>(
     hub: Hub,
     alive: mpsc::Sender<()>,
@@ -131,7 +145,7 @@ pub async fn run<R: Reader, W: Writer>(
     reader: impl FnOnce(&Outbox, metrics::Counter) -> R,
     writer: W,
     connection: Connection,
-) {
+) -> Option<Relayed<R, W>> {
     let _alive = alive;
     let _counted = telemetry::ConnectionGuard::open(transport);
     let (bytes_in, bytes_out) = telemetry::bytes(transport);
@@ -146,6 +160,7 @@ pub async fn run<R: Reader, W: Writer>(
     let mut reader = reader(session.outbox(), bytes_in);
     let per_second = hub.limiter.settings().messages_per_second;
     let mut rate = RateLimiter::new(per_second);
+    let mut relay: Option<Relay> = None;
     let ending = loop {
         let input = match reader.buffered() {
             Some(input) => input,
@@ -169,7 +184,16 @@ pub async fn run<R: Reader, W: Writer>(
                 session.error("rate_limited", &why).await
             }
             Input::Message(Ok(Request::Client(message, meta))) => {
-                session.handle(message, meta).await
+                session.handle(message, meta).await;
+                if let Some(away) = session.take_elsewhere() {
+                    relay = relay::send_away(&session, away, transport, reader.relays()).await;
+                    if relay.is_some() {
+                        // What the player's earlier messages caused is written before the
+                        // owner's first byte.
+                        session.flushed().await;
+                        break Ending::Relay;
+                    }
+                }
             }
             Input::Message(Ok(Request::Answer(message))) => session.reply(message).await,
             Input::Message(Ok(Request::Quit(bye))) => {
@@ -188,7 +212,13 @@ pub async fn run<R: Reader, W: Writer>(
             }
         }
     };
-    drop(reader);
+    let reader = match relay {
+        Some(_) => Some(reader),
+        None => {
+            drop(reader);
+            None
+        }
+    };
     if ending == Ending::Idle {
         tracing::debug!(player = session.player(), "{transport} idle; disconnecting");
     }
@@ -199,12 +229,19 @@ pub async fn run<R: Reader, W: Writer>(
     }
     drop(session);
     let _ = close_tx.send(ending);
-    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
-        .await
-        .is_err()
-    {
-        // A client that does not read keeps the writer stuck on a full socket: give up on it.
-        writer.abort();
+    match tokio::time::timeout(CLOSE_GRACE, &mut writer).await {
+        Ok(Ok(Some(writer))) => Some(Relayed {
+            reader: reader?,
+            writer,
+            relay: relay?,
+        }),
+        Ok(_) => None,
+        Err(_) => {
+            // A client that does not read keeps the writer stuck on a full socket: give up on
+            // it.
+            writer.abort();
+            None
+        }
     }
 }
 
@@ -222,7 +259,7 @@ async fn write_loop<W: Writer>(
     mut close: oneshot::Receiver<Ending>,
     bytes_out: metrics::Counter,
     version: SharedVersion,
-) {
+) -> Option<W> {
     let mut closing: Option<Ending> = None;
     let mut ping = writer
         .keepalive()
@@ -239,7 +276,7 @@ async fn write_loop<W: Writer>(
                 c = &mut close => { closing = Some(c.unwrap_or(Ending::Closed)); continue; }
                 _ = async { ping.as_mut()?.tick().await; Some(()) }, if ping.is_some() => {
                     if writer.ping().await.is_err() {
-                        return;
+                        return None;
                     }
                     continue;
                 }
@@ -253,9 +290,16 @@ async fn write_loop<W: Writer>(
             }
         }
         if writer.send().await.is_err() {
-            return;
+            return None;
         }
         bytes_out.increment(written as u64);
     }
-    writer.close(closing.unwrap_or(Ending::Closed)).await;
+    match closing {
+        // Everything queued is written: the socket goes to the relay.
+        Some(Ending::Relay) => Some(writer),
+        closing => {
+            writer.close(closing.unwrap_or(Ending::Closed)).await;
+            None
+        }
+    }
 }

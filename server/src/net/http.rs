@@ -49,6 +49,8 @@ use super::admin::Refusal;
 use super::{ws, Gate, Hub, Phase};
 use crate::auth::{self, AuthRequest, AuthStage, Connection};
 use crate::catalogue::{Catalogue, CatalogueError, Policy, Uploaded};
+use crate::cluster::route::Route;
+use crate::cluster::NodeInfo;
 use crate::telemetry;
 use crate::upgrade::{self, Selection, UpgradeRequest};
 
@@ -616,9 +618,48 @@ async fn stop_table(
         .await
     {
         Json(serde_json::json!({ "stopped": uuid.to_string() })).into_response()
+    } else if let Some(elsewhere) =
+        table_elsewhere(&hub, uuid, &format!("/api/tables/{uuid}/stop")).await
+    {
+        elsewhere
     } else {
         no_table()
     }
+}
+
+/// The answer to a request about table `id` (at `path`) that this node does not serve, on a
+/// node of a cluster: `307` to the same path at the owner's advertised HTTP address; `503
+/// table_unavailable` if its owner is not in the cluster now (or advertises no HTTP
+/// address), `503 cluster_unavailable` while etcd is unreachable. `None`: no node owns it.
+async fn table_elsewhere(hub: &Hub, id: uuid::Uuid, path: &str) -> Option<Response> {
+    let cluster = hub.coordinator.cluster()?;
+    let unavailable = |code: &str, why: &str| failure(StatusCode::SERVICE_UNAVAILABLE, code, why);
+    Some(match cluster.route(&id.to_string()).await? {
+        Route::Elsewhere(NodeInfo {
+            http: Some(http),
+            ..
+        }) => {
+            let location = format!("{}{path}", http.trim_end_matches('/'));
+            let mut answer = failure(
+                StatusCode::TEMPORARY_REDIRECT,
+                "table_elsewhere",
+                &format!("table {id} is served at {location}"),
+            );
+            if let Ok(value) = header::HeaderValue::from_str(&location) {
+                answer.headers_mut().insert(header::LOCATION, value);
+            }
+            answer
+        }
+        Route::Elsewhere(node) => unavailable(
+            "table_unavailable",
+            &format!("table {id} is served by node {}, which advertises no HTTP address", node.name),
+        ),
+        Route::Gone(node) => unavailable(
+            "table_unavailable",
+            &format!("table {id} is served by node {node}, which is not in the cluster now; it is served again when {node} is back"),
+        ),
+        Route::Unknown(e) => unavailable(e.code(), &e.to_string()),
+    })
 }
 
 /// `GET /api/tables`: the tables in use here; on a node of a cluster, each with its owner as

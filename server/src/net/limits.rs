@@ -56,12 +56,19 @@ impl ConnectionLimiter {
 
     /// Admits a connection from `ip`, or says why not.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, AdmitError> {
+        self.admit_from(ip, false)
+    }
+
+    /// Admits a connection from `ip`, which is exempt from the per-address limit when
+    /// `member` (a node of the cluster, relaying its clients: they were counted there), or
+    /// says why not.
+    pub fn admit_from(self: &Arc<Self>, ip: IpAddr, member: bool) -> Result<Admission, AdmitError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.0 >= self.settings.max_connections {
             return Err(AdmitError::Full(self.settings.max_connections));
         }
         let from_ip = open.1.entry(ip).or_insert(0);
-        if *from_ip >= self.settings.max_connections_per_ip {
+        if !member && *from_ip >= self.settings.max_connections_per_ip {
             return Err(AdmitError::PerAddress(self.settings.max_connections_per_ip));
         }
         *from_ip += 1;
@@ -140,6 +147,28 @@ mod tests {
         assert_eq!(limiter.admit(b).unwrap_err(), AdmitError::Full(3));
         drop(first);
         assert!(limiter.admit(a).is_ok());
+    }
+
+    #[test]
+    fn a_member_is_exempt_from_the_per_address_limit_only() {
+        let limiter = ConnectionLimiter::new(ConnectionSettings {
+            max_connections: 4,
+            max_connections_per_ip: 1,
+            ..ConnectionSettings::default()
+        });
+        let node: IpAddr = "10.0.0.2".parse().unwrap();
+        let relayed: Vec<_> = (0..3)
+            .map(|_| limiter.admit_from(node, true).unwrap())
+            .collect();
+        // Counted all the same: the address is at its limit for anyone else from it.
+        assert_eq!(limiter.admit(node).unwrap_err(), AdmitError::PerAddress(1));
+        let _other = limiter.admit("10.0.0.3".parse().unwrap()).unwrap();
+        assert_eq!(
+            limiter.admit_from(node, true).unwrap_err(),
+            AdmitError::Full(4)
+        );
+        drop(relayed);
+        assert!(limiter.admit(node).is_ok());
     }
 
     #[test]

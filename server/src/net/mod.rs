@@ -7,6 +7,7 @@ pub mod admin;
 pub mod conn;
 pub mod http;
 pub mod limits;
+pub mod relay;
 pub mod tcp;
 pub mod ws;
 

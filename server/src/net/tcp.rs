@@ -20,6 +20,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::conn::{self, Ending, Input, Request, CLOSE_GRACE, WRITE_BATCH};
 use super::limits::AdmitError;
+use super::relay;
 use super::Hub;
 use crate::auth::Connection;
 use crate::config::READ_CHUNK;
@@ -34,7 +35,12 @@ pub async fn serve(listener: TcpListener, hub: Hub) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let admission = match hub.limiter.admit(peer.ip()) {
+                // Another node relaying its clients: they are counted there.
+                let member = hub
+                    .coordinator
+                    .cluster()
+                    .is_some_and(|c| c.is_member_address(peer.ip()));
+                let admission = match hub.limiter.admit_from(peer.ip(), member) {
                     Ok(admission) => admission,
                     Err(e) => {
                         tracing::info!(%peer, "connection refused: {e}");
@@ -84,6 +90,9 @@ async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sende
     };
     let max_body = hub.max_body;
     let frame_timeout = hub.limiter.settings().frame_timeout;
+    // A node of a cluster keeps each message's bytes, to relay a 2011 client byte for byte.
+    let keep_raw = hub.coordinator.cluster().is_some();
+    let phase = hub.phase.clone();
     let reader = move |outbox: &Outbox, bytes_in: metrics::Counter| TcpReader {
         stream: read,
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -94,12 +103,23 @@ async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sende
         bytes_in,
         mode: Some(mode_tx),
         greeter: outbox.clone(),
+        raw: keep_raw.then(BytesMut::new),
+        last: BytesMut::new(),
     };
     let connection = Connection {
         peer: peer.ok(),
         ..Connection::default()
     };
-    conn::run(hub, alive, "tcp", reader, writer, connection).await;
+    let Some(relayed) = conn::run(hub, alive, "tcp", reader, writer, connection).await else {
+        return;
+    };
+    // The client's hello as it came, then what it sent after it.
+    let TcpReader {
+        stream, buf, last, ..
+    } = relayed.reader;
+    let mut pending = last;
+    pending.extend_from_slice(&buf);
+    relay::pipe(stream, pending, relayed.writer.stream, relayed.relay, phase).await;
 }
 
 /// How the bytes of a connection are split into messages.
@@ -190,9 +210,33 @@ struct TcpReader {
     mode: Option<oneshot::Sender<Mode>>,
     /// Where line mode's greeting goes.
     greeter: Outbox,
+    /// On a node of a cluster, in GGS 1.0 framing: the bytes read since the last message
+    /// ended (their tail is `buf`), so the last message's bytes are known ([`TcpReader::last`]).
+    raw: Option<BytesMut>,
+    /// The bytes of the last message, exactly as they came (kept with `raw`).
+    last: BytesMut,
+}
+
+/// Bytes of a message being skipped (over the body limit) that `raw` keeps beyond the body
+/// limit: past that the message cannot be a `hello` to relay, and its bytes are let go.
+const RAW_SLACK: usize = 64 * 1024;
+
+impl TcpReader {
+    /// Notes that a message ended: its bytes (read since the last one, less what is still
+    /// buffered) become [`TcpReader::last`].
+    fn message_ended(&mut self) {
+        if let Some(raw) = &mut self.raw {
+            let used = raw.len().saturating_sub(self.buf.len());
+            self.last = raw.split_to(used);
+        }
+    }
 }
 
 impl conn::Reader for TcpReader {
+    fn relays(&self) -> bool {
+        matches!(self.framing, Framing::Ggs10(_)) && self.raw.is_some()
+    }
+
     fn buffered(&mut self) -> Option<Input> {
         let TcpReader {
             framing,
@@ -211,7 +255,17 @@ impl conn::Reader for TcpReader {
             }
         };
         if let Some(input) = framing.next(buf, *max_body, greet) {
+            match self.framing {
+                Framing::Ggs10(_) => self.message_ended(),
+                _ => self.raw = None,
+            }
             return Some(input);
+        }
+        if let Some(raw) = &mut self.raw {
+            let used = raw.len().saturating_sub(self.buf.len());
+            if used > self.max_body + RAW_SLACK {
+                let _ = raw.split_to(used);
+            }
         }
         self.partial_since = match (self.framing.is_partial(&self.buf), self.partial_since) {
             (false, _) => None,
@@ -233,6 +287,9 @@ impl conn::Reader for TcpReader {
                 Ok(0) | Err(_) => Some(Input::End(Ending::Closed)),
                 Ok(n) => {
                     self.bytes_in.increment(n as u64);
+                    if let Some(raw) = &mut self.raw {
+                        raw.extend_from_slice(&self.buf[self.buf.len() - n..]);
+                    }
                     None
                 }
             },

@@ -71,7 +71,8 @@ pub async fn connection(
         batch: Vec::new(),
         encoder: json::Encoder::default(),
     };
-    conn::run(hub, alive, "ws", reader, writer, connection).await;
+    // A WebSocket is never relayed: its client is told `next`.
+    let _ = conn::run(hub, alive, "ws", reader, writer, connection).await;
 }
 
 fn frame(code: u16, reason: &'static str) -> CloseFrame {
@@ -158,7 +159,7 @@ impl conn::Writer for WsWriter {
 
     async fn close(mut self, ending: Ending) {
         let last = match ending {
-            Ending::Closed => None,
+            Ending::Closed | Ending::Relay => None,
             Ending::Overflow => Some(frame(
                 close_code::POLICY,
                 "the client does not read its messages",

@@ -432,6 +432,9 @@ pub fn encode_server(message: &ServerMessage, version: Version, out: &mut BytesM
     if let Some(k) = message.seq {
         let _ = writeln!(out, "Seq: {k}");
     }
+    if let Some(host) = &message.next {
+        let _ = writeln!(out, "Next-Host: {host}");
+    }
     out.extend_from_slice(b"\n");
     out.extend_from_slice(body);
 }
@@ -1161,5 +1164,24 @@ Game-Command: b\nContent-Length: 2\n\nok";
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_next_reply_names_the_host_after_the_five_headers_in_1_1_only() {
+        let next = ServerMessage::next("t-1", "a", "10.0.0.2:9000");
+        let mut out = BytesMut::new();
+        encode_server(&next, Version::V1_1, &mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let body = &*next.body;
+        let expected = format!(
+            "Client-Command: next\nClient-Encoding: text\nContent-Size: {}\nGGS-Version: 1.1\n\
+             Accept: text\nNext-Host: 10.0.0.2:9000\n\n{}",
+            body.len(),
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(text, expected);
+        let mut old = BytesMut::new();
+        encode_server(&next, Version::V1_0, &mut old);
+        assert!(!String::from_utf8_lossy(&old).contains("Next-Host"));
     }
 }

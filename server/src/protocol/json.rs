@@ -367,6 +367,14 @@ struct Outgoing<'a> {
     seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Next<'a>>,
+}
+
+/// Where a `next` reply sends the client: `{"url": "ws://HOST:PORT/ws"}`.
+#[derive(Serialize)]
+struct Next<'a> {
+    url: &'a str,
 }
 
 /// The JSON text of a reply: `{"command": .., "body": ..}` (and `"player"` on `hello`). A body that is not UTF-8 (never
@@ -386,6 +394,8 @@ fn encode(message: &ServerMessage, version: Version, announce: Option<Version>) 
         msg: message.msg.filter(|_| numbered),
         seq: message.seq.filter(|_| numbered),
         version: announce.map(Version::as_str),
+        // Whatever the version: a web client follows it or shows it.
+        next: message.next.as_deref().map(|url| Next { url }),
     };
     serde_json::to_string(&reply).expect("strings and numbers always serialize")
 }
@@ -863,5 +873,16 @@ mod tests {
             hello,
             r#"{"command":"hello","body":"6f1c2b1e-0000-4000-8000-00000000000a,true,t-1","player":"p-1"}"#
         );
+    }
+
+    #[test]
+    fn a_next_reply_carries_the_url_in_any_version() {
+        let next = ServerMessage::next("t-1", "a", "ws://10.0.0.2:8080/ws");
+        let value: Value = serde_json::from_str(&encode_server(&next)).unwrap();
+        assert_eq!(value["command"], "next");
+        assert_eq!(value["next"]["url"], "ws://10.0.0.2:8080/ws");
+        let plain: Value =
+            serde_json::from_str(&encode_server(&ServerMessage::new("pong", ""))).unwrap();
+        assert!(plain.get("next").is_none(), "{plain}");
     }
 }

@@ -375,6 +375,10 @@ pub fn encode_as(message: &ServerMessage, version: Version, out: &mut BytesMut) 
         // The `hello` reply: the 2011 body, then the player's public id as a fourth field.
         body = format!("{body},{player}").into();
     }
+    if let Some(next) = &message.next {
+        // `next HOST:PORT`, then why: where the person connects to go on.
+        body = format!("{next} {body}").into();
+    }
     let body = body.strip_suffix('\n').unwrap_or(&body);
     push_visible(&message.command, out);
     if body.contains('\n') {
@@ -704,5 +708,15 @@ mod tests {
         let help = rendered(help());
         assert!(help.starts_with("help\r\n  /hello <game>"), "{help}");
         assert!(help.ends_with("\r\n") && !help.replace("\r\n", "").contains('\n'));
+    }
+
+    #[test]
+    fn a_next_reply_tells_the_person_where_to_connect() {
+        let next = rendered(ServerMessage::next("t-1", "a", "10.0.0.2:9000"));
+        assert!(
+            next.starts_with("next 10.0.0.2:9000 table t-1 is served by node a"),
+            "{next}"
+        );
+        assert!(next.ends_with("\r\n"));
     }
 }

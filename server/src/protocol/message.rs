@@ -31,6 +31,11 @@ pub struct ServerMessage {
     /// GGS 1.1, on a `hello` reply: the highest `Seq` the table has applied for the seat
     /// (`Seq: k`); a 1.0 connection never shows it.
     pub seq: Option<u64>,
+    /// On a `next` reply (GGS 1.1, and every WebSocket and line-mode connection): where the
+    /// table is served, for the client to reconnect there with its token. Over TCP the
+    /// owner's `HOST:PORT` (a `Next-Host` header after the five), over a WebSocket its URL
+    /// (`"next": {"url": ..}`), in line mode shown after the command.
+    pub next: Option<Arc<str>>,
 }
 
 impl ServerMessage {
@@ -42,6 +47,20 @@ impl ServerMessage {
             player: None,
             msg: None,
             seq: None,
+            next: None,
+        }
+    }
+
+    /// The `next` reply: table `table` is served by node `node`, which the client reaches at
+    /// `address` (`HOST:PORT` over TCP, a URL over a WebSocket).
+    pub fn next(table: &str, node: &str, address: &str) -> Self {
+        let body = format!(
+            "table {table} is served by node {node}: connect to {address} and say hello there \
+             with your token"
+        );
+        ServerMessage {
+            next: Some(Arc::from(address)),
+            ..ServerMessage::new("next", body)
         }
     }
 

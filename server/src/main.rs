@@ -176,7 +176,7 @@ struct ServeArgs {
     #[arg(long, env = "GGS_DURABILITY", default_value = "strict", value_parser = ["strict", "relaxed"])]
     durability: String,
     /// Bearer token of the admin requests (uploads, stopping tables) [default: the one in
-    /// <data-dir>/admin-token, made and printed at the first start].
+    /// `<data-dir>/admin-token`, made and printed at the first start].
     #[arg(long, env = "GGS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Host names the HTTP port answers to besides localhost and IP addresses, comma-separated

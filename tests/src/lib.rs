@@ -17,7 +17,9 @@ pub mod latency;
 pub mod line;
 pub mod procstat;
 pub mod resumable;
+pub mod rng;
 pub mod server;
+pub mod wait;
 pub mod wire;
 pub mod ws;
 
@@ -27,7 +29,9 @@ pub use healthy::{HealthyTable, RttStats};
 pub use latency::Latencies;
 pub use line::LineClient;
 pub use resumable::{Resumable, SessionError, StreamLog};
+pub use rng::Rng;
 pub use server::{ggs_binary, ServerOptions, ServerProcess, Stopped};
+pub use wait::eventually;
 pub use wire::{Hello, Reply};
 pub use ws::WsClient;
 

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ggs_tests::wire::encode_message;
-use ggs_tests::{game_source, Client, RecvError, Reply, ServerOptions, ServerProcess};
+use ggs_tests::{game_source, Client, RecvError, Reply, Rng, ServerOptions, ServerProcess};
 
 /// A counter kept both in `GGS.state` and in `GGS.world`: `inc` adds one and answers the
 /// sender `n <value>`; `get` answers `v <state> <world>`, which must always agree (an event's
@@ -40,24 +40,6 @@ const PLAYERS_PER_TABLE: usize = 2;
 const WINDOW: usize = 4;
 /// How long a player waits for an acknowledgement before calling the server stuck.
 const STALL: Duration = Duration::from_secs(10);
-
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 /// The run's seed: `GGS_CHAOS_SEED`, or the clock.
 fn seed() -> u64 {

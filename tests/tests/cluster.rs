@@ -52,16 +52,8 @@ fn member_names(server: &ServerProcess) -> Option<BTreeSet<String>> {
 
 /// Waits until `what` holds, panicking with `why()` after [`SETTLE`].
 #[track_caller]
-fn eventually(mut what: impl FnMut() -> bool, why: impl Fn() -> String) {
-    let deadline = Instant::now() + SETTLE;
-    while !what() {
-        assert!(
-            Instant::now() < deadline,
-            "not within {SETTLE:?}: {}",
-            why()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually(what: impl FnMut() -> bool, why: impl Fn() -> String) {
+    ggs_tests::eventually(SETTLE, what, why)
 }
 
 fn names(list: &[&str]) -> BTreeSet<String> {

@@ -23,7 +23,7 @@ use ggs_tests::ggs10::Ggs10;
 use ggs_tests::resumable::Delivered;
 use ggs_tests::ws::Ws;
 use ggs_tests::{
-    game_source, Client, Request, RequestMeta, Resumable, ServerOptions, ServerProcess,
+    game_source, Client, Request, RequestMeta, Resumable, Rng, ServerOptions, ServerProcess,
     SessionError, StreamLog, WsClient,
 };
 
@@ -60,24 +60,6 @@ const STALL: Duration = Duration::from_secs(15);
 const FINISH: Duration = Duration::from_secs(30);
 /// How long one read waits before a player looks at its window, its acks and the clock.
 const POLL: Duration = Duration::from_millis(20);
-
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|s| {

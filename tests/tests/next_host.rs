@@ -40,16 +40,8 @@ fn node(etcd: &Etcd, name: &str) -> ServerProcess {
 
 /// Waits until `what` holds, panicking with `why()` after [`SETTLE`].
 #[track_caller]
-fn eventually(mut what: impl FnMut() -> bool, why: impl Fn() -> String) {
-    let deadline = Instant::now() + SETTLE;
-    while !what() {
-        assert!(
-            Instant::now() < deadline,
-            "not within {SETTLE:?}: {}",
-            why()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually(what: impl FnMut() -> bool, why: impl Fn() -> String) {
+    ggs_tests::eventually(SETTLE, what, why)
 }
 
 /// The members `server` lists in `GET /api/nodes`, with their TCP addresses.

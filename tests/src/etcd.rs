@@ -55,6 +55,15 @@ impl Etcd {
         format!("http://{}", self.client)
     }
 
+    /// Starts a `ggs` node named `name` of the cluster on this etcd, with a lease of
+    /// `lease_secs` seconds.
+    pub fn start_node(&self, name: &str, lease_secs: u64) -> crate::ServerProcess {
+        let lease = lease_secs.to_string();
+        let url = self.url();
+        let args = ["--etcd", &url, "--node", name, "--node-lease-secs", &lease];
+        crate::ServerProcess::start_with(crate::ServerOptions::default().args(&args))
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join(format!("etcd.{}.log", self.runs))
     }

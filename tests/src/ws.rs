@@ -124,21 +124,14 @@ impl Framing for Ws {
     }
 
     fn fill(&mut self) -> io::Result<bool> {
-        match self.socket.read() {
-            Ok(Message::Text(text)) => {
-                self.pending.push_back(parse_reply_meta(text.as_str()));
-                Ok(true)
+        Ok(match read_text(&mut self.socket)? {
+            Read::Text(text) => {
+                self.pending.push_back(parse_reply_meta(&text));
+                true
             }
-            Ok(Message::Close(_)) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(tungstenite::Error::Io(e)) => Err(e),
-            Err(
-                tungstenite::Error::ConnectionClosed
-                | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Protocol(_),
-            ) => Ok(false),
-            Err(e) => Err(io::Error::other(e)),
-        }
+            Read::Other => true,
+            Read::Closed => false,
+        })
     }
 
     /// Sends `bytes` as one text message.
@@ -323,23 +316,16 @@ impl Framing for WsJson {
     }
 
     fn fill(&mut self) -> io::Result<bool> {
-        match self.socket.read() {
-            Ok(Message::Text(text)) => {
-                let value = serde_json::from_str(text.as_str())
+        Ok(match read_text(&mut self.socket)? {
+            Read::Text(text) => {
+                let value = serde_json::from_str(&text)
                     .map_err(|e| WireError(format!("a WebSocket reply that is not JSON: {e}")));
                 self.pending.push_back(value);
-                Ok(true)
+                true
             }
-            Ok(Message::Close(_)) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(tungstenite::Error::Io(e)) => Err(e),
-            Err(
-                tungstenite::Error::ConnectionClosed
-                | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Protocol(_),
-            ) => Ok(false),
-            Err(e) => Err(io::Error::other(e)),
-        }
+            Read::Other => true,
+            Read::Closed => false,
+        })
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -385,5 +371,31 @@ impl WsJsonClient {
             self.name()
         );
         reply
+    }
+}
+
+/// What one read of a WebSocket gave.
+enum Read {
+    /// A text message.
+    Text(String),
+    /// Something else (a ping, a binary message): nothing for the client.
+    Other,
+    /// The connection closed.
+    Closed,
+}
+
+/// Reads one message; a close, in whatever form, is [`Read::Closed`].
+fn read_text(socket: &mut WebSocket<TcpStream>) -> io::Result<Read> {
+    match socket.read() {
+        Ok(Message::Text(text)) => Ok(Read::Text(text.as_str().to_string())),
+        Ok(Message::Close(_)) => Ok(Read::Closed),
+        Ok(_) => Ok(Read::Other),
+        Err(tungstenite::Error::Io(e)) => Err(e),
+        Err(
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Protocol(_),
+        ) => Ok(Read::Closed),
+        Err(e) => Err(io::Error::other(e)),
     }
 }

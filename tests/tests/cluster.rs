@@ -21,15 +21,7 @@ const SETTLE: Duration = Duration::from_secs(15);
 
 /// Starts node `name` of the cluster on `etcd`.
 fn node(etcd: &Etcd, name: &str) -> ServerProcess {
-    let lease = LEASE_SECS.to_string();
-    ServerProcess::start_with(ServerOptions::default().args(&[
-        "--etcd",
-        &etcd.url(),
-        "--node",
-        name,
-        "--node-lease-secs",
-        &lease,
-    ]))
+    etcd.start_node(name, LEASE_SECS)
 }
 
 /// `GET /api/nodes` of `server`: its status and body.

@@ -15,7 +15,7 @@ use ggs_tests::client::{RequestMeta, RECV_TIMEOUT, VERSIONS_1_1};
 use ggs_tests::etcd::Etcd;
 use ggs_tests::wire::{encode_message, ReplyMeta};
 use ggs_tests::ws::WsJsonClient;
-use ggs_tests::{http, Client, LineClient, Reply, Request, ServerOptions, ServerProcess};
+use ggs_tests::{http, Client, LineClient, Reply, Request, ServerProcess};
 use serde_json::json;
 
 /// The lease of the nodes in these tests, in seconds (etcd's smallest).
@@ -27,15 +27,7 @@ const PINGS: usize = 300;
 
 /// Starts node `name` of the cluster on `etcd`.
 fn node(etcd: &Etcd, name: &str) -> ServerProcess {
-    let lease = LEASE_SECS.to_string();
-    ServerProcess::start_with(ServerOptions::default().args(&[
-        "--etcd",
-        &etcd.url(),
-        "--node",
-        name,
-        "--node-lease-secs",
-        &lease,
-    ]))
+    etcd.start_node(name, LEASE_SECS)
 }
 
 /// Waits until `what` holds, panicking with `why()` after [`SETTLE`].

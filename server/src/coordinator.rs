@@ -209,16 +209,18 @@ impl Coordinator {
     /// nobody owns yet. Until the owners are first read (and while etcd is unreachable, from
     /// what was last read), it serves what it has.
     pub async fn find(&self, id: Uuid) -> Result<Option<TableHandle>, StoreError> {
-        if let Some(owner) = self
-            .cluster
-            .as_ref()
-            .and_then(|c| c.owned_elsewhere(&id.to_string()))
-        {
-            tracing::debug!(table = %id, %owner, "the table is another node's; not served here");
-            return Ok(None);
-        }
+        // An actor here is this node's table (one that moved left the directory).
         if let Some(handle) = self.lock().get(&id) {
             return Ok(Some(handle.clone()));
+        }
+        if let Some(cluster) = &self.cluster {
+            if !self.settle_handoff(cluster, id).await? {
+                return Ok(None);
+            }
+            if let Some(owner) = cluster.owned_elsewhere(&id.to_string()) {
+                tracing::debug!(table = %id, %owner, "the table is another node's; not served here");
+                return Ok(None);
+            }
         }
         let store = self.store.clone();
         let key = id.to_string();
@@ -242,6 +244,66 @@ impl Coordinator {
             )
         });
         Ok(Some(handle.clone()))
+    }
+
+    /// Whether table `id` may be served here as far as a handoff goes: a table with a handoff
+    /// mark (a handoff of it was under way here when this node stopped, or has not finished)
+    /// is served only once etcd says this node owns it, and its mark is then cleared; if etcd
+    /// says another node does, the copy here is stale and is deleted. While etcd cannot say,
+    /// it is not served. A table without a mark: true.
+    async fn settle_handoff(&self, cluster: &Arc<Cluster>, id: Uuid) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let store = self.store.clone();
+        let mark = {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || store.handoff_mark(&key))
+                .await
+                .expect("a store read does not panic")?
+        };
+        let Some(mark) = mark else { return Ok(true) };
+        let owner = match cluster.owner(&key).await {
+            Ok(owner) => owner.map(|o| o.owner),
+            Err(e) => {
+                tracing::info!(table = %id, peer = %mark.peer, "a handoff of the table is unsettled and etcd cannot say whose it is: {e}");
+                return Ok(false);
+            }
+        };
+        let ours = owner.as_deref() == Some(cluster.node());
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || match ours {
+            true => store.set_handoff_mark(&key, None),
+            false => store.drop_table(&key),
+        })
+        .await
+        .expect("a store write does not panic")?;
+        match ours {
+            true => {
+                tracing::info!(table = %id, direction = %mark.direction, peer = %mark.peer, "a handoff of the table settled: it is this node's")
+            }
+            false => {
+                tracing::info!(table = %id, direction = %mark.direction, peer = %mark.peer, owner = ?owner, "a handoff of the table settled elsewhere: the copy here is deleted")
+            }
+        }
+        Ok(ours)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The live table `id`, if it has an actor here (no load).
+    pub fn live(&self, id: Uuid) -> Option<TableHandle> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// Ids of the tables with an actor here (awake or hibernated with players seated).
+    pub fn live_ids(&self) -> Vec<Uuid> {
+        self.lock()
+            .iter()
+            .filter(|(_, h)| !h.is_stopped())
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Waits until every live table has committed the events queued before this call.

@@ -578,6 +578,11 @@ impl Life {
             let live = move || coordinator.upgrade().map_or(0, |c| c.live_tables());
             tokio::spawn(cluster.run(live))
         });
+        // Drains and rebalances, when an operator asks (through etcd, on any node).
+        let handoffs = self.cluster.clone().map(|cluster| {
+            let coordinator = self.hub.coordinator.clone();
+            tokio::spawn(crate::handoff::run(coordinator, cluster))
+        });
         let mut committer_ended = false;
         let result = tokio::select! {
             _ = stop => Ok(()),
@@ -594,6 +599,9 @@ impl Life {
         }
         sampler.abort();
         release.abort();
+        if let Some(handoffs) = handoffs {
+            handoffs.abort();
+        }
         let bound = self.shutdown_timeout;
         let deadline = Instant::now() + bound;
         let Life {

@@ -104,6 +104,7 @@ pub mod config;
 pub(crate) mod coordinator;
 mod embed;
 pub(crate) mod games;
+pub(crate) mod handoff;
 pub(crate) mod net;
 pub mod observe;
 pub(crate) mod outbox;

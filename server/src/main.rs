@@ -59,6 +59,14 @@ enum Command {
     Nodes(ClientArgs),
     /// Stop a table of a running server; its players get `table_stopped` (admin).
     StopTable(StopTableArgs),
+    /// Drain a node of the cluster: it takes no new tables and hands its tables to the
+    /// others, with their players (admin).
+    Drain(NodeArgs),
+    /// Take a drained node back: it takes tables again (admin).
+    Undrain(NodeArgs),
+    /// Ask every node of the cluster to hand the tables above its share to the least loaded
+    /// nodes (admin).
+    Rebalance(ClientArgs),
     /// Move running tables of a game to another version without stopping them (admin).
     Upgrade(cli::UpgradeArgs),
     /// Set how new versions of a game reach tables: manual, new-tables or all (admin).
@@ -103,6 +111,14 @@ struct UploadArgs {
 struct StopTableArgs {
     /// The table id.
     id: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The node's name (`ggs nodes` lists them).
+    node: String,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -220,6 +236,9 @@ fn main() -> ExitCode {
         Command::Tables(args) => tables(args),
         Command::Nodes(args) => nodes(args),
         Command::StopTable(args) => stop_table(args),
+        Command::Drain(args) => drain(args, "drain"),
+        Command::Undrain(args) => drain(args, "undrain"),
+        Command::Rebalance(args) => rebalance(args),
         Command::Upgrade(args) => cli::upgrade(args),
         Command::Policy(args) => cli::policy(args),
         Command::Dev(args) => cli::dev(args),
@@ -680,6 +699,38 @@ fn nodes(args: ClientArgs) -> anyhow::Result<()> {
             node.name, node.live_tables, node.cpu
         );
     }
+    Ok(())
+}
+
+/// `ggs drain NODE` and `ggs undrain NODE` (`action`).
+fn drain(args: NodeArgs, action: &str) -> anyhow::Result<()> {
+    let server = &args.client.server;
+    let url = format!("{}/api/nodes/{}/{action}", base(server), args.node);
+    let token = admin_token(&args.client)?;
+    let request = with_token(agent().post(&url), &token);
+    if let Answer::Failed(e) = answer::<serde_json::Value>(request.send_empty(), server)? {
+        let why = admin_failure(&e, &args.client, &token);
+        bail!("{action} {}: {why}", args.node);
+    }
+    match action {
+        "drain" => println!(
+            "node {} drains: it hands its tables to the others (`ggs nodes` shows its live tables)",
+            args.node
+        ),
+        _ => println!("node {} takes tables again", args.node),
+    }
+    Ok(())
+}
+
+fn rebalance(args: ClientArgs) -> anyhow::Result<()> {
+    let url = format!("{}/api/nodes/rebalance", base(&args.server));
+    let token = admin_token(&args)?;
+    let request = with_token(agent().post(&url), &token);
+    if let Answer::Failed(e) = answer::<serde_json::Value>(request.send_empty(), &args.server)? {
+        let why = admin_failure(&e, &args, &token);
+        bail!("rebalance: {why}");
+    }
+    println!("asked every node to hand the tables above its share to the least loaded nodes");
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use crate::protocol::message::{
     negotiate, speaks, ClientMessage, Meta, Query, ServerMessage, SharedVersion, TableRef, Version,
 };
 use crate::protocol::token::Token;
-use crate::table::{GameScript, JoinRefused, Seated, TableEvent, TableHandle};
+use crate::table::{GameScript, JoinRefused, Moved, Seated, TableEvent, TableHandle};
 
 /// Longest wait for a table to send what a leaving (or table-switching) player's messages caused.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -406,6 +406,11 @@ impl Session {
                     self.connection.identity = identity;
                 }
             }
+            // The table moved while the hello waited: it is asked where it went.
+            Ok(Err(JoinRefused::Moved(_))) => match Uuid::parse_str(handle.id()) {
+                Ok(id) => self.not_here(id).await,
+                Err(_) => self.no_such_table().await,
+            },
             Ok(Err(refused)) => self.bad_token(refused).await,
             Err(_) => {}
         }
@@ -503,9 +508,32 @@ impl Session {
         let Some(table) = &self.seat else {
             return self.not_seated().await;
         };
-        if let Err(e) = table.send(event) {
+        if let Err(e) = table.send_player(event) {
             self.error(e.code(), &e.to_string()).await;
         }
+    }
+
+    /// Resolves once the player's table was handed to another node, with where it went (never,
+    /// while not seated): the connection then sends its client there, or relays it.
+    pub fn relocated(&self) -> impl std::future::Future<Output = Arc<Moved>> + Send + 'static {
+        let relocation = self.seat.as_ref().map(|h| h.relocation().clone());
+        async move {
+            match relocation {
+                Some(relocation) => relocation.wait().await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// The table the player sits at, if seated.
+    pub fn table(&self) -> Option<&TableHandle> {
+        self.seat.as_ref()
+    }
+
+    /// The secret that takes the player's seat back (for a relay that resumes it at the
+    /// table's new node).
+    pub(crate) fn token(&self) -> &Token {
+        &self.token
     }
 
     /// Gives up the connection's seat: the table holds it for the grace period.

@@ -16,6 +16,9 @@
 //!   player (JSON: user_id, name); written with the seat, released with it
 //! - `l/<table-id>/<key>`   `GGS.localStorage`
 //! - `w/<table-id>/<key>`   `GGS.world`
+//! - `h/<table-id>`         a handoff in progress ([`HandoffMark`], JSON): written by the old
+//!   owner before ownership moves and by the target with its import; a table with one is
+//!   served only once etcd says whose it is (see `handoff`)
 //! - `G/<name>`             the catalogue: the latest version number of game `<name>`
 //! - `G/<name>/<version>`   one version of a game (JSON: source, created, origin); the version
 //!   is zero-padded to [`VERSION_DIGITS`] digits so a prefix scan lists versions in order
@@ -419,6 +422,150 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Every key of table `id` and its value ([`TABLE_KEY_TAGS`]): what a handoff carries to
+    /// another node. Its handoff mark is not part of it.
+    pub fn export_table(&self, id: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut pairs = Vec::new();
+        for key in table_keys(id) {
+            for item in self.db.scan_prefix(&key) {
+                let (k, v) = item?;
+                if is_table_key(id, &k) {
+                    pairs.push((k.to_vec(), v.to_vec()));
+                }
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// Replaces everything of table `id` with `pairs` (an [`Store::export_table`] of another
+    /// node's) and marks it `mark`, as one batch, and flushes: the table is here whole or not
+    /// at all. A key that is not one of the table's is refused and nothing changes.
+    pub fn import_table(
+        &self,
+        id: &str,
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        mark: &HandoffMark,
+    ) -> Result<(), ImportError> {
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| !is_table_key(id, k)) {
+            return Err(ImportError::ForeignKey(
+                String::from_utf8_lossy(key).into_owned(),
+            ));
+        }
+        if !pairs.iter().any(|(k, _)| *k == table_key(id)) {
+            return Err(ImportError::NoRecord);
+        }
+        let mut batch = self.drop_batch(id)?;
+        for (k, v) in pairs {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        batch.insert(
+            mark_key(id),
+            serde_json::to_vec(mark).expect("a mark is JSON"),
+        );
+        self.db.apply_batch(batch).map_err(StoreError::from)?;
+        self.db.flush().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Deletes everything of table `id`, its handoff mark too, as one batch, and flushes.
+    pub fn drop_table(&self, id: &str) -> Result<(), StoreError> {
+        let batch = self.drop_batch(id)?;
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A batch that removes every key of table `id` and its mark.
+    fn drop_batch(&self, id: &str) -> Result<sled::Batch, StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, _) in self.export_table(id)? {
+            batch.remove(k);
+        }
+        batch.remove(mark_key(id));
+        Ok(batch)
+    }
+
+    /// Table `id`'s handoff mark, if a handoff of it was under way here.
+    pub fn handoff_mark(&self, id: &str) -> Result<Option<HandoffMark>, StoreError> {
+        let Some(raw) = self.db.get(mark_key(id))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key: format!("h/{id}"),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Marks table `id` (`Some`) or clears its mark (`None`), and flushes.
+    pub fn set_handoff_mark(&self, id: &str, mark: Option<&HandoffMark>) -> Result<(), StoreError> {
+        match mark {
+            Some(mark) => {
+                let json = serde_json::to_vec(mark).expect("a mark is JSON");
+                self.db.insert(mark_key(id), json)?;
+            }
+            None => {
+                self.db.remove(mark_key(id))?;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// A handoff of a table under way on this node, as its `h/` key records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffMark {
+    /// `out`: this node is handing the table to `peer`; `in`: it imported it from `peer`.
+    pub direction: String,
+    /// The other node.
+    pub peer: String,
+}
+
+/// Why an import was refused (it changed nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A key that is not one of the table's.
+    #[error("the export holds a key that is not the table's: {0:?}")]
+    ForeignKey(String),
+    /// The export has no table record.
+    #[error("the export holds no table record")]
+    NoRecord,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The tags of a table's keys (`t/<id>`, `c/<id>`, `g/<id>`, and `<tag>/<id>/...` for the
+/// others): everything the store keeps about one table.
+pub const TABLE_KEY_TAGS: [char; 9] = ['t', 'c', 'g', 's', 'q', 'o', 'u', 'l', 'w'];
+
+/// The prefixes of a table's keys, one per tag.
+fn table_keys(id: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
+    TABLE_KEY_TAGS
+        .iter()
+        .map(move |tag| format!("{tag}/{id}").into_bytes())
+}
+
+/// Whether `key` is one of table `id`'s: exactly `<tag>/<id>`, or `<tag>/<id>/...`.
+fn is_table_key(id: &str, key: &[u8]) -> bool {
+    let Some((&tag, rest)) = key.split_first() else {
+        return false;
+    };
+    let tagged = TABLE_KEY_TAGS.iter().any(|t| *t as u8 == tag);
+    let Some(rest) = rest
+        .strip_prefix(b"/")
+        .and_then(|r| r.strip_prefix(id.as_bytes()))
+    else {
+        return false;
+    };
+    tagged && (rest.is_empty() || rest.starts_with(b"/"))
+}
+
+fn mark_key(id: &str) -> Vec<u8> {
+    format!("h/{id}").into_bytes()
 }
 
 /// A table as loaded from the store.

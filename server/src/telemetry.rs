@@ -62,6 +62,12 @@ pub const CLUSTER_NODE_CPU: &str = "ggs_cluster_node_cpu";
 pub const CLUSTER_NODE_DRAINING: &str = "ggs_cluster_node_draining";
 /// New tables placed, by `node` (here or the node placement chose) and `reason`. Counter.
 pub const PLACEMENTS: &str = "ggs_placements_total";
+/// Tables this node handed to other nodes. Counter.
+pub const HANDOFFS: &str = "ggs_handoffs_total";
+/// Handoffs that did not move their table, by `code`. Counter.
+pub const HANDOFF_FAILURES: &str = "ggs_handoff_failures_total";
+/// How long a handed-off table took no input, in seconds. Histogram (the commit buckets).
+pub const HANDOFF_PAUSE: &str = "ggs_handoff_pause_seconds";
 
 /// Bucket bounds of [`COMMIT_LATENCY`], in seconds: 50 µs to 1 s.
 const COMMIT_BUCKETS: &[f64] = &[
@@ -83,6 +89,9 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(COMMIT_LATENCY.into()), COMMIT_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(HANDOFF_PAUSE.into()), COMMIT_BUCKETS)
+                })
                 .expect("the bucket list is not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -132,6 +141,16 @@ fn describe() {
         "1 for each member that drains, by node"
     );
     describe_counter!(PLACEMENTS, "New tables placed, by node chosen and reason");
+    describe_counter!(HANDOFFS, "Tables this node handed to other nodes");
+    describe_counter!(
+        HANDOFF_FAILURES,
+        "Handoffs that did not move their table, by code"
+    );
+    describe_histogram!(
+        HANDOFF_PAUSE,
+        Unit::Seconds,
+        "How long a handed-off table took no input"
+    );
     describe_histogram!(
         COMMIT_LATENCY,
         Unit::Seconds,
@@ -239,6 +258,17 @@ pub fn cluster_lost() {
 /// A new table was placed on `node` for `reason`.
 pub fn placed(node: &str, reason: &'static str) {
     counter!(PLACEMENTS, "node" => node.to_string(), "reason" => reason).increment(1);
+}
+
+/// Counts a table handed to another node, which took no input for `paused` seconds.
+pub fn handed_off(paused: f64) {
+    counter!(HANDOFFS).increment(1);
+    metrics::histogram!(HANDOFF_PAUSE).record(paused);
+}
+
+/// Counts a handoff that did not move its table.
+pub fn handoff_failed(code: &'static str) {
+    counter!(HANDOFF_FAILURES, "code" => code).increment(1);
 }
 
 /// Sets the cluster's gauges at scrape time: each member's `(name, live tables, cpu,

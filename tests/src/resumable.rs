@@ -31,6 +31,9 @@ pub enum SessionError {
     /// The server broke GGS 1.1 (a refused resume, a hello reply without `Seq`, a 1.0 reply
     /// on a 1.1 session): a bug to report, not a reason to retry.
     Protocol(String),
+    /// The `hello` was answered `next`: the table is served at this address (`Next-Host`, or
+    /// the WebSocket URL); resume there.
+    Next(String),
 }
 
 impl fmt::Display for SessionError {
@@ -39,6 +42,7 @@ impl fmt::Display for SessionError {
             SessionError::Timeout => write!(f, "nothing arrived in time"),
             SessionError::Disconnected(e) => write!(f, "disconnected: {e}"),
             SessionError::Protocol(why) => write!(f, "GGS 1.1 broken: {why}"),
+            SessionError::Next(to) => write!(f, "the table is served at {to}"),
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct Delivered {
     pub reply: Reply,
     /// Its `Msg`, if it is numbered.
     pub msg: Option<u64>,
+    /// Where a `next` reply sends the client (`Next-Host`; over a WebSocket, `next.url`).
+    pub next: Option<String>,
 }
 
 /// What a player's stream of numbered messages looked like.
@@ -326,7 +332,16 @@ impl<F: ReplyFraming> Resumable<F> {
         }
         let Some(msg) = meta.msg else {
             self.log.unnumbered += 1;
-            return Some(Delivered { reply, msg: None });
+            let next = meta
+                .other
+                .iter()
+                .find(|(name, _)| name == "Next-Host")
+                .map(|(_, value)| value.clone());
+            return Some(Delivered {
+                reply,
+                msg: None,
+                next,
+            });
         };
         if msg <= self.highest {
             if self.missing.remove(&msg) {
@@ -352,6 +367,7 @@ impl<F: ReplyFraming> Resumable<F> {
         Some(Delivered {
             reply,
             msg: Some(msg),
+            next: None,
         })
     }
 
@@ -422,6 +438,12 @@ fn read_hello<F: ReplyFraming>(conn: &mut Conn<F>) -> Result<(Hello, ReplyMeta),
         }
         Err(e) => return Err(SessionError::Disconnected(e)),
     };
+    if reply.command == "next" {
+        let to = meta.other.iter().find(|(n, _)| n == "Next-Host");
+        if let Some((_, to)) = to {
+            return Err(SessionError::Next(to.clone()));
+        }
+    }
     if reply.command != "hello" {
         return protocol(format!("{name}: expected the hello reply, got {reply}"));
     }

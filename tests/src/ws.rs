@@ -50,6 +50,14 @@ struct JsonReply {
     msg: Option<u64>,
     /// GGS 1.1, on a `hello` reply: the highest command number applied for the seat.
     seq: Option<u64>,
+    /// On a `next` reply: where the table is (`{"url": ...}`).
+    next: Option<JsonNext>,
+}
+
+/// The `next` field of a `next` reply.
+#[derive(Deserialize)]
+struct JsonNext {
+    url: String,
 }
 
 /// Parses one WebSocket reply (`{"command": ..., "body": ...}`).
@@ -75,7 +83,11 @@ pub fn parse_reply_meta(text: &str) -> PendingReply {
                 version: r.version,
                 msg: r.msg,
                 seq: r.seq,
-                other: Vec::new(),
+                // Where a `next` reply sends the client, as a TCP reply's header says it.
+                other: r
+                    .next
+                    .map(|n| vec![("Next-Host".to_string(), n.url)])
+                    .unwrap_or_default(),
             };
             (reply, r.player, meta)
         })

@@ -12,6 +12,7 @@ const SERVER_LAYERS: &[&str] = &[
     "net",
     "session",
     "upgrade",
+    "handoff",
     "coordinator",
     "catalogue",
     "cluster",

@@ -293,7 +293,7 @@ fn play<F: ReplyFraming>(
         if session.maintain().is_err() {
             continue;
         }
-        let Delivered { reply, msg } = match session.recv(POLL) {
+        let Delivered { reply, msg, .. } = match session.recv(POLL) {
             Ok(d) => d,
             Err(SessionError::Timeout) => {
                 if session.unapplied_len() > 0 && last_progress.elapsed() > STALL {
@@ -311,6 +311,11 @@ fn play<F: ReplyFraming>(
             Err(SessionError::Disconnected(_)) => continue,
             Err(SessionError::Protocol(why)) => {
                 r.failures.push(why);
+                break;
+            }
+            Err(SessionError::Next(to)) => {
+                r.failures
+                    .push(format!("{}: a single server sent it to {to}", r.name));
                 break;
             }
         };

@@ -114,6 +114,8 @@ impl Cluster {
             leaving: std::sync::atomic::AtomicBool::new(false),
             games: std::sync::OnceLock::new(),
             lookups: tokio::sync::Semaphore::new(super::route::MAX_OWNER_LOOKUPS),
+            control: tokio::sync::Notify::new(),
+            rebalance: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -172,6 +174,9 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let mut client = self.client.clone();
         let ttl = i64::try_from(self.settings.lease_secs).unwrap_or(i64::MAX);
+        // An operator's requests (drain, rebalance) and the cluster's secret, before the node
+        // publishes itself (a node that restarts drained says so from the start).
+        let control_from = self.read_control(&mut client).await? + 1;
         let lease = bounded(client.lease_grant(ttl, None)).await?.id();
         let mut info = self.info(live_tables(), cpu.sample());
         self.put_node(&mut client, lease, &info).await?;
@@ -212,6 +217,11 @@ impl Cluster {
             .with_start_revision(owners_from + 1);
         let mut tables =
             bounded(client.watch(ownership::tables_prefix(), Some(owners_watch))).await?;
+        let control_watch = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(control_from);
+        let mut control =
+            bounded(client.watch(super::control::control_prefix(), Some(control_watch))).await?;
         let (mut keeper, mut kept) = bounded(client.lease_keep_alive(lease)).await?;
         {
             let mut view = self.lock();
@@ -281,6 +291,21 @@ impl Cluster {
                     }
                     Some(answer) => self.owners_changed(answer.events()),
                     None => return Err(ClusterError::Unavailable("the owners' watch ended".into())),
+                },
+                event = control.message() => match event.map_err(lost)? {
+                    Some(answer) if answer.canceled() => {
+                        return Err(ClusterError::Unavailable(format!("the control watch was canceled: {}", answer.cancel_reason())));
+                    }
+                    Some(answer) => {
+                        self.control_events(answer.events());
+                        // A change of draining is published at once.
+                        let now = self.info(live_tables(), cpu.sample());
+                        if now.draining != info.draining {
+                            self.put_node(&mut client, lease, &now).await?;
+                            info = now;
+                        }
+                    }
+                    None => return Err(ClusterError::Unavailable("the control watch ended".into())),
                 },
                 _ = report.tick() => {
                     let now = self.info(live_tables(), cpu.sample());

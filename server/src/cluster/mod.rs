@@ -21,6 +21,7 @@
 //! A server without cluster settings has no [`Cluster`] and runs none of this.
 
 pub mod catalogue;
+pub mod control;
 pub mod etcd;
 pub mod ownership;
 pub mod placement;
@@ -129,6 +130,8 @@ struct View {
     owners: std::collections::HashMap<String, String>,
     /// Whether `owners` was read from etcd at least once.
     owners_loaded: bool,
+    /// The shared secret of the cluster's internal requests ([`control`]).
+    secret: Option<String>,
 }
 
 /// This node's handle on the cluster: its settings, its etcd client, its view of the
@@ -150,6 +153,10 @@ pub struct Cluster {
     games: std::sync::OnceLock<catalogue::GameHandler>,
     /// Direct reads of a table's owner in flight ([`route::MAX_OWNER_LOOKUPS`]).
     lookups: tokio::sync::Semaphore,
+    /// Wakes the handoff loop: this node was drained or undrained, or a rebalance was asked.
+    control: Notify,
+    /// Set when a rebalance was asked and not yet acted on.
+    rebalance: AtomicBool,
 }
 
 impl Cluster {

@@ -42,6 +42,8 @@ pub enum Input {
     Nothing,
     /// The connection ends.
     End(Ending),
+    /// The player's table was handed to another node (the connection's own, not a reader's).
+    Moved(std::sync::Arc<crate::table::Moved>),
 }
 
 /// What a message asks of the connection.
@@ -174,11 +176,20 @@ pub async fn run<R: Reader, W: Writer>(
                     break Ending::Overflow;
                 }
                 _ = phase.wait_for(|p| *p != Phase::Running) => break Ending::Shutdown,
+                moved = session.relocated() => Input::Moved(moved),
             },
         };
         match input {
             Input::Nothing => {}
             Input::End(ending) => break ending,
+            Input::Moved(moved) => {
+                // The table was handed to another node: the client goes after it.
+                relay = relay::follow(&session, &moved, transport, reader.relays()).await;
+                break match relay {
+                    Some(_) => Ending::Relay,
+                    None => Ending::Closed,
+                };
+            }
             Input::Message(_) if !rate.allow() => {
                 let why = rate_limited(per_second);
                 session.error("rate_limited", &why).await

@@ -19,7 +19,14 @@
 //!   [`UpgradeReport`]) and `PUT /api/games/{name}/policy` (`{"policy": "manual" | "new-tables"
 //!   | "all"}`), both admin
 //! - `POST /api/tables/{id}/stop` (admin)
-//! - `GET /api/nodes`: the cluster's members (a node of a cluster only)
+//! - `GET /api/nodes`: the cluster's members (a node of a cluster only);
+//!   `POST /api/nodes/{name}/drain` and `/undrain`, `POST /api/nodes/rebalance` (admin: a
+//!   request recorded in etcd, acted on by the node it is for, see `handoff`);
+//!   `POST /api/tables/{id}/handoff?to=NODE` (admin: one table, answered when it moved);
+//!   `GET /api/handoffs` (this node's handoff figures)
+//! - `/internal/tables/{id}`: a handoff between nodes (`PUT` the export, `POST .../start`,
+//!   `DELETE`), with the cluster's secret in `GGS-Cluster-Secret` instead of the admin token;
+//!   exempt from the Host and origin rules (no page can send that header)
 //! - `GET /metrics`: Prometheus text format
 //!
 //! Every request passes [`guard`] first: its `Host` must be one the server answers to, a
@@ -34,7 +41,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, RawQuery, Request, State,
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, RawQuery, Request, State,
     WebSocketUpgrade,
 };
 use axum::http::request::Parts;
@@ -121,6 +128,17 @@ pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
         .route("/api/tables", get(tables))
         .route("/api/tables/{id}/stop", post(stop_table))
         .route("/api/nodes", get(nodes))
+        .route("/api/nodes/rebalance", post(rebalance))
+        .route("/api/nodes/{name}/{action}", post(drain_node))
+        .route("/api/tables/{id}/handoff", post(handoff_table))
+        .route("/api/handoffs", get(handoff_stats))
+        .route(
+            "/internal/tables/{id}",
+            put(import_table)
+                .delete(abort_import)
+                .layer(DefaultBodyLimit::max(crate::handoff::MAX_EXPORT_BYTES)),
+        )
+        .route("/internal/tables/{id}/start", post(start_table))
         .route("/metrics", get(metrics));
     let router = match web_client {
         true => router.fallback(get(asset)),
@@ -192,6 +210,10 @@ async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Respon
     let Some(access) = gate.hub().map(|hub| hub.access) else {
         return stopped();
     };
+    // A node's internal requests carry the cluster's secret, which no page can send.
+    if request.uri().path().starts_with("/internal/") {
+        return next.run(request).await;
+    }
     let headers = request.headers();
     let host = request_host(headers, request.uri());
     if let Err(refusal) = access.check_host(host.as_deref()) {
@@ -692,6 +714,212 @@ async fn nodes(Live(hub): Live) -> Response {
     match cluster.members() {
         Ok(members) => Json(members).into_response(),
         Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
+}
+
+/// The cluster this server is a node of, or the `404 not_clustered` answer.
+fn clustered(hub: &Hub) -> Result<&std::sync::Arc<crate::cluster::Cluster>, Response> {
+    hub.coordinator.cluster().ok_or_else(|| {
+        failure(
+            StatusCode::NOT_FOUND,
+            "not_clustered",
+            "this server is a single node (it was started without --etcd)",
+        )
+    })
+}
+
+/// `POST /api/nodes/{name}/drain` or `/undrain`: recorded in etcd; the node acts on it.
+async fn drain_node(
+    Live(hub): Live,
+    Peer(peer): Peer,
+    Path((name, action)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
+        return refused;
+    }
+    let cluster = match clustered(&hub) {
+        Ok(cluster) => cluster,
+        Err(answer) => return answer,
+    };
+    let on = match action.as_str() {
+        "drain" => true,
+        "undrain" => false,
+        _ => return not_found().await,
+    };
+    let known = cluster
+        .members()
+        .map(|m| m.iter().any(|m| m.name == name))
+        .unwrap_or(false);
+    if !known && on {
+        let why = format!("no node {name} in the cluster now (GET /api/nodes lists them)");
+        return failure(StatusCode::NOT_FOUND, "no_such_node", &why);
+    }
+    tracing::info!(node = %name, %peer, action, "an administrator asks");
+    match cluster.set_drain(&name, on).await {
+        Ok(()) => Json(serde_json::json!({ "node": name, "draining": on })).into_response(),
+        Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
+}
+
+/// `POST /api/nodes/rebalance`: every node hands the tables above its share to others.
+async fn rebalance(Live(hub): Live, Peer(peer): Peer, headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
+        return refused;
+    }
+    let cluster = match clustered(&hub) {
+        Ok(cluster) => cluster,
+        Err(answer) => return answer,
+    };
+    match cluster.request_rebalance().await {
+        Ok(()) => Json(serde_json::json!({ "rebalance": "asked" })).into_response(),
+        Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
+}
+
+/// The query of `POST /api/tables/{id}/handoff`.
+#[derive(Deserialize)]
+struct HandoffQuery {
+    to: String,
+}
+
+/// `POST /api/tables/{id}/handoff?to=NODE`: hands one table this node owns to `NODE`, and
+/// answers once it has moved (or why not); a table another node owns is redirected there.
+async fn handoff_table(
+    Live(hub): Live,
+    Peer(peer): Peer,
+    Path(id): Path<String>,
+    Query(query): Query<HandoffQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
+        return refused;
+    }
+    let cluster = match clustered(&hub) {
+        Ok(cluster) => cluster,
+        Err(answer) => return answer,
+    };
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "no_such_table",
+            &format!("no table {id}"),
+        );
+    };
+    let target = cluster
+        .members()
+        .ok()
+        .and_then(|m| m.into_iter().find(|m| m.name == query.to));
+    let Some(target) = target else {
+        let why = format!("no node {} in the cluster now", query.to);
+        return failure(StatusCode::NOT_FOUND, "no_such_node", &why);
+    };
+    let path = format!("/api/tables/{uuid}/handoff?to={}", query.to);
+    if cluster.owned_elsewhere(&id).is_some() {
+        if let Some(elsewhere) = table_elsewhere(&hub, uuid, &path).await {
+            return elsewhere;
+        }
+    }
+    tracing::info!(table = %uuid, to = %target.name, %peer, "an administrator hands the table over");
+    match crate::handoff::hand_off(&hub.coordinator, uuid, &target).await {
+        Ok(done) => Json(done).into_response(),
+        Err(e @ crate::handoff::HandoffError::NotHere(_)) => {
+            failure(StatusCode::NOT_FOUND, e.code(), &e.to_string())
+        }
+        Err(e) => failure(StatusCode::CONFLICT, e.code(), &e.to_string()),
+    }
+}
+
+/// `GET /api/handoffs`: what this node's handoffs took.
+async fn handoff_stats(Live(_hub): Live) -> Response {
+    Json(crate::handoff::stats()).into_response()
+}
+
+/// Whether an internal request carries the cluster's secret; its refusal otherwise.
+fn refuse_unless_member(hub: &Hub, headers: &HeaderMap) -> Option<Response> {
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return Some(failure(
+            StatusCode::NOT_FOUND,
+            "not_clustered",
+            "this server is a single node",
+        ));
+    };
+    let given = header_text(headers, crate::handoff::SECRET_HEADER).unwrap_or("");
+    match cluster.secret() {
+        Some(secret)
+            if crate::protocol::token::same_secret(secret.as_bytes(), given.as_bytes()) =>
+        {
+            None
+        }
+        _ => Some(failure(
+            StatusCode::FORBIDDEN,
+            "not_a_member",
+            "internal routes are for the cluster's nodes",
+        )),
+    }
+}
+
+/// The query of `PUT /internal/tables/{id}`.
+#[derive(Deserialize)]
+struct ImportQuery {
+    from: String,
+}
+
+/// A handoff error as its answer.
+fn handoff_failure(e: crate::handoff::HandoffError) -> Response {
+    let status = match &e {
+        crate::handoff::HandoffError::Import(_) => StatusCode::BAD_REQUEST,
+        crate::handoff::HandoffError::NotHere(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    failure(status, e.code(), &e.to_string())
+}
+
+/// `PUT /internal/tables/{id}?from=NODE`: imports a table another node hands over.
+async fn import_table(
+    Live(hub): Live,
+    Path(id): Path<String>,
+    Query(query): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refuse_unless_member(&hub, &headers) {
+        return refused;
+    }
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    };
+    match crate::handoff::import(&hub.coordinator, uuid, &query.from, &body).await {
+        Ok(()) => Json(serde_json::json!({ "imported": id })).into_response(),
+        Err(e) => handoff_failure(e),
+    }
+}
+
+/// `POST /internal/tables/{id}/start`: starts a table handed to this node.
+async fn start_table(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse_unless_member(&hub, &headers) {
+        return refused;
+    }
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    };
+    match crate::handoff::start(&hub.coordinator, uuid).await {
+        Ok(()) => Json(serde_json::json!({ "started": id })).into_response(),
+        Err(e) => handoff_failure(e),
+    }
+}
+
+/// `DELETE /internal/tables/{id}`: a handoff to this node did not move the table.
+async fn abort_import(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse_unless_member(&hub, &headers) {
+        return refused;
+    }
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    };
+    match crate::handoff::abort(&hub.coordinator, uuid).await {
+        Ok(()) => Json(serde_json::json!({ "dropped": id })).into_response(),
+        Err(e) => handoff_failure(e),
     }
 }
 

@@ -4,6 +4,13 @@
 //! owner's TCP port, replays the client's `hello` there byte for byte, and from then on pipes
 //! bytes both ways until either side closes (or nothing passes for [`RELAY_IDLE_TIMEOUT`]).
 //!
+//! A table handed to another node while its players are connected ([`follow`]) sends each
+//! connection after it the same way: a GGS 1.1 client, a WebSocket and line mode get `next`
+//! and the connection closes (they reconnect there with their token and resume); a GGS 1.0
+//! client is relayed, the node opening the relay with a `hello` that takes the player's seat
+//! back at the new owner (its reply is not passed on: the client said no `hello`), then the
+//! messages that waited at the table, then the client's bytes.
+//!
 //! The client's connection stays counted here (the per-address and total limits, held by
 //! the accept loop until the relay ends); the owner sees the relay as a connection from this
 //! node's address, which it exempts from its per-address limit (a member's advertised TCP
@@ -21,8 +28,10 @@ use tokio::sync::watch;
 use super::Phase;
 use crate::cluster::route::websocket_url;
 use crate::config::READ_CHUNK;
+use crate::protocol::ggs10::encode_frame;
 use crate::protocol::message::ServerMessage;
 use crate::session::{Elsewhere, Session};
+use crate::table::{Forward, Moved};
 
 /// Most GGS 1.0 connections this node relays to other nodes at once; past that, a `hello`
 /// for a table elsewhere is refused with `overloaded` (and changes nothing).
@@ -57,6 +66,10 @@ impl Drop for RelaySlot {
     }
 }
 
+/// Longest reply to the relay's own `hello` that it reads (and does not pass on) before it
+/// pipes; a hello reply is about a hundred bytes.
+pub const MAX_RESUME_REPLY: usize = 16 * 1024;
+
 /// The owner's end of a relay, opened: what the connection hands to [`pipe`].
 #[derive(Debug)]
 pub struct Relay {
@@ -64,6 +77,10 @@ pub struct Relay {
     pub owner: TcpStream,
     /// Its place among the relayed connections.
     pub slot: RelaySlot,
+    /// For a relay opened after the table moved: the bytes it sends first (the `hello` that
+    /// takes the seat back, then the messages that waited), whose first reply it drops. `None`:
+    /// the relay of a client's own `hello`, replayed as it came.
+    pub resume: Option<BytesMut>,
 }
 
 /// A connection handed over to a relay: its transport's reader and writer, and the owner's
@@ -110,7 +127,11 @@ pub async fn send_away(
             Ok(Ok(owner)) => {
                 let _ = owner.set_nodelay(true);
                 tracing::debug!(player = session.player(), %table, %node, %address, "relaying a GGS 1.0 client");
-                Some(Relay { owner, slot })
+                Some(Relay {
+                    owner,
+                    slot,
+                    resume: None,
+                })
             }
             failed => {
                 let why = match failed {
@@ -144,6 +165,113 @@ pub async fn send_away(
     None
 }
 
+/// Sends the client of `session`, whose table moved to `moved`, after it: relayed (when
+/// `relayable`: a GGS 1.0 connection over TCP; `Some`, the connection is handed over) with a
+/// `hello` that takes its seat back there and the messages that waited at the table; or told
+/// `next` with the new owner's address for its transport (`tcp` or `ws`). `None`: the
+/// connection closes (after `next`, or `table_unavailable` when the new owner cannot be
+/// reached or has no address for it).
+pub async fn follow(
+    session: &Session,
+    moved: &Moved,
+    transport: &str,
+    relayable: bool,
+) -> Option<Relay> {
+    let table = session
+        .table()
+        .map(|t| t.id().to_string())
+        .unwrap_or_default();
+    let node = &moved.node;
+    let forwards = session
+        .table()
+        .map(|t| t.relocation().take_forwards(session.player()))
+        .unwrap_or_default();
+    let unavailable = |why: String| {
+        let why = format!("table {table} moved to node {node}, {why}");
+        session
+            .outbox()
+            .deliver(ServerMessage::error("table_unavailable", Some(&why)));
+        None
+    };
+    if relayable && !session.version().exactly_once() {
+        let Some(address) = moved.tcp.as_deref() else {
+            return unavailable("which has no TCP address".into());
+        };
+        let Some(slot) = RelaySlot::take() else {
+            let why = format!("and this node relays at most {MAX_RELAYED_CONNECTIONS} connections: connect to {address}");
+            return unavailable(why);
+        };
+        let owner =
+            match tokio::time::timeout(RELAY_CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+                Ok(Ok(owner)) => owner,
+                Ok(Err(e)) => {
+                    return unavailable(format!("which cannot be reached at {address} ({e})"))
+                }
+                Err(_) => {
+                    return unavailable(format!(
+                        "which did not answer at {address} within {RELAY_CONNECT_TIMEOUT:?}"
+                    ))
+                }
+            };
+        let _ = owner.set_nodelay(true);
+        let mut resume = BytesMut::new();
+        let token = session.token().reveal();
+        let hello = [("Token", &*token), ("Server-Command", "hello")];
+        encode_frame(&hello, table.as_bytes(), &mut resume);
+        for forward in &forwards {
+            match forward {
+                Forward::Game(command, args) => {
+                    let headers = [("Token", &*token), ("Game-Command", &**command)];
+                    encode_frame(&headers, args.as_bytes(), &mut resume);
+                }
+                Forward::Define(source) => {
+                    let headers = [("Token", &*token), ("Server-Command", "define")];
+                    encode_frame(&headers, source.as_bytes(), &mut resume);
+                }
+            }
+        }
+        tracing::debug!(player = session.player(), %table, %node, %address, forwarded = forwards.len(), "relaying a GGS 1.0 client after its table");
+        return Some(Relay {
+            owner,
+            slot,
+            resume: Some(resume),
+        });
+    }
+    let address = match transport {
+        "ws" => moved.ws.clone(),
+        _ => moved.tcp.clone(),
+    };
+    match address {
+        Some(address) => {
+            let next = ServerMessage::next(&table, node, &address);
+            session.outbox().deliver(next);
+            None
+        }
+        None => unavailable(format!(
+            "which advertises no address for this transport ({transport})"
+        )),
+    }
+}
+
+/// The end of the first GGS 1.0 reply in `buf`, and whether it is a `hello` reply: `None`
+/// until it is all there.
+fn first_reply(buf: &[u8]) -> Option<(usize, bool)> {
+    let end = buf.windows(2).position(|w| w == b"\n\n")?;
+    let headers = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut size = 0usize;
+    let mut hello = false;
+    for line in headers.lines() {
+        let (name, value) = line.split_once(':')?;
+        match name.trim() {
+            "Content-Size" => size = value.trim().parse().ok()?,
+            "Client-Command" => hello = value.trim() == "hello",
+            _ => {}
+        }
+    }
+    let total = end + 2 + size;
+    (buf.len() >= total).then_some((total, hello))
+}
+
 /// Pipes bytes both ways between a client (`read`, `write`) and the owner, first sending it
 /// `pending` (the client's `hello` as it came, and what came after it), until the owner
 /// closes, the client closes and the owner has answered everything, nothing passes for
@@ -155,7 +283,13 @@ pub async fn pipe(
     relay: Relay,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let Relay { owner, slot } = relay;
+    let Relay {
+        owner,
+        slot,
+        resume,
+    } = relay;
+    // A relay that resumed the seat drops the reply to its own hello.
+    let mut skipping = resume.is_some().then(BytesMut::new);
     let (mut owner_read, mut owner_write) = owner.into_split();
     let (bytes_in, bytes_out) = crate::telemetry::bytes("relay");
     if owner_write.write_all(&pending).await.is_err() {
@@ -182,10 +316,34 @@ pub async fn pipe(
             },
             got = owner_read.read(&mut down) => match got {
                 Ok(n) if n > 0 => {
-                    if write.write_all(&down[..n]).await.is_err() {
+                    let mut passed = &down[..n];
+                    let held;
+                    if let Some(first) = &mut skipping {
+                        first.extend_from_slice(passed);
+                        match first_reply(first) {
+                            Some((end, true)) => {
+                                held = first.split_off(end);
+                                passed = &held;
+                                skipping = None;
+                            }
+                            // Not a hello reply (the seat was not taken back): the client
+                            // sees it.
+                            Some((_, false)) => {
+                                held = std::mem::take(first);
+                                passed = &held;
+                                skipping = None;
+                            }
+                            None if first.len() > MAX_RESUME_REPLY => {
+                                tracing::info!("the owner's reply to a relay's hello is too long; closing");
+                                break;
+                            }
+                            None => continue,
+                        }
+                    }
+                    if write.write_all(passed).await.is_err() {
                         break;
                     }
-                    bytes_out.increment(n as u64);
+                    bytes_out.increment(passed.len() as u64);
                 }
                 _ => break,
             },

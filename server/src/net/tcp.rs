@@ -113,13 +113,31 @@ async fn connection(stream: TcpStream, hub: Hub, alive: tokio::sync::mpsc::Sende
     let Some(relayed) = conn::run(hub, alive, "tcp", reader, writer, connection).await else {
         return;
     };
-    // The client's hello as it came, then what it sent after it.
     let TcpReader {
-        stream, buf, last, ..
+        stream,
+        buf,
+        last,
+        raw,
+        ..
     } = relayed.reader;
-    let mut pending = last;
-    pending.extend_from_slice(&buf);
-    relay::pipe(stream, pending, relayed.writer.stream, relayed.relay, phase).await;
+    let mut relay = relayed.relay;
+    let pending = match &mut relay.resume {
+        // After its table moved: the relay's own hello and what waited at the table, then
+        // every byte the client sent since its last whole message. (`resume` stays set: the
+        // pipe drops the reply to that hello.)
+        Some(resume) => {
+            let mut pending = std::mem::take(resume);
+            pending.extend_from_slice(&raw.unwrap_or(buf));
+            pending
+        }
+        // The client's hello as it came, then what it sent after it.
+        None => {
+            let mut pending = last;
+            pending.extend_from_slice(&buf);
+            pending
+        }
+    };
+    relay::pipe(stream, pending, relayed.writer.stream, relay, phase).await;
 }
 
 /// How the bytes of a connection are split into messages.

@@ -69,6 +69,10 @@ pub(super) struct Table {
     pub(super) stopping: Option<String>,
     pub(super) deps: TableDeps,
     pub(super) info: Arc<TableInfo>,
+    /// Where the table goes when it is handed to another node (shared with its handles).
+    pub(super) relocation: Arc<super::Relocation>,
+    /// Set when a handoff moved the table: it ends after this event.
+    pub(super) moved: Option<Arc<super::Moved>>,
 }
 
 impl Table {
@@ -78,6 +82,7 @@ impl Table {
         init: TableInit,
         deps: TableDeps,
         info: Arc<TableInfo>,
+        relocation: Arc<super::Relocation>,
     ) -> (Table, Start) {
         let until = Instant::now() + deps.settings.seat_grace;
         let bounds = Bounds {
@@ -106,6 +111,8 @@ impl Table {
             stopping: None,
             deps,
             info,
+            relocation,
+            moved: None,
         };
         (table, start)
     }
@@ -193,6 +200,10 @@ impl Table {
                 }
             }
             last_event = Instant::now();
+            if let Some(moved) = self.moved.take() {
+                self.relocate(rx, moved);
+                return Ok(Served::Ended);
+            }
             if let Some(why) = self.stopping.take() {
                 tracing::error!(table = %self.id, "stopping: {why}");
                 self.stop(&format!("the table was stopped: {why}"));
@@ -269,6 +280,14 @@ impl Table {
                     | TableEvent::Version { .. }),
                 ) => Box::pin(self.handle(event)).await?,
                 Some(event @ TableEvent::Flush { .. }) => Box::pin(self.handle(event)).await?,
+                // Handed off parked: its committed state is all there is to carry.
+                Some(TableEvent::Handoff { ready, verdict }) => {
+                    Box::pin(self.hand_off(ready, verdict)).await;
+                    if let Some(moved) = self.moved.take() {
+                        self.relocate(rx, moved);
+                        return Ok(None);
+                    }
+                }
                 Some(event) => {
                     self.next_event = Some(event);
                     break;
@@ -397,6 +416,10 @@ impl Table {
                 seq,
             } => return self.commands(vec![(player, command, args, seq)]).await,
             TableEvent::Flush { done } => step.done = Some(done),
+            TableEvent::Handoff { ready, verdict } => {
+                self.hand_off(ready, verdict).await;
+                return Ok(());
+            }
         }
         self.submit(step);
         Ok(())

@@ -16,6 +16,9 @@
 //!   policy for an event whose VM was lost.
 //! - `release.rs`: gives the memory of hibernated tables' runtimes back to the OS.
 //! - `seats.rs`: who sits at the table, seats held for the grace period, `who`, `GGS.players`.
+//! - `relocate.rs`: a handoff as the table takes it: it stops taking input, exports its
+//!   committed state, and either goes on or, once it moved, ends and tells its players'
+//!   connections where it went ([`Relocation`]).
 //!
 //! Supervision: if the actor panics or its VM is lost, the table is rebuilt from its committed
 //! state (fresh runtime, script evaluated again, storage and state restored, `onResume()`); its
@@ -31,6 +34,7 @@
 
 mod actor;
 pub mod release;
+mod relocate;
 mod seats;
 mod step;
 mod stream;
@@ -54,6 +58,7 @@ use crate::protocol::token::Token;
 use crate::store::{GameId, LoadedTable, Store, TableRecord};
 use crate::table_info::TableInfo;
 
+pub use relocate::{Export, Forward, Moved, Relocation, Verdict};
 pub use seats::{JoinRefused, Seated};
 
 /// The tables that have an actor (awake, or hibernated with players seated), by id: the
@@ -196,6 +201,16 @@ pub enum TableEvent {
         /// the seat has applied is not run again.
         seq: Option<u64>,
     },
+    /// Hand the table to another node: stop taking input (what arrives waits in the inbox),
+    /// wait until every commit is durable, send `ready` the table's committed state, then
+    /// wait for the `verdict`: go on as before, or end, telling its players' connections where
+    /// it went (see `relocate.rs`).
+    Handoff {
+        /// Told the export, or why there is none.
+        ready: oneshot::Sender<Result<Export, String>>,
+        /// Whether the table moved.
+        verdict: oneshot::Receiver<Verdict>,
+    },
     /// Told once every event queued before this one is durable.
     Flush {
         /// Fires after the flush.
@@ -218,6 +233,9 @@ pub enum UpgradeError {
     /// The table runs another game (or a script of its own, or none).
     #[error("the table does not run {0}")]
     OtherGame(String),
+    /// The table was handed to another node before it could upgrade here.
+    #[error("the table moved to node {0}")]
+    Moved(String),
     /// The new version failed to evaluate, or its `onUpgrade` threw or ran out of time.
     #[error("{message}")]
     Script {
@@ -233,6 +251,7 @@ impl UpgradeError {
     pub fn code(&self) -> &'static str {
         match self {
             UpgradeError::OtherGame(_) => "other_game",
+            UpgradeError::Moved(_) => "table_moved",
             UpgradeError::Script { code, .. } => code,
         }
     }
@@ -265,6 +284,7 @@ pub struct TableHandle {
     id: Arc<str>,
     tx: mpsc::Sender<TableEvent>,
     info: Arc<TableInfo>,
+    relocation: Arc<Relocation>,
 }
 
 impl TableHandle {
@@ -276,6 +296,11 @@ impl TableHandle {
     /// What the lobby may know of the table (game, players, times).
     pub fn info(&self) -> &TableInfo {
         &self.info
+    }
+
+    /// Where the table went, once it was handed to another node.
+    pub fn relocation(&self) -> &Arc<Relocation> {
+        &self.relocation
     }
 
     /// Queues an event, waiting for room in the inbox (for events that must not be refused).
@@ -296,6 +321,36 @@ impl TableHandle {
         self.tx.closed().await
     }
 
+    /// Queues a player's message without waiting, as [`TableHandle::send`]; once the table is
+    /// being handed to another node (its inbox closed for good), a game command or a define
+    /// is kept instead, for the player's connection to forward (see [`Relocation`]).
+    pub fn send_player(&self, event: TableEvent) -> Result<(), TableSendError> {
+        match self.tx.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(TableSendError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(event)) => {
+                if !self.relocation.relocating() {
+                    return Err(TableSendError::Stopped);
+                }
+                match event {
+                    TableEvent::Command {
+                        player,
+                        command,
+                        args,
+                        ..
+                    } => self
+                        .relocation
+                        .keep_forward(&player, Forward::Game(command, args)),
+                    TableEvent::Define { player, source, .. } => self
+                        .relocation
+                        .keep_forward(&player, Forward::Define(source)),
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Queues an event without waiting.
     pub fn send(&self, event: TableEvent) -> Result<(), TableSendError> {
         self.tx.try_send(event).map_err(|e| match e {
@@ -313,12 +368,14 @@ pub fn spawn(id: Arc<str>, init: TableInit, deps: TableDeps) -> TableHandle {
         TableInit::Loaded(loaded) => &loaded.record,
     };
     let info = Arc::new(TableInfo::new(record));
+    let relocation = Arc::new(Relocation::default());
     let handle = TableHandle {
         id: id.clone(),
         tx,
         info: info.clone(),
+        relocation: relocation.clone(),
     };
-    tokio::spawn(supervise::supervise(id, init, deps, rx, info));
+    tokio::spawn(supervise::supervise(id, init, deps, rx, info, relocation));
     handle
 }
 

@@ -63,6 +63,9 @@ pub enum JoinRefused {
     /// The seat it would take back belongs to another account (the auth hook's user id).
     #[error("that seat belongs to another account")]
     NotYours,
+    /// The table was handed to another node while the `hello` waited: it is asked there.
+    #[error("the table moved to node {0}")]
+    Moved(String),
 }
 
 impl JoinRefused {
@@ -71,6 +74,7 @@ impl JoinRefused {
         match self {
             JoinRefused::BadToken(refused) => refused.code(),
             JoinRefused::NotYours => "unauthorized",
+            JoinRefused::Moved(_) => "table_moved",
         }
     }
 }

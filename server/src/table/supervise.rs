@@ -48,8 +48,9 @@ pub(super) async fn supervise(
     deps: TableDeps,
     mut rx: mpsc::Receiver<TableEvent>,
     info: Arc<TableInfo>,
+    relocation: Arc<super::Relocation>,
 ) {
-    let (mut table, mut start) = Table::new(id.clone(), init, deps, info);
+    let (mut table, mut start) = Table::new(id.clone(), init, deps, info, relocation);
     loop {
         let run = AssertUnwindSafe(table.serve(&mut rx, start)).catch_unwind();
         let why = match run.await {

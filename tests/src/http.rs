@@ -78,6 +78,17 @@ pub fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
+    try_send(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`send`], with no answer (the server died, the connection broke) as the error's sentence.
+pub fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Response, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         // A redirect is an answer to check (a node of a cluster sends a request about a
@@ -104,7 +115,7 @@ pub fn send(
             .unwrap_or_else(|e| panic!("building {method} {url}: {e}"));
         agent.run(request)
     };
-    let mut response = answer.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let mut response = answer.map_err(|e| format!("{method} {url}: {e}"))?;
     let headers = response
         .headers()
         .iter()
@@ -116,12 +127,12 @@ pub fn send(
     let body = response
         .body_mut()
         .read_to_string()
-        .unwrap_or_else(|e| panic!("{method} {url}: reading the body: {e}"));
-    Response {
+        .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+    Ok(Response {
         status: response.status().as_u16(),
         headers,
         body,
-    }
+    })
 }
 
 /// `GET path` on the HTTP port at `addr`.

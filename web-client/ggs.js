@@ -38,9 +38,18 @@
 // - The highest `msg` and the last `seq` are kept in sessionStorage next to the token, so a
 //   reloaded page resumes the same streams (the kept commands live only as long as the page).
 // A seat taken anew (its token refused) starts both streams again from 0.
+//
+// A cluster: a `next` message (`"next": {"url": ...}`) says the table is served by another
+// node (it was asked for at the wrong one, or it was handed over): the client connects there
+// at once and resumes with its token, as after a drop. If that node cannot be reached for
+// `HOME_AFTER_FAILURES` attempts, it goes back to the node that served the page, which sends
+// it on again.
 
 /** Delays between reconnection attempts, in ms; the last one repeats. */
 const RECONNECT_DELAYS = [100, 250, 500, 1000, 2000, 3000];
+/** Failed connections to a node a `next` sent the client to before it tries the node that
+ * served the page again. */
+const HOME_AFTER_FAILURES = 3;
 /** Commands kept while disconnected; older ones are dropped past this. */
 const MAX_QUEUED = 100;
 /** Key prefix of the resume tokens in sessionStorage (named when the token was the player id;
@@ -136,6 +145,8 @@ function count(value) {
 export class Connection {
   constructor({ table = null, game = null, url = defaultUrl(), reconnect = true } = {}) {
     this.url = url;
+    // Where the client started: it goes back there when the node a `next` named is gone.
+    this.home = url;
     this.table = table || null;
     // A catalogue game for a table this connection creates (ignored when joining).
     this.game = game || null;
@@ -301,6 +312,14 @@ export class Connection {
         return;
       }
       this.setStatus(this.everSeated ? "reconnecting" : "connecting");
+      if (this.moving) {
+        // Told `next`: straight to the table's node.
+        this.moving = false;
+        this.attempt = 0;
+        this.open();
+        return;
+      }
+      if (this.url !== this.home && this.attempt + 1 >= HOME_AFTER_FAILURES) this.url = this.home;
       const delay = RECONNECT_DELAYS[Math.min(this.attempt, RECONNECT_DELAYS.length - 1)];
       this.attempt += 1;
       this.timer = setTimeout(() => this.open(), delay * (0.75 + Math.random() / 2));
@@ -368,7 +387,14 @@ export class Connection {
   }
 
   receive(command, body, player, message = {}) {
-    if (command === "hello" && !this.seated) {
+    if (command === "next" && message.next && typeof message.next.url === "string") {
+      // The table is served by another node: go there and resume (the queue and the kept
+      // commands go with the client).
+      this.url = message.next.url;
+      this.moving = true;
+      this.seated = false;
+      this.socket.close(1000, "next");
+    } else if (command === "hello" && !this.seated) {
       const [token, defined, table] = body.split(",");
       const resumed = this.everSeated && !this.seatLost;
       this.seatLost = false;

@@ -10,11 +10,20 @@
 // commands sent and resent, numbered messages received and duplicates dropped. Last, one page
 // is reloaded: it resumes its seat and streams (what ggs.js keeps in sessionStorage), so its
 // next line is shown once on both pages and nothing old comes back.
+//
+// With GGS_CHAOS=drain the server is a node of a cluster: instead of the kills, the scenario
+// asks once for the node to be drained while the pages send; the pages are told `next`,
+// follow their table to the node it was handed to (a WebSocket to another address) and
+// resume there; the same checks follow, the reload included (the page, served by the drained
+// node, is sent on again).
 
 import { DESKTOP, PHONE, BASE, ask, newPage, scenario, shot, waitStatus } from "./lib.mjs";
 
+/** What happens to the server: `kill` (SIGKILLs and restarts) or `drain` (its table handed
+ * to another node of the cluster). */
+const MODE = process.env.GGS_CHAOS || "kill";
 /** How many times the server is killed. */
-const KILLS = 5;
+const KILLS = MODE === "kill" ? 5 : 0;
 /** A page sends a line this often, in ms (while connected and while the server is down). */
 const SEND_MS = 120;
 /** Lines each page sends at once just before a kill, to have some in flight. */
@@ -26,10 +35,11 @@ const SETTLE_MS = 20_000;
 
 /** What a page's WebSocket frames show (all its connections). */
 function watchFrames(page, name) {
-  const seen = { name, hellos: 0, hellos11: 0, commands: 0, resent: 0, numbered: 0, replayed: 0, gaps: 0, acks: 0 };
+  const seen = { name, hellos: 0, hellos11: 0, commands: 0, resent: 0, numbered: 0, replayed: 0, gaps: 0, acks: 0, urls: new Set() };
   const seqs = new Set();
   let highest = 0;
   page.on("websocket", (ws) => {
+    seen.urls.add(ws.url());
     ws.on("framesent", ({ payload }) => {
       let m;
       try {
@@ -152,6 +162,22 @@ await scenario(async (browser) => {
     await waitStatus(a, "connected");
     await waitStatus(b, "connected");
   }
+  if (MODE === "drain") {
+    await a.waitForTimeout(1000);
+    await Promise.all([a.evaluate((k) => window.__burst(k), BURST), b.evaluate((k) => window.__burst(k), BURST)]);
+    await ask("drain");
+    for (const [page, f] of [
+      [a, frames[0]],
+      [b, frames[1]],
+    ]) {
+      const deadline = Date.now() + SETTLE_MS;
+      while (f.urls.size < 2 && Date.now() < deadline) await page.waitForTimeout(50);
+      if (f.urls.size < 2) throw new Error(`page ${f.name} did not follow its table: ${[...f.urls]}`);
+      await waitStatus(page, "connected");
+    }
+    await shot(a, "drain-a-followed");
+    await a.waitForTimeout(1500);
+  }
   await a.waitForTimeout(1000);
   const sent = { a: await a.evaluate(() => window.__stop()), b: await b.evaluate(() => window.__stop()) };
 
@@ -173,10 +199,11 @@ await scenario(async (browser) => {
   for (const f of frames) {
     console.log(
       `page ${f.name}: ${f.hellos} hellos (${f.hellos11} in 1.1), ${f.commands} lines sent (${f.resent} resent), ` +
-        `${f.numbered} numbered messages received (${f.replayed} duplicates dropped, ${f.gaps} gaps), ${f.acks} acks alone`,
+        `${f.numbered} numbered messages received (${f.replayed} duplicates dropped, ${f.gaps} gaps), ${f.acks} acks alone; ` +
+        `WebSockets to ${[...f.urls].join(" ")}`,
     );
   }
-  console.log(`sent a=${sent.a} b=${sent.b}, total ${total}; shown a=${logs[0].length} b=${logs[1].length}; kills ${KILLS}`);
+  console.log(`sent a=${sent.a} b=${sent.b}, total ${total}; shown a=${logs[0].length} b=${logs[1].length}; ${MODE === "kill" ? `kills ${KILLS}` : "one drain"}`);
 
   const wrong = [];
   for (const f of frames) {
@@ -193,7 +220,7 @@ await scenario(async (browser) => {
     const at = differs === -1 ? logs[0].length : differs;
     wrong.push(`the pages show the lines in different orders, from position ${at}: a ${logs[0].slice(at, at + 5)} b ${logs[1].slice(at, at + 5)}`);
   }
-  if (wrong.length) throw new Error(`after ${KILLS} kills:\n  ${wrong.join("\n  ")}`);
+  if (wrong.length) throw new Error(`after ${MODE === "kill" ? `${KILLS} kills` : "the drain"}:\n  ${wrong.join("\n  ")}`);
 
   // A reloaded page takes its seat back and numbers its next command above what the table
   // applied (a command numbered from 1 again would be taken for one already run, and never

@@ -96,8 +96,14 @@ fn server_log_tail(dir: &std::path::Path) -> String {
 
 impl Scenario {
     fn start(name: &str, server: &ServerProcess) -> Scenario {
+        Scenario::start_with(name, server, &[])
+    }
+
+    /// [`Scenario::start`] with more environment for the scenario (`GGS_CHAOS=drain`).
+    fn start_with(name: &str, server: &ServerProcess, env: &[(&str, &str)]) -> Scenario {
         let mut child = Command::new("node")
             .arg(browser_dir().join(format!("{name}.mjs")))
+            .envs(env.iter().copied())
             .current_dir(browser_dir())
             .env("GGS_HTTP_URL", format!("http://{}", server.http_addr()))
             // For the scenario's own admin requests (uploads), as the local CLI reads it.
@@ -299,6 +305,41 @@ fn chat_pages_show_every_line_once_across_server_kills() {
         other => panic!("unexpected request {other}"),
     });
     assert!(kills >= 3, "the server was killed only {kills} times");
+}
+
+/// The same two chat pages on node a of a cluster while a is drained: both follow their
+/// table (`next`) to node b and resume there, every line shown once and in order, and a page
+/// reloaded from a is sent on again.
+#[test]
+fn chat_pages_follow_their_table_when_its_node_is_drained() {
+    check_prerequisites();
+    let _one = lock();
+    let etcd = ggs_tests::etcd::Etcd::start();
+    let a = etcd.start_node("a", 2);
+    let b = etcd.start_node("b", 2);
+    ggs_tests::eventually(
+        Duration::from_secs(20),
+        || ggs_tests::http::get(b.http_addr(), "/api/nodes").body.contains("\"a\""),
+        || "b sees a".into(),
+    );
+    let mut drained = false;
+    Scenario::start_with("exactly_once", &a, &[("GGS_CHAOS", "drain")]).run(
+        |event, _, scenario| match event {
+            "drain" => {
+                let asked = b.admin("POST", "/api/nodes/a/drain", "");
+                assert_eq!(asked.status, 200, "drain a: {}", asked.body);
+                ggs_tests::eventually(
+                    Duration::from_secs(20),
+                    || !etcd.keys("ggs/tables/").iter().any(|k| etcd.get(k).as_deref() == Some("a")),
+                    || "a hands its tables over".into(),
+                );
+                drained = true;
+                scenario.answer("drained");
+            }
+            other => panic!("unexpected request {other}"),
+        },
+    );
+    assert!(drained, "the scenario never asked for the drain");
 }
 
 #[test]

@@ -49,6 +49,18 @@ impl Cluster {
         })
     }
 
+    /// Whether `origin` (a page's `Origin`) is the HTTP address a member advertises: its pages
+    /// may open a WebSocket here, to follow a table (`next`).
+    pub fn is_member_origin(&self, origin: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        let view = self.lock();
+        view.members.values().any(|m| {
+            m.http
+                .as_deref()
+                .is_some_and(|h| h.trim_end_matches('/').eq_ignore_ascii_case(&origin))
+        })
+    }
+
     /// Whether the owner cache has been read from etcd once (until then, a node serves what
     /// its disk has, as while etcd is unreachable).
     pub fn owners_loaded(&self) -> bool {

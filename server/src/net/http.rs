@@ -265,8 +265,12 @@ async fn websocket(
     let host = request_host(&headers, &uri);
     let origin = header_text(&headers, "origin");
     if let Err(refusal) = hub.access.check_websocket(host.as_deref(), origin) {
-        tracing::info!(%peer, origin, "websocket refused: its origin is not allowed");
-        return refuse(&refusal);
+        // A page of another node of the cluster follows its table here (`next`).
+        let member = hub.coordinator.cluster().zip(origin);
+        if !member.is_some_and(|(cluster, origin)| cluster.is_member_origin(origin)) {
+            tracing::info!(%peer, origin, "websocket refused: its origin is not allowed");
+            return refuse(&refusal);
+        }
     }
     let connection = match upgrade_identity(&hub, peer, &headers).await {
         Ok(connection) => connection,

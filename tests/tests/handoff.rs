@@ -785,3 +785,50 @@ fn a_rolling_deploy_interrupts_no_game() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn without_etcd_handoffs_are_refused_and_the_tables_play_on() {
+    let mut etcd = Etcd::start();
+    let a = etcd.start_node("a", LEASE_SECS);
+    let b = etcd.start_node("b", LEASE_SECS);
+    eventually(
+        || live_tables(&a, "b").is_some() && live_tables(&b, "a").is_some(),
+        || "the nodes see each other".into(),
+    );
+    let (table, mut player) = counter_table(&a);
+    player.command("inc", "1");
+    player.expect("n", "1 1");
+    etcd.kill9();
+    eventually(
+        || ggs_tests::http::get(a.http_addr(), "/api/nodes").status == 503,
+        || "a notices etcd is gone".into(),
+    );
+    for (path, what) in [
+        ("/api/nodes/a/drain".to_string(), "a drain"),
+        (format!("/api/tables/{table}/handoff?to=b"), "a handoff"),
+        ("/api/nodes/rebalance".to_string(), "a rebalance"),
+    ] {
+        let refused = a.admin("POST", &path, "");
+        assert_eq!(refused.status, 503, "{what} without etcd: {}", refused.body);
+        assert!(
+            refused.body.contains("cluster_unavailable"),
+            "{what} without etcd: {}",
+            refused.body
+        );
+    }
+    // The table plays on where it is.
+    player.command("inc", "2");
+    player.expect("n", "2 2");
+    etcd.restart();
+    eventually(
+        || ggs_tests::http::get(a.http_addr(), "/api/nodes").status == 200,
+        || "a is back in the cluster".into(),
+    );
+    let moved = a.admin("POST", &format!("/api/tables/{table}/handoff?to=b"), "");
+    assert_eq!(moved.status, 200, "a handoff once etcd is back: {}", moved.body);
+    assert_eq!(owners(&etcd).get(&table).map(String::as_str), Some("b"));
+    // The 2011 player, relayed by a now, plays on.
+    player.command("inc", "3");
+    player.expect("n", "3 3");
+    assert_eq!(count_at(b.tcp_addr(), &table), 3);
+}

@@ -751,6 +751,9 @@ async fn drain_node(
         "undrain" => false,
         _ => return not_found().await,
     };
+    if let Err(e) = cluster.ensure_available() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string());
+    }
     let known = cluster
         .members()
         .map(|m| m.iter().any(|m| m.name == name))
@@ -810,6 +813,9 @@ async fn handoff_table(
             &format!("no table {id}"),
         );
     };
+    if let Err(e) = cluster.ensure_available() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string());
+    }
     let target = cluster
         .members()
         .ok()

@@ -58,9 +58,20 @@ impl Etcd {
     /// Starts a `ggs` node named `name` of the cluster on this etcd, with a lease of
     /// `lease_secs` seconds.
     pub fn start_node(&self, name: &str, lease_secs: u64) -> crate::ServerProcess {
+        self.start_node_with(name, lease_secs, &[])
+    }
+
+    /// [`Etcd::start_node`] with more flags for the node.
+    pub fn start_node_with(
+        &self,
+        name: &str,
+        lease_secs: u64,
+        more: &[&str],
+    ) -> crate::ServerProcess {
         let lease = lease_secs.to_string();
         let url = self.url();
-        let args = ["--etcd", &url, "--node", name, "--node-lease-secs", &lease];
+        let mut args = vec!["--etcd", &url, "--node", name, "--node-lease-secs", &lease];
+        args.extend_from_slice(more);
         crate::ServerProcess::start_with(crate::ServerOptions::default().args(&args))
     }
 

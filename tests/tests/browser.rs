@@ -319,7 +319,11 @@ fn chat_pages_follow_their_table_when_its_node_is_drained() {
     let b = etcd.start_node("b", 2);
     ggs_tests::eventually(
         Duration::from_secs(20),
-        || ggs_tests::http::get(b.http_addr(), "/api/nodes").body.contains("\"a\""),
+        || {
+            ggs_tests::http::get(b.http_addr(), "/api/nodes")
+                .body
+                .contains("\"a\"")
+        },
         || "b sees a".into(),
     );
     let mut drained = false;
@@ -330,7 +334,12 @@ fn chat_pages_follow_their_table_when_its_node_is_drained() {
                 assert_eq!(asked.status, 200, "drain a: {}", asked.body);
                 ggs_tests::eventually(
                     Duration::from_secs(20),
-                    || !etcd.keys("ggs/tables/").iter().any(|k| etcd.get(k).as_deref() == Some("a")),
+                    || {
+                        !etcd
+                            .keys("ggs/tables/")
+                            .iter()
+                            .any(|k| etcd.get(k).as_deref() == Some("a"))
+                    },
                     || "a hands its tables over".into(),
                 );
                 drained = true;

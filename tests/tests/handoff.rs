@@ -825,10 +825,75 @@ fn without_etcd_handoffs_are_refused_and_the_tables_play_on() {
         || "a is back in the cluster".into(),
     );
     let moved = a.admin("POST", &format!("/api/tables/{table}/handoff?to=b"), "");
-    assert_eq!(moved.status, 200, "a handoff once etcd is back: {}", moved.body);
+    assert_eq!(
+        moved.status, 200,
+        "a handoff once etcd is back: {}",
+        moved.body
+    );
     assert_eq!(owners(&etcd).get(&table).map(String::as_str), Some("b"));
     // The 2011 player, relayed by a now, plays on.
     player.command("inc", "3");
     player.expect("n", "3 3");
     assert_eq!(count_at(b.tcp_addr(), &table), 3);
+}
+
+/// The drain figures: `GGS_DRAIN_TABLES` tables (default 200) on node a, each with a state and
+/// a seat, drained to b and c; prints the drain's time and the pause per table (p50, p99).
+/// For the release figures: `GGS_BIN=target/release/ggs GGS_DRAIN_TABLES=1000`.
+#[test]
+fn a_drain_of_many_tables_prints_its_figures() {
+    let tables = env_number("GGS_DRAIN_TABLES").unwrap_or(200) as usize;
+    let etcd = Etcd::start();
+    let many = ["--tables-per-connection", "1000000"];
+    let a = etcd.start_node_with("a", LEASE_SECS, &many);
+    let b = etcd.start_node("b", LEASE_SECS);
+    let c = etcd.start_node("c", LEASE_SECS);
+    eventually(
+        || live_tables(&a, "c").is_some() && live_tables(&c, "a").is_some(),
+        || "the three nodes see each other".into(),
+    );
+    let mut creator = a.connect().named("creator");
+    let mut ids = Vec::new();
+    for i in 0..tables {
+        ids.push(creator.hello(None).table);
+        creator.define_ok(COUNTER);
+        creator.command("inc", &i.to_string());
+        creator.expect_cmd("n");
+    }
+    drop(creator);
+    eventually(
+        || owners(&etcd).values().filter(|o| *o == "a").count() == tables,
+        || format!("a's {tables} tables are claimed"),
+    );
+    let started = Instant::now();
+    let asked = b.admin("POST", "/api/nodes/a/drain", "");
+    assert_eq!(asked.status, 200, "drain a: {}", asked.body);
+    let mut stats = serde_json::Value::Null;
+    ggs_tests::eventually(
+        Duration::from_secs(120),
+        || {
+            stats = handoff_stats(&a);
+            stats["last_drain"]["tables"].as_u64().unwrap_or(0)
+                + stats["last_drain"]["failed"].as_u64().unwrap_or(0)
+                >= tables as u64
+        },
+        || format!("a's drain ends: {}", handoff_stats(&a)),
+    );
+    let wall = started.elapsed();
+    let owners = owners(&etcd);
+    let left = ids
+        .iter()
+        .filter(|t| owners.get(*t).is_none_or(|o| o == "a"))
+        .count();
+    report(&format!(
+        "drain of {tables} tables: {:.2} s on a ({wall:.2?} from the request); pause per table p50 {} ms, p99 {} ms, max {} ms; {} on b, {} on c, {left} left",
+        stats["last_drain"]["seconds"].as_f64().unwrap_or(0.0),
+        stats["pause_p50_ms"],
+        stats["pause_p99_ms"],
+        stats["pause_max_ms"],
+        owners.values().filter(|o| *o == "b").count(),
+        owners.values().filter(|o| *o == "c").count(),
+    ));
+    assert_eq!(left, 0, "every table left a: {stats}");
+    assert_eq!(count_at(b.tcp_addr(), &ids[tables - 1]), 1);
 }

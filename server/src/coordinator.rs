@@ -135,24 +135,25 @@ impl Coordinator {
 
     /// Creates a new table with a fresh UUID v4. It reaches the store with its first event.
     ///
-    /// On a node of a cluster, placement says where the table should go; the table is
-    /// created here whatever it says (sending the player to another node comes with
-    /// `Next-Host`), the decision is logged and counted (`ggs_placements_total`), and the
-    /// table is claimed for this node in etcd (at once, or when etcd is back).
+    /// On a node of a cluster, the table is claimed for this node in etcd (at once, or when
+    /// etcd is back) and placement says where it should go (counted,
+    /// `ggs_placements_total`): another node than this one gets it by a handoff after its
+    /// first event (`handoff::run`), its players following it.
     pub fn create(&self) -> TableHandle {
         let id = Uuid::new_v4();
         if let Some(cluster) = &self.cluster {
             let placement = cluster.place(self.live_tables());
+            crate::telemetry::placed(&placement.node, placement.reason.as_str());
+            cluster.serving(id.to_string());
             if placement.node != cluster.node() {
-                tracing::info!(
+                tracing::debug!(
                     table = %id,
                     chosen = %placement.node,
                     reason = placement.reason.as_str(),
-                    "placement chose another node; the table is created here"
+                    "placement chose another node; the table goes there after its first event"
                 );
+                cluster.place_later(id.to_string(), placement.node);
             }
-            crate::telemetry::placed(&placement.node, placement.reason.as_str());
-            cluster.serving(id.to_string());
         }
         let record = TableRecord {
             created_ms: now_ms(),

@@ -52,6 +52,9 @@ pub const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
 pub const OUTCOME_RETRY: Duration = Duration::from_millis(200);
 /// How often a draining node that still owns tables (none could be taken) tries again.
 pub const DRAIN_RETRY: Duration = Duration::from_secs(1);
+/// Times a new table's claim is looked for before it is handed to the node placement chose
+/// (every [`OUTCOME_RETRY`]); unclaimed by then, it stays here.
+pub const PLACEMENT_ATTEMPTS: usize = 10;
 /// The header that carries the cluster's secret on the internal routes.
 pub const SECRET_HEADER: &str = "GGS-Cluster-Secret";
 
@@ -501,18 +504,52 @@ pub async fn abort(coordinator: &Arc<Coordinator>, id: Uuid) -> Result<(), Hando
 /// drained, and hands the tables above its share to others when a rebalance is asked.
 pub async fn run(coordinator: Arc<Coordinator>, cluster: Arc<Cluster>) {
     loop {
+        place(&coordinator, &cluster).await;
         if cluster.draining() && cluster.available() {
             drain(&coordinator, &cluster).await;
         }
         if cluster.take_rebalance() && !cluster.draining() {
             rebalance(&coordinator, &cluster).await;
         }
-        let retry = cluster.draining() && !owned_here(&coordinator, &cluster).is_empty();
+        // A draining node looks again for tables (created or loaded meanwhile) every
+        // DRAIN_RETRY.
+        let retry = cluster.draining();
         tokio::select! {
             _ = cluster.control_changed() => {}
             _ = tokio::time::sleep(DRAIN_RETRY), if retry => {}
         }
     }
+}
+
+/// Hands each new table to the node placement chose for it (`Cluster::place_later`), once
+/// its first event is in (the handoff waits behind it in the table's inbox).
+async fn place(coordinator: &Arc<Coordinator>, cluster: &Arc<Cluster>) {
+    let placements = cluster.take_placements();
+    if placements.is_empty() {
+        return;
+    }
+    let members = cluster.members().unwrap_or_default();
+    futures::stream::iter(placements)
+        .for_each_concurrent(HANDOFF_CONCURRENCY, |(table, node)| {
+            let to = members.iter().find(|m| m.name == node).cloned();
+            async move {
+                let (Some(to), Ok(id)) = (to, Uuid::parse_str(&table)) else {
+                    return;
+                };
+                // The table claimed first: a handoff moves only what etcd says is ours.
+                for _ in 0..PLACEMENT_ATTEMPTS {
+                    match cluster.owner(&table).await {
+                        Ok(Some(owner)) if owner.owner == cluster.node() => {
+                            let _ = hand_off(coordinator, id, &to).await;
+                            return;
+                        }
+                        Ok(Some(_)) => return,
+                        _ => tokio::time::sleep(OUTCOME_RETRY).await,
+                    }
+                }
+            }
+        })
+        .await;
 }
 
 /// Tables this node owns: live here, or on its disk and etcd's as this node's.
@@ -610,8 +647,8 @@ async fn drain(coordinator: &Arc<Coordinator>, cluster: &Arc<Cluster>) {
     });
 }
 
-/// Hands the live tables above this node's share (the members' live tables, evenly) to the
-/// least loaded members.
+/// Hands the live tables above this node's share (the members' live tables, evenly, rounded
+/// down) to the least loaded members below it.
 async fn rebalance(coordinator: &Arc<Coordinator>, cluster: &Arc<Cluster>) {
     let members: Vec<NodeInfo> = cluster
         .members()
@@ -625,8 +662,10 @@ async fn rebalance(coordinator: &Arc<Coordinator>, cluster: &Arc<Cluster>) {
         .filter(|m| m.name != cluster.node())
         .map(|m| m.live_tables)
         .sum();
+    // Each node's share, rounded down; tables go only to nodes below it, so a spread where
+    // no two nodes differ by more than one table is left as it is.
     let total = others + mine.len();
-    let share = total.div_ceil(members.len().max(1));
+    let share = total / members.len().max(1);
     let excess = mine.len().saturating_sub(share);
     if excess == 0 {
         return;

@@ -465,8 +465,30 @@ fn a_drained_node_hands_its_tables_over_and_nothing_is_lost() {
         || live_tables(&b, "a") == Some(0),
         || format!("a has no live table: {:?}", live_tables(&b, "a")),
     );
-    // A drained node takes no new table: one made there is claimed and moved away too.
-    thread::sleep(Duration::from_millis(1000));
+    // A drained node takes no new table: one made there goes to another node at once, and
+    // its creator follows it there.
+    let conn = Client::connect(a.tcp_addr()).named("newcomer");
+    let (mut newcomer, hello) = Resumable::join(conn, None).expect("a new table at a");
+    let mut told = None;
+    let deadline = Instant::now() + SETTLE;
+    while told.is_none() && Instant::now() < deadline {
+        match newcomer.recv(POLL) {
+            Ok(Delivered { next: Some(to), .. }) => told = Some(next_address(&to)),
+            Ok(other) => panic!("the newcomer got {other:?}"),
+            Err(_) => {}
+        }
+    }
+    let to = told.expect("the new table's creator is told where it went");
+    newcomer.disconnect();
+    newcomer
+        .resume(Client::connect(to).named("newcomer"))
+        .expect("the newcomer resumes at the table's node");
+    let new_owner = owners(&etcd).get(&hello.table).cloned();
+    assert!(
+        new_owner.as_deref().is_some_and(|o| o != "a"),
+        "a new table of a draining node is another's: {new_owner:?}"
+    );
+    thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
     let v11: Vec<V11Report> = v11
         .into_iter()
@@ -613,7 +635,7 @@ fn handoffs_killed_at_random_steps_leave_one_owner_and_lose_nothing() {
             let headers = [("Authorization", bearer.as_str())];
             ggs_tests::http::try_send(addr, "POST", &path, &headers, "")
         });
-        let delay = rng.range(0, 12);
+        let delay = rng.range(0, 25);
         thread::sleep(Duration::from_millis(delay));
         let victim = rng.range(0, 1) as usize;
         nodes[victim].kill9();
@@ -852,6 +874,20 @@ fn a_drain_of_many_tables_prints_its_figures() {
         || live_tables(&a, "c").is_some() && live_tables(&c, "a").is_some(),
         || "the three nodes see each other".into(),
     );
+    // b and c drained while the tables are made: placement keeps them all on a.
+    for node in ["b", "c"] {
+        let asked = a.admin("POST", &format!("/api/nodes/{node}/drain"), "");
+        assert_eq!(asked.status, 200, "drain {node}: {}", asked.body);
+    }
+    eventually(
+        || {
+            let nodes = ggs_tests::http::get(a.http_addr(), "/api/nodes").json_or_null();
+            nodes
+                .as_array()
+                .is_some_and(|n| n.iter().filter(|n| n["draining"] == true).count() == 2)
+        },
+        || "b and c drain".into(),
+    );
     let mut creator = a.connect().named("creator");
     let mut ids = Vec::new();
     for i in 0..tables {
@@ -864,6 +900,19 @@ fn a_drain_of_many_tables_prints_its_figures() {
     eventually(
         || owners(&etcd).values().filter(|o| *o == "a").count() == tables,
         || format!("a's {tables} tables are claimed"),
+    );
+    for node in ["b", "c"] {
+        let asked = a.admin("POST", &format!("/api/nodes/{node}/undrain"), "");
+        assert_eq!(asked.status, 200, "undrain {node}: {}", asked.body);
+    }
+    eventually(
+        || {
+            let nodes = ggs_tests::http::get(a.http_addr(), "/api/nodes").json_or_null();
+            nodes
+                .as_array()
+                .is_some_and(|n| n.iter().all(|n| n["draining"] == false))
+        },
+        || "b and c take tables again".into(),
     );
     let started = Instant::now();
     let asked = b.admin("POST", "/api/nodes/a/drain", "");

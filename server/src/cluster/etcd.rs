@@ -116,6 +116,7 @@ impl Cluster {
             lookups: tokio::sync::Semaphore::new(super::route::MAX_OWNER_LOOKUPS),
             control: tokio::sync::Notify::new(),
             rebalance: std::sync::atomic::AtomicBool::new(false),
+            placements: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }))
     }
 

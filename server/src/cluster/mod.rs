@@ -42,6 +42,9 @@ use placement::{Load, Placement};
 pub const KEY_PREFIX: &str = "ggs/";
 /// Longest node name.
 pub const MAX_NODE_NAME: usize = 63;
+/// New tables waiting to be handed to the node placement chose for them; past that, a new
+/// table stays where it was created (logged).
+pub const MAX_PENDING_PLACEMENTS: usize = 10_000;
 /// Tables served while etcd is unreachable that a node keeps to claim when it returns; past
 /// that, the oldest is not claimed until it is loaded again (logged).
 pub const MAX_PENDING_CLAIMS: usize = 100_000;
@@ -157,6 +160,8 @@ pub struct Cluster {
     control: Notify,
     /// Set when a rebalance was asked and not yet acted on.
     rebalance: AtomicBool,
+    /// New tables to hand to the node placement chose (table, node), oldest first.
+    placements: Mutex<VecDeque<(String, String)>>,
 }
 
 impl Cluster {
@@ -263,6 +268,32 @@ impl Cluster {
             view.pending.push_back(table);
         }
         self.wake.notify_one();
+    }
+
+    /// Notes that new table `table` goes to `node` (placement's choice): the handoff loop
+    /// hands it there once its first event is in.
+    pub fn place_later(&self, table: String, node: String) {
+        {
+            let mut placements = self
+                .placements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if placements.len() >= MAX_PENDING_PLACEMENTS {
+                tracing::warn!(%table, %node, "too many tables waiting for their node; this one stays here");
+                return;
+            }
+            placements.push_back((table, node));
+        }
+        self.control.notify_one();
+    }
+
+    /// The new tables waiting to be handed to the node placement chose.
+    pub fn take_placements(&self) -> Vec<(String, String)> {
+        let mut placements = self
+            .placements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        placements.drain(..).collect()
     }
 
     /// Sets the cluster's gauges (members, and each one's load) for a scrape.

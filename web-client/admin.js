@@ -472,19 +472,20 @@ async function stopTable(id) {
 // ---- nodes ----
 
 /**
- * The drain control of a node: only when the server offers it, as a `drain` path on the
- * node's entry of GET /api/nodes (POSTed with the token). This is the one place to change
- * when the cluster's API names it otherwise.
+ * The drain control of a node: the `drain` (or, while it drains, `undrain`) path on the
+ * node's entry of GET /api/nodes, POSTed with the token.
  */
 function drainButton(node) {
-  if (typeof node.drain !== "string") return null;
-  const button = el("button", { class: "secondary drain" }, "Drain");
+  const path = node.draining ? node.undrain : node.drain;
+  if (typeof path !== "string") return null;
+  const label = node.draining ? "Undrain" : "Drain";
+  const button = el("button", { class: "secondary drain" }, label);
   button.addEventListener("click", async () => {
     try {
-      await api("POST", node.drain);
-      activity(`node ${node.id ?? node.name}: draining`);
+      await api("POST", path);
+      activity(`node ${node.id ?? node.name}: ${node.draining ? "taking tables again" : "draining"}`);
     } catch (e) {
-      showError(e, "drain");
+      showError(e, label.toLowerCase());
     }
     refreshNodes();
   });

@@ -1,5 +1,7 @@
 // The operator's console on a node of a cluster: it lists the cluster's members (both nodes,
-// with their addresses and load) and shows each table's owner in the table list.
+// with their addresses and load) and shows each table's owner in the table list. Draining
+// node a from the console moves the table to b (the list shows its new owner); Undrain takes
+// a back.
 
 import { ADMIN_TOKEN, BASE, ask, newPage, scenario, shot, waitText } from "./lib.mjs";
 
@@ -23,4 +25,11 @@ await scenario(async (browser) => {
   await waitText(admin, `${row} td.node`, "a");
   await waitText(admin, `${row} td.game`, "chat");
   await shot(admin, "admin-cluster");
+
+  await admin.click('#nodes li[data-node="a"] button.drain');
+  await waitText(admin, `${row} td.node`, "b");
+  await admin.waitForSelector('#nodes li[data-node="a"] .badge.draining');
+  await shot(admin, "admin-cluster-drained");
+  await admin.click('#nodes li[data-node="a"] button.drain');
+  await admin.waitForFunction(() => !document.querySelector('#nodes li[data-node="a"] .badge.draining'));
 });

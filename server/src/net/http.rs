@@ -138,6 +138,7 @@ pub fn router(gate: Gate, max_body: usize, web_client: bool) -> Router {
                 .delete(abort_import)
                 .layer(DefaultBodyLimit::max(crate::handoff::MAX_EXPORT_BYTES)),
         )
+        .route("/internal/tables", get(local_tables))
         .route("/internal/tables/{id}/start", post(start_table))
         .route("/metrics", get(metrics));
     let router = match web_client {
@@ -693,6 +694,23 @@ async fn table_elsewhere(hub: &Hub, id: uuid::Uuid, path: &str) -> Option<Respon
 async fn tables(Live(hub): Live) -> Response {
     let mut tables = hub.coordinator.tables();
     if let Some(cluster) = hub.coordinator.cluster() {
+        // The other members' tables too, asked on their internal route.
+        let others: Vec<String> = cluster
+            .members()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.name != cluster.node())
+            .filter_map(|m| m.http)
+            .collect();
+        if let (Some(secret), false) = (cluster.secret(), others.is_empty()) {
+            let fetched = tokio::task::spawn_blocking(move || member_tables(&others, &secret))
+                .await
+                .unwrap_or_default();
+            let mut seen: std::collections::HashSet<String> =
+                tables.iter().map(|t| t.id.clone()).collect();
+            tables.extend(fetched.into_iter().filter(|t| seen.insert(t.id.clone())));
+            tables.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        }
         match cluster.owners().await {
             Ok(mut owners) => {
                 for table in &mut tables {
@@ -703,6 +721,46 @@ async fn tables(Live(hub): Live) -> Response {
         }
     }
     Json(tables).into_response()
+}
+
+/// How long `GET /api/tables` waits for each other member's list.
+pub const MEMBER_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The tables in use on the members at `urls` (their HTTP addresses), each asked within
+/// [`MEMBER_QUERY_TIMEOUT`]; a member that does not answer is left out (logged).
+fn member_tables(urls: &[String], secret: &str) -> Vec<crate::table_info::TableSummary> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(MEMBER_QUERY_TIMEOUT))
+        .build()
+        .into();
+    let mut tables = Vec::new();
+    for url in urls {
+        let url = format!("{}/internal/tables", url.trim_end_matches('/'));
+        let answer = agent
+            .get(&url)
+            .header(crate::handoff::SECRET_HEADER, secret)
+            .call()
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()))
+            .and_then(|text| {
+                serde_json::from_str::<Vec<crate::table_info::TableSummary>>(&text)
+                    .map_err(|e| e.to_string())
+            });
+        match answer {
+            Ok(listed) => tables.extend(listed),
+            Err(e) => tracing::info!(%url, "a member's tables: {e}"),
+        }
+    }
+    tables
+}
+
+/// `GET /internal/tables`: the tables in use on this node (for another member's
+/// `GET /api/tables`).
+async fn local_tables(Live(hub): Live, headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse_unless_member(&hub, &headers) {
+        return refused;
+    }
+    Json(hub.coordinator.tables()).into_response()
 }
 
 /// `GET /api/nodes`: the members of the cluster, by name; `404 not_clustered` on a single
@@ -716,7 +774,23 @@ async fn nodes(Live(hub): Live) -> Response {
         );
     };
     match cluster.members() {
-        Ok(members) => Json(members).into_response(),
+        // Each row with the paths that drain it and take it back (for the console).
+        Ok(members) => {
+            let rows: Vec<serde_json::Value> = members
+                .into_iter()
+                .map(|m| {
+                    let (drain, undrain) = (
+                        format!("/api/nodes/{}/drain", m.name),
+                        format!("/api/nodes/{}/undrain", m.name),
+                    );
+                    let mut row = serde_json::to_value(m).unwrap_or_default();
+                    row["drain"] = drain.into();
+                    row["undrain"] = undrain.into();
+                    row
+                })
+                .collect();
+            Json(rows).into_response()
+        }
         Err(e) => failure(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
     }
 }

@@ -42,7 +42,7 @@ use crate::store::{HandoffMark, ImportError, StoreError};
 use crate::table::{Export, Moved, TableEvent, Verdict};
 
 /// Tables one node hands over at once.
-pub const HANDOFF_CONCURRENCY: usize = 16;
+pub const HANDOFF_CONCURRENCY: usize = 8;
 /// Longest wait for the target to import a table (or start it, or drop it).
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest export of one table a handoff carries (a table's storage, state and kept messages
@@ -285,20 +285,18 @@ async fn hand_off_once(
         direction: "out".into(),
         peer: to.name.clone(),
     };
-    let marked = {
-        let (store, table) = (store.clone(), table.clone());
-        tokio::task::spawn_blocking(move || store.set_handoff_mark(&table, Some(&mark))).await
-    };
-    if let Err(e) = marked.expect("a store write does not panic") {
-        let _ = decide.send(Verdict::Stay);
-        return Err(e.into());
-    }
     let path = format!("/internal/tables/{table}");
     let outcome = async {
+        // The mark is made durable while the target imports: both before the move.
+        let marked = {
+            let (store, table) = (store.clone(), table.clone());
+            tokio::task::spawn_blocking(move || store.set_handoff_mark(&table, Some(&mark)))
+        };
         let from = cluster.node().to_string();
-        internal(&http, "PUT", &format!("{path}?from={from}"), &secret, body)
-            .await
-            .map_err(transfer)?;
+        let put = format!("{path}?from={from}");
+        let (marked, sent) = tokio::join!(marked, internal(&http, "PUT", &put, &secret, body));
+        marked.expect("a store write does not panic")?;
+        sent.map_err(transfer)?;
         settle(&cluster, &table, ownership.revision, &to.name).await
     }
     .await;
@@ -391,12 +389,16 @@ async fn internal(
 ) -> Result<(), String> {
     let url = format!("{}{path}", http.trim_end_matches('/'));
     let secret = secret.to_string();
+    // One agent for every handoff: it keeps connections to the other nodes open.
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
     let sent = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(TRANSFER_TIMEOUT))
-            .build()
-            .into();
+        let agent = AGENT.get_or_init(|| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(TRANSFER_TIMEOUT))
+                .build()
+                .into()
+        });
         let response = match method {
             "PUT" => agent
                 .put(&url)

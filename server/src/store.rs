@@ -737,6 +737,77 @@ mod tests {
     const T: &str = "6f1c2b1e-0000-4000-8000-000000000001";
 
     #[test]
+    fn a_table_exported_imports_whole_elsewhere_and_nothing_foreign_gets_in() {
+        const OTHER: &str = "6f1c2b1e-0000-4000-8000-000000000002";
+        let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (from, to) = (
+            Store::open(from_dir.path()).unwrap(),
+            Store::open(to_dir.path()).unwrap(),
+        );
+        let record = TableRecord {
+            created_ms: 7,
+            tick_ms: 0,
+            host: None,
+            game: None,
+            script: None,
+        };
+        let token = crate::protocol::token::Token::generate();
+        let mut txn = Txn::default();
+        for id in [T, OTHER] {
+            txn.create_table(id, &record);
+            txn.set_script(id, "function playerCommand(){}");
+            txn.set_state(id, r#"{"n":1}"#);
+            txn.seat(id, "p1", Some(token.hash()));
+            txn.stream(id, "p1", 3, 2);
+            txn.log_entry(id, 1, b"{}".to_vec());
+        }
+        from.apply([&txn]).unwrap();
+        let export = from.export_table(T).unwrap();
+        assert_eq!(
+            export.len(),
+            6,
+            "record, script, state, seat, stream, log: {export:?}"
+        );
+        assert!(export.iter().all(|(k, _)| is_table_key(T, k)));
+        // The target had a stale copy: it is replaced whole.
+        let mut stale = Txn::default();
+        stale.create_table(T, &record);
+        stale.seat(T, "gone", None);
+        to.apply([&stale]).unwrap();
+        let mark = HandoffMark {
+            direction: "in".into(),
+            peer: "a".into(),
+        };
+        to.import_table(T, &export, &mark).unwrap();
+        assert_eq!(to.export_table(T).unwrap(), export);
+        assert_eq!(to.handoff_mark(T).unwrap(), Some(mark.clone()));
+        assert!(to.table(OTHER).unwrap().is_none());
+        // A key of another table, or an export without a record, changes nothing.
+        let mut foreign = export.clone();
+        foreign.push((format!("w/{OTHER}/x").into_bytes(), b"1".to_vec()));
+        assert!(matches!(
+            to.import_table(T, &foreign, &mark),
+            Err(ImportError::ForeignKey(_))
+        ));
+        let headless: Vec<_> = export
+            .iter()
+            .filter(|(k, _)| !k.starts_with(b"t/"))
+            .cloned()
+            .collect();
+        assert!(matches!(
+            to.import_table(T, &headless, &mark),
+            Err(ImportError::NoRecord)
+        ));
+        assert_eq!(to.export_table(T).unwrap(), export);
+        // Dropped: nothing of it is left, the mark neither; the other table is untouched.
+        from.drop_table(T).unwrap();
+        assert!(from.export_table(T).unwrap().is_empty());
+        assert_eq!(from.export_table(OTHER).unwrap().len(), 6);
+        to.set_handoff_mark(T, None).unwrap();
+        assert_eq!(to.handoff_mark(T).unwrap(), None);
+    }
+
+    #[test]
     fn committed_tables_and_storage_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -371,6 +371,24 @@ fn v10_player(
     r
 }
 
+/// Stops the players and gathers what they saw.
+fn finish(
+    stop: &AtomicBool,
+    v11: Vec<thread::JoinHandle<V11Report>>,
+    v10: Vec<thread::JoinHandle<V10Report>>,
+) -> (Vec<V11Report>, Vec<V10Report>) {
+    stop.store(true, Ordering::SeqCst);
+    let v11 = v11
+        .into_iter()
+        .map(|h| h.join().expect("a player"))
+        .collect();
+    let v10 = v10
+        .into_iter()
+        .map(|h| h.join().expect("a player"))
+        .collect();
+    (v11, v10)
+}
+
 /// The counter at `table`, asked through `node` by a new player there (relayed if the table
 /// is elsewhere).
 fn count_at(node: SocketAddr, table: &str) -> u64 {
@@ -489,15 +507,7 @@ fn a_drained_node_hands_its_tables_over_and_nothing_is_lost() {
         "a new table of a draining node is another's: {new_owner:?}"
     );
     thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::SeqCst);
-    let v11: Vec<V11Report> = v11
-        .into_iter()
-        .map(|h| h.join().expect("a player"))
-        .collect();
-    let v10: Vec<V10Report> = v10
-        .into_iter()
-        .map(|h| h.join().expect("a player"))
-        .collect();
+    let (v11, v10) = finish(&stop, v11, v10);
     let stats = handoff_stats(&a);
     report(&format!(
         "drain of {TABLES} tables under load: owners moved within {drained_in:?}; a's handoffs: {stats}"
@@ -767,15 +777,7 @@ fn a_rolling_deploy_interrupts_no_game() {
         assert_eq!(asked.status, 200, "undrain {name}: {}", asked.body);
         thread::sleep(Duration::from_millis(500));
     }
-    stop.store(true, Ordering::SeqCst);
-    let v11: Vec<V11Report> = v11
-        .into_iter()
-        .map(|h| h.join().expect("a player"))
-        .collect();
-    let v10: Vec<V10Report> = v10
-        .into_iter()
-        .map(|h| h.join().expect("a player"))
-        .collect();
+    let (v11, v10) = finish(&stop, v11, v10);
     let mut failures = Vec::new();
     for r in &v11 {
         report(&format!(

@@ -943,6 +943,16 @@ fn refuse_unless_member(hub: &Hub, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// The table of an internal request from another node: refused without the cluster's
+/// secret, or when `id` is not a table id.
+fn member_request(hub: &Hub, headers: &HeaderMap, id: &str) -> Result<uuid::Uuid, Response> {
+    if let Some(refused) = refuse_unless_member(hub, headers) {
+        return Err(refused);
+    }
+    uuid::Uuid::parse_str(id)
+        .map_err(|_| failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id"))
+}
+
 /// The query of `PUT /internal/tables/{id}`.
 #[derive(Deserialize)]
 struct ImportQuery {
@@ -967,11 +977,9 @@ async fn import_table(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refuse_unless_member(&hub, &headers) {
-        return refused;
-    }
-    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
-        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    let uuid = match member_request(&hub, &headers, &id) {
+        Ok(uuid) => uuid,
+        Err(refused) => return refused,
     };
     match crate::handoff::import(&hub.coordinator, uuid, &query.from, &body).await {
         Ok(()) => Json(serde_json::json!({ "imported": id })).into_response(),
@@ -981,11 +989,9 @@ async fn import_table(
 
 /// `POST /internal/tables/{id}/start`: starts a table handed to this node.
 async fn start_table(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(refused) = refuse_unless_member(&hub, &headers) {
-        return refused;
-    }
-    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
-        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    let uuid = match member_request(&hub, &headers, &id) {
+        Ok(uuid) => uuid,
+        Err(refused) => return refused,
     };
     match crate::handoff::start(&hub.coordinator, uuid).await {
         Ok(()) => Json(serde_json::json!({ "started": id })).into_response(),
@@ -995,11 +1001,9 @@ async fn start_table(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap
 
 /// `DELETE /internal/tables/{id}`: a handoff to this node did not move the table.
 async fn abort_import(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(refused) = refuse_unless_member(&hub, &headers) {
-        return refused;
-    }
-    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
-        return failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id");
+    let uuid = match member_request(&hub, &headers, &id) {
+        Ok(uuid) => uuid,
+        Err(refused) => return refused,
     };
     match crate::handoff::abort(&hub.coordinator, uuid).await {
         Ok(()) => Json(serde_json::json!({ "dropped": id })).into_response(),

@@ -270,6 +270,10 @@ impl Coordinator {
             }
         };
         let ours = owner.as_deref() == Some(cluster.node());
+        if ours {
+            // Before the watch says so: a table just handed here is served at once.
+            cluster.note_owner(&key, cluster.node());
+        }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || match ours {
             true => store.set_handoff_mark(&key, None),

@@ -465,6 +465,11 @@ fn a_drained_node_hands_its_tables_over_and_nothing_is_lost() {
         }));
         tables.push(table);
     }
+    // A person in line mode at the first table.
+    let mut person = ggs_tests::LineClient::connect(a.tcp_addr()).named("person");
+    person.send(&format!("/hello {}", tables[0]));
+    person.expect_prefix("welcome GGS ");
+    person.expect_hello();
     thread::sleep(Duration::from_millis(1500));
     let asked = b.admin("POST", "/api/nodes/a/drain", "");
     assert_eq!(asked.status, 200, "drain a through b: {}", asked.body);
@@ -479,6 +484,15 @@ fn a_drained_node_hands_its_tables_over_and_nothing_is_lost() {
         || format!("a's tables moved: {:?}", owners(&etcd)),
     );
     let drained_in = drain_started.elapsed();
+    // The person is told where the table went (with the new node's TCP address), and the
+    // connection closes.
+    let next = person.expect_prefix("next ");
+    let to = next.trim_start_matches("next ").split(' ').next().unwrap_or_default();
+    assert!(
+        [b.tcp_addr(), c.tcp_addr()].iter().any(|addr| addr.to_string() == to),
+        "the person is sent to b or c: next {next}"
+    );
+    person.expect_closed();
     eventually(
         || live_tables(&b, "a") == Some(0),
         || format!("a has no live table: {:?}", live_tables(&b, "a")),

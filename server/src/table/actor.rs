@@ -160,6 +160,11 @@ impl Table {
             if let Some(event) = self.next_event.take() {
                 self.handle(event).await?;
             }
+            // Handed off (by that event or the last one): nothing more runs here.
+            if let Some(moved) = self.moved.take() {
+                self.relocate(rx, moved);
+                return Ok(Served::Ended);
+            }
             let wake = [self.next_tick, self.next_timer, self.seats.next_expiry()]
                 .into_iter()
                 .flatten()
@@ -200,10 +205,6 @@ impl Table {
                 }
             }
             last_event = Instant::now();
-            if let Some(moved) = self.moved.take() {
-                self.relocate(rx, moved);
-                return Ok(Served::Ended);
-            }
             if let Some(why) = self.stopping.take() {
                 tracing::error!(table = %self.id, "stopping: {why}");
                 self.stop(&format!("the table was stopped: {why}"));

@@ -487,9 +487,15 @@ fn a_drained_node_hands_its_tables_over_and_nothing_is_lost() {
     // The person is told where the table went (with the new node's TCP address), and the
     // connection closes.
     let next = person.expect_prefix("next ");
-    let to = next.trim_start_matches("next ").split(' ').next().unwrap_or_default();
+    let to = next
+        .trim_start_matches("next ")
+        .split(' ')
+        .next()
+        .unwrap_or_default();
     assert!(
-        [b.tcp_addr(), c.tcp_addr()].iter().any(|addr| addr.to_string() == to),
+        [b.tcp_addr(), c.tcp_addr()]
+            .iter()
+            .any(|addr| addr.to_string() == to),
         "the person is sent to b or c: next {next}"
     );
     person.expect_closed();

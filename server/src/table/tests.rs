@@ -1,6 +1,7 @@
 //! A table actor with a real VM host, committer and store, and no sockets: what a batch of
 //! queued game commands does when its VM is lost or its task panics midway, how an idle
-//! table hibernates, wakes and ends, and when the application's emit handler is called.
+//! table hibernates, wakes and ends, when the application's emit handler is called, and what
+//! a handoff stops and keeps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -493,4 +494,112 @@ async fn a_1_1_seat_gets_each_message_once_and_runs_each_command_once_across_a_r
         .unwrap();
     assert_eq!(hello.seq, Some(5));
     assert_eq!(numbered(&mut rx, 1).await, [(Some(6), "n 6 2".to_string())]);
+}
+
+/// Queues a handoff at `handle`: the export arrives on the first receiver; the verdict goes
+/// through the sender.
+fn queue_handoff(
+    handle: &TableHandle,
+) -> (
+    oneshot::Receiver<Result<super::Export, String>>,
+    oneshot::Sender<super::Verdict>,
+) {
+    let (ready, exported) = oneshot::channel();
+    let (decide, verdict) = oneshot::channel();
+    handle.send(TableEvent::Handoff { ready, verdict }).unwrap();
+    (exported, decide)
+}
+
+fn command(handle: &TableHandle, command: &str) {
+    handle
+        .send(TableEvent::Command {
+            player: Arc::from(PLAYER),
+            command: command.into(),
+            args: String::new(),
+            seq: None,
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_table_handed_off_runs_nothing_after_its_export_and_keeps_what_waited() {
+    let (_dir, handle, outbox, mut rx) = table();
+    // The handoff arrives behind two commands of a batch; two more arrive behind it.
+    join_and_queue(&handle, &outbox, &[("inc", ""), ("inc", "")]);
+    let (exported, decide) = queue_handoff(&handle);
+    command(&handle, "inc");
+    command(&handle, "inc");
+    let export = tokio::time::timeout(WAIT, exported)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let state = export
+        .iter()
+        .find(|(k, _)| k.starts_with(b"g/"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    assert_eq!(
+        state.as_deref(),
+        Some(r#"{"n":2}"#),
+        "the export is the state after two"
+    );
+    assert_eq!(
+        next(&mut rx, 3).await[1..],
+        ["n 1 0".to_string(), "n 2 0".to_string()]
+    );
+    // Waiting for the verdict, it runs nothing.
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
+        .await
+        .is_err());
+    let moved = Arc::new(super::Moved {
+        node: "b".into(),
+        tcp: Some("127.0.0.1:1".into()),
+        ws: None,
+    });
+    decide.send(super::Verdict::Moved(moved.clone())).unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, handle.relocation().wait())
+            .await
+            .unwrap(),
+        moved
+    );
+    assert!(handle.is_stopped(), "a moved table takes no more events");
+    // What waited is kept for the player's connection to forward, in order; a command sent
+    // now joins it.
+    command_after_move(&handle);
+    let kept = handle.relocation().take_forwards(PLAYER);
+    let game = |c: &str| super::Forward::Game(c.into(), String::new());
+    assert_eq!(kept, vec![game("inc"), game("inc"), game("late")]);
+    assert!(tokio::time::timeout(Duration::from_millis(100), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .is_none());
+}
+
+fn command_after_move(handle: &TableHandle) {
+    let late = TableEvent::Command {
+        player: Arc::from(PLAYER),
+        command: "late".into(),
+        args: String::new(),
+        seq: None,
+    };
+    handle.send_player(late).unwrap();
+}
+
+#[tokio::test]
+async fn a_table_whose_handoff_did_not_move_it_goes_on_with_what_waited() {
+    let (_dir, handle, outbox, mut rx) = table();
+    join_and_queue(&handle, &outbox, &[("inc", "")]);
+    let (exported, decide) = queue_handoff(&handle);
+    command(&handle, "inc");
+    tokio::time::timeout(WAIT, exported)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    decide.send(super::Verdict::Stay).unwrap();
+    let got = next(&mut rx, 3).await;
+    assert_eq!(got[1..], ["n 1 0".to_string(), "n 2 0".to_string()]);
+    assert!(!handle.is_stopped());
 }

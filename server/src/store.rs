@@ -425,7 +425,7 @@ impl Store {
 
     /// Every key of table `id` and its value ([`TABLE_KEY_TAGS`]): what a handoff carries to
     /// another node. Its handoff mark is not part of it.
-    pub fn export_table(&self, id: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn export_table(&self, id: &str) -> Result<TableExport, StoreError> {
         let mut pairs = Vec::new();
         for key in table_keys(id) {
             for item in self.db.scan_prefix(&key) {
@@ -514,6 +514,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// Every key of a table and its value, as a handoff carries it.
+pub type TableExport = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A handoff of a table under way on this node, as its `h/` key records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -742,7 +742,7 @@ fn handoffs_killed_at_random_steps_leave_one_owner_and_lose_nothing() {
 #[test]
 fn a_rolling_deploy_interrupts_no_game() {
     let etcd = Etcd::start();
-    let mut servers = vec![
+    let mut servers = [
         etcd.start_node("a", LEASE_SECS),
         etcd.start_node("b", LEASE_SECS),
         etcd.start_node("c", LEASE_SECS),

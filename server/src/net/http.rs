@@ -795,15 +795,13 @@ async fn nodes(Live(hub): Live) -> Response {
     }
 }
 
-/// The cluster this server is a node of, or the `404 not_clustered` answer.
-fn clustered(hub: &Hub) -> Result<&std::sync::Arc<crate::cluster::Cluster>, Response> {
-    hub.coordinator.cluster().ok_or_else(|| {
-        failure(
-            StatusCode::NOT_FOUND,
-            "not_clustered",
-            "this server is a single node (it was started without --etcd)",
-        )
-    })
+/// The `404 not_clustered` answer of a single node.
+fn not_clustered() -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        "not_clustered",
+        "this server is a single node (it was started without --etcd)",
+    )
 }
 
 /// `POST /api/nodes/{name}/drain` or `/undrain`: recorded in etcd; the node acts on it.
@@ -816,9 +814,8 @@ async fn drain_node(
     if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
         return refused;
     }
-    let cluster = match clustered(&hub) {
-        Ok(cluster) => cluster,
-        Err(answer) => return answer,
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return not_clustered();
     };
     let on = match action.as_str() {
         "drain" => true,
@@ -848,9 +845,8 @@ async fn rebalance(Live(hub): Live, Peer(peer): Peer, headers: HeaderMap) -> Res
     if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
         return refused;
     }
-    let cluster = match clustered(&hub) {
-        Ok(cluster) => cluster,
-        Err(answer) => return answer,
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return not_clustered();
     };
     match cluster.request_rebalance().await {
         Ok(()) => Json(serde_json::json!({ "rebalance": "asked" })).into_response(),
@@ -876,9 +872,8 @@ async fn handoff_table(
     if let Some(refused) = refuse_unless_admin(&hub, peer, &headers) {
         return refused;
     }
-    let cluster = match clustered(&hub) {
-        Ok(cluster) => cluster,
-        Err(answer) => return answer,
+    let Some(cluster) = hub.coordinator.cluster() else {
+        return not_clustered();
     };
     let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
         return failure(
@@ -945,12 +940,17 @@ fn refuse_unless_member(hub: &Hub, headers: &HeaderMap) -> Option<Response> {
 
 /// The table of an internal request from another node: refused without the cluster's
 /// secret, or when `id` is not a table id.
-fn member_request(hub: &Hub, headers: &HeaderMap, id: &str) -> Result<uuid::Uuid, Response> {
+fn member_request(hub: &Hub, headers: &HeaderMap, id: &str) -> Result<uuid::Uuid, Box<Response>> {
     if let Some(refused) = refuse_unless_member(hub, headers) {
-        return Err(refused);
+        return Err(Box::new(refused));
     }
-    uuid::Uuid::parse_str(id)
-        .map_err(|_| failure(StatusCode::BAD_REQUEST, "bad_import", "not a table id"))
+    uuid::Uuid::parse_str(id).map_err(|_| {
+        Box::new(failure(
+            StatusCode::BAD_REQUEST,
+            "bad_import",
+            "not a table id",
+        ))
+    })
 }
 
 /// The query of `PUT /internal/tables/{id}`.
@@ -979,7 +979,7 @@ async fn import_table(
 ) -> Response {
     let uuid = match member_request(&hub, &headers, &id) {
         Ok(uuid) => uuid,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match crate::handoff::import(&hub.coordinator, uuid, &query.from, &body).await {
         Ok(()) => Json(serde_json::json!({ "imported": id })).into_response(),
@@ -991,7 +991,7 @@ async fn import_table(
 async fn start_table(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let uuid = match member_request(&hub, &headers, &id) {
         Ok(uuid) => uuid,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match crate::handoff::start(&hub.coordinator, uuid).await {
         Ok(()) => Json(serde_json::json!({ "started": id })).into_response(),
@@ -1003,7 +1003,7 @@ async fn start_table(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap
 async fn abort_import(Live(hub): Live, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let uuid = match member_request(&hub, &headers, &id) {
         Ok(uuid) => uuid,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match crate::handoff::abort(&hub.coordinator, uuid).await {
         Ok(()) => Json(serde_json::json!({ "dropped": id })).into_response(),

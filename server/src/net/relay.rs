@@ -216,16 +216,16 @@ pub async fn follow(
         let _ = owner.set_nodelay(true);
         let mut resume = BytesMut::new();
         let token = session.token().reveal();
-        let hello = [("Token", &*token), ("Server-Command", "hello")];
+        let hello = [("Token", token), ("Server-Command", "hello")];
         encode_frame(&hello, table.as_bytes(), &mut resume);
         for forward in &forwards {
             match forward {
                 Forward::Game(command, args) => {
-                    let headers = [("Token", &*token), ("Game-Command", &**command)];
+                    let headers = [("Token", token), ("Game-Command", &**command)];
                     encode_frame(&headers, args.as_bytes(), &mut resume);
                 }
                 Forward::Define(source) => {
-                    let headers = [("Token", &*token), ("Server-Command", "define")];
+                    let headers = [("Token", token), ("Server-Command", "define")];
                     encode_frame(&headers, source.as_bytes(), &mut resume);
                 }
             }

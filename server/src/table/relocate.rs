@@ -19,7 +19,7 @@ use super::actor::Table;
 use super::{JoinRefused, TableEvent, UpgradeError};
 
 /// A table's committed state: every key of it and its value (see `Store::export_table`).
-pub type Export = Vec<(Vec<u8>, Vec<u8>)>;
+pub type Export = crate::store::TableExport;
 
 /// A player's message that waited at a table while it was handed off, to be sent to the new
 /// owner on the player's behalf.
